@@ -1,0 +1,136 @@
+"""One reader for every setting: the environment, over an optional YAML file.
+
+`LEADERBOARD_CONFIG` may name a YAML file with the sections `http_server`, `postgres_db`,
+`redis`, `nats`, `consumer` and `scoring`; each key in a section maps to one environment
+variable (see `YAML_KEYS`). The environment wins over the file. A value that does not parse
+stops the start with an `ImproperlyConfigured` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import environ
+import yaml
+from django.core.exceptions import ImproperlyConfigured
+
+# (section, key) in the YAML file -> environment variable.
+YAML_KEYS: dict[tuple[str, str], str] = {
+    ("http_server", "port"): "HTTP_PORT",
+    ("http_server", "allowed_hosts"): "DJANGO_ALLOWED_HOSTS",
+    ("http_server", "debug"): "DJANGO_DEBUG",
+    ("http_server", "secret_key"): "DJANGO_SECRET_KEY",
+    ("postgres_db", "url"): "DATABASE_URL",
+    ("redis", "url"): "REDIS_URL",
+    ("nats", "url"): "NATS_URL",
+    ("nats", "subject"): "NATS_SUBJECT",
+    ("nats", "stream"): "NATS_STREAM",
+    ("nats", "durable"): "NATS_DURABLE",
+    ("nats", "stream_max_age_days"): "NATS_STREAM_MAX_AGE_DAYS",
+    ("consumer", "batch_size"): "CONSUMER_BATCH_SIZE",
+    ("consumer", "fetch_timeout"): "CONSUMER_FETCH_TIMEOUT",
+    ("consumer", "ack_wait"): "CONSUMER_ACK_WAIT",
+    ("consumer", "max_deliver"): "CONSUMER_MAX_DELIVER",
+    ("consumer", "sweep_interval"): "CONSUMER_SWEEP_INTERVAL",
+    ("consumer", "retention_daily_days"): "BOARD_RETENTION_DAILY_DAYS",
+    ("consumer", "retention_weekly_days"): "BOARD_RETENTION_WEEKLY_DAYS",
+    ("consumer", "retention_monthly_days"): "BOARD_RETENTION_MONTHLY_DAYS",
+    ("consumer", "snapshot_retention"): "SNAPSHOT_RETENTION",
+}
+
+# The scoring table's rows (SPEC section 2); YAML `scoring.<row>` or env `SCORING_<ROW>`.
+SCORING_DEFAULTS: dict[str, int] = {
+    "pull_request_opened": 2,
+    "pull_request_merged": 10,
+    "pull_request_closed_unmerged": 0,
+    "review_approved_or_changes_requested": 3,
+    "review_other": 1,
+    "issue_opened": 2,
+    "issue_closed_completed": 3,
+    "issue_closed_other": 0,
+    "issue_commented": 1,
+    "push_per_commit": 1,
+    "push_max_commits": 10,
+}
+YAML_KEYS.update({("scoring", row): f"SCORING_{row.upper()}" for row in SCORING_DEFAULTS})
+
+
+def _yaml_values(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise ImproperlyConfigured(f"LEADERBOARD_CONFIG: cannot read {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ImproperlyConfigured(f"LEADERBOARD_CONFIG: {path} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ImproperlyConfigured(f"LEADERBOARD_CONFIG: {path} must hold a mapping of sections")
+    values: dict[str, str] = {}
+    for section, body in document.items():
+        if not isinstance(body, dict):
+            raise ImproperlyConfigured(f"LEADERBOARD_CONFIG: section {section!r} must be a mapping")
+        for key, value in body.items():
+            name = YAML_KEYS.get((section, key))
+            if name is None:
+                raise ImproperlyConfigured(f"LEADERBOARD_CONFIG: unknown setting {section}.{key}")
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            values[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return values
+
+
+class Config:
+    """Typed access to the merged settings; every failure names its variable."""
+
+    def __init__(self, environment: Mapping[str, str] | None = None) -> None:
+        environment = dict(os.environ if environment is None else environment)
+        merged: dict[str, str] = {}
+        if path := environment.get("LEADERBOARD_CONFIG"):
+            merged.update(_yaml_values(path))
+        merged.update(environment)
+        self.env = environ.Env()
+        self.env.ENVIRON = merged
+
+    def _read(self, name: str, reader: Callable[..., Any], default: Any) -> Any:
+        try:
+            return reader(name, default=default)
+        except (ValueError, TypeError, environ.ImproperlyConfigured) as exc:
+            raise ImproperlyConfigured(f"{name}: {self.env.ENVIRON.get(name)!r} is not valid ({exc})") from exc
+
+    def str(self, name: str, default: str | None) -> str | None:
+        return self._read(name, self.env.str, default)
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.env.ENVIRON.get(name)
+        if raw is not None and raw.strip().lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+            raise ImproperlyConfigured(f"{name}: {raw!r} is not a boolean (use true or false)")
+        return self._read(name, self.env.bool, default)
+
+    def list(self, name: str, default: list[str]) -> list[str]:
+        return [item.strip() for item in self._read(name, self.env.list, default) if item.strip()]
+
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self._read(name, self.env.int, default)
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise ImproperlyConfigured(f"{name}: {value} is out of range [{minimum}, {maximum}]")
+        return value
+
+    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self._read(name, self.env.float, default)
+        if value <= minimum:
+            raise ImproperlyConfigured(f"{name}: {value} must be greater than {minimum}")
+        return value
+
+    def db_url(self, name: str, default: str) -> dict[str, Any]:
+        url = self.str(name, default)
+        if not url or not url.startswith(("postgres://", "postgresql://", "pgsql://")):
+            raise ImproperlyConfigured(f"{name}: {url!r} is not a postgres:// URL")
+        return self._read(name, self.env.db_url, default)
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        url = self.str(name, default) or ""
+        if not url.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+            raise ImproperlyConfigured(f"{name}: {url!r} must start with {' or '.join(s + '://' for s in schemes)}")
+        return url

@@ -1,0 +1,139 @@
+"""Django settings. Every value comes through `config.Config` (environment over YAML)."""
+
+import logging
+from pathlib import Path
+
+from leaderboard_project.config import SCORING_DEFAULTS, Config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+config = Config()
+
+DEBUG = config.bool("DJANGO_DEBUG", False)
+_DEV_SECRET_KEY = "django-insecure-development-key-set-DJANGO_SECRET_KEY-in-production"
+SECRET_KEY = config.str("DJANGO_SECRET_KEY", None) or _DEV_SECRET_KEY
+if SECRET_KEY == _DEV_SECRET_KEY:
+    logging.getLogger("leaderboard").warning(
+        "DJANGO_SECRET_KEY is unset: using a development key; set it in production"
+    )
+ALLOWED_HOSTS = config.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+HTTP_PORT = config.int("HTTP_PORT", 8000, minimum=1, maximum=65535)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "scoring",
+    "snapshots",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "leaderboard_project.urls"
+WSGI_APPLICATION = "leaderboard_project.wsgi.application"
+ASGI_APPLICATION = "leaderboard_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": config.db_url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leaderboard")}
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = config.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix"))
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 30,
+            "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
+        },
+        "KEY_PREFIX": "cache",
+    }
+}
+
+NATS_URL = config.url("NATS_URL", "nats://127.0.0.1:4222", ("nats", "tls", "ws", "wss"))
+NATS_SUBJECT = config.str("NATS_SUBJECT", "CONTRIBUTION_REGISTERED")
+NATS_STREAM = config.str("NATS_STREAM", "CONTRIBUTIONS")
+NATS_DURABLE = config.str("NATS_DURABLE", "leaderboard-scoring")
+NATS_STREAM_MAX_AGE_DAYS = config.int("NATS_STREAM_MAX_AGE_DAYS", 7, minimum=0)
+
+# The consumer: events fetched per batch, seconds to wait for a batch, JetStream ack_wait
+# (seconds) and max_deliver (-1: redeliver until acked, so a valid event is never dropped).
+CONSUMER_BATCH_SIZE = config.int("CONSUMER_BATCH_SIZE", 1000, minimum=1, maximum=10000)
+CONSUMER_FETCH_TIMEOUT = config.float("CONSUMER_FETCH_TIMEOUT", 1.0)
+CONSUMER_ACK_WAIT = config.int("CONSUMER_ACK_WAIT", 60, minimum=1)
+CONSUMER_MAX_DELIVER = config.int("CONSUMER_MAX_DELIVER", -1, minimum=-1)
+CONSUMER_SWEEP_INTERVAL = config.float("CONSUMER_SWEEP_INTERVAL", 30.0)
+# Fault injection for the crash tests: "<crash point>[:<nth hit>]" (see scoring/faults.py).
+CONSUMER_CRASH_AT = config.str("CONSUMER_CRASH_AT", "")
+
+# How long a period board lives in Redis after its period ends (docs/EXACTLY_ONCE.md).
+BOARD_RETENTION_DAYS = {
+    "daily": config.int("BOARD_RETENTION_DAILY_DAYS", 35, minimum=1),
+    "weekly": config.int("BOARD_RETENTION_WEEKLY_DAYS", 91, minimum=1),
+    "monthly": config.int("BOARD_RETENTION_MONTHLY_DAYS", 400, minimum=1),
+}
+SNAPSHOT_RETENTION = config.int("SNAPSHOT_RETENTION", 3, minimum=1)
+
+SCORING = {row: config.int(f"SCORING_{row.upper()}", points, minimum=0) for row, points in SCORING_DEFAULTS.items()}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "leaderboard_project.exceptions.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Leaderboard Scoring Service",
+    "DESCRIPTION": "Real-time contribution leaderboards, each event counted exactly once.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"leaderboard": {"level": "INFO", "propagate": True}},
+}

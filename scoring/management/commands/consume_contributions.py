@@ -1,0 +1,41 @@
+"""The long-running consumer: connect, restore the boards if Redis lost them, loop, stop cleanly."""
+
+import signal
+import threading
+import time
+
+from django.core.management.base import BaseCommand
+
+from scoring.consumer import Consumer, JetStreamSource
+from snapshots.services import boards_restore
+
+
+def restore_if_missing() -> object:
+    return boards_restore(only_if_missing=True)
+
+
+class Command(BaseCommand):
+    help = "Consume contribution events from NATS JetStream into the event log and the boards."
+
+    def handle(self, *args, **options):
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        source = JetStreamSource()
+        started = time.monotonic()
+        try:
+            source.connect()
+            result = restore_if_missing()
+            if result.restored:
+                self.stdout.write(
+                    f"restored {result.boards} boards ({result.members} members) in {result.seconds:.2f}s"
+                )
+            stats = Consumer(source, restore_if_missing, stop).run()
+        finally:
+            source.close()
+        elapsed = time.monotonic() - started
+        self.stdout.write(
+            f"consumed {stats.received} messages in {stats.batches} batches over {elapsed:.1f}s: "
+            f"{stats.logged} logged, {stats.duplicates} duplicates, {stats.dead_letters} dead letters, "
+            f"{stats.applied} applied"
+        )

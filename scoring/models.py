@@ -1,0 +1,86 @@
+"""The event log, the projects it names, and the dead letters.
+
+`ContributionEvent` is the durable truth: one row per distinct valid event, unique on its
+wire id, written before any board changes. `applied` says whether its points are known to
+be on the Redis boards; `txid` is the inserting transaction's id, so a snapshot can name
+exactly which rows it saw (docs/EXACTLY_ONCE.md).
+"""
+
+from django.db import models
+from django.db.models.functions import Now
+
+from scoring.rules import EventKind
+
+# Wire ids are unsigned 64-bit; numeric(20, 0) holds every one of them exactly.
+U64 = {"max_digits": 20, "decimal_places": 0}
+
+
+class Project(models.Model):
+    """A repository seen in events; `event_count` counts its distinct logged events."""
+
+    id = models.DecimalField(primary_key=True, **U64)
+    name = models.CharField(max_length=512, blank=True)
+    event_count = models.BigIntegerField(default=0)
+    first_seen_at = models.DateTimeField(db_default=Now())
+    last_seen_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name or f"project {self.id}"
+
+
+class ContributionEvent(models.Model):
+    """One distinct valid event, with the points it earned (zero included)."""
+
+    KIND_CHOICES = [(kind.value, kind.name) for kind in EventKind]
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.CharField(max_length=256, unique=True)
+    kind = models.PositiveSmallIntegerField(choices=KIND_CHOICES)
+    user_id = models.DecimalField(**U64)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="events")
+    occurred_at = models.DateTimeField()
+    points = models.IntegerField()
+    raw = models.BinaryField(help_text="The protobuf message exactly as received.")
+    logged_at = models.DateTimeField(db_default=Now())
+    applied = models.BooleanField(default=False, help_text="Its points are on the Redis boards.")
+    txid = models.BigIntegerField(
+        db_default=models.Func(function="txid_current", output_field=models.BigIntegerField()), editable=False
+    )
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["user_id", "-occurred_at", "-id"], name="event_user_time"),
+            models.Index(fields=["project", "occurred_at"], name="event_project_time"),
+            models.Index(fields=["occurred_at"], name="event_time"),
+            models.Index(fields=["txid"], name="event_txid"),
+            models.Index(fields=["id"], name="event_pending", condition=models.Q(applied=False)),
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id
+
+
+class DeadLetter(models.Model):
+    """An invalid message: kept with its bytes and the reason, never scored, acked."""
+
+    id = models.BigAutoField(primary_key=True)
+    stream_sequence = models.BigIntegerField(null=True, blank=True)
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the raw bytes.")
+    subject = models.CharField(max_length=256, blank=True)
+    raw = models.BinaryField()
+    reason = models.TextField()
+    received_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # A redelivered message is the same dead letter, not a new one.
+            models.UniqueConstraint(fields=["stream_sequence", "digest"], name="dead_letter_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} (seq {self.stream_sequence})"

@@ -1,0 +1,154 @@
+"""Generated contribution events, published to JetStream (demos, load tests, benchmarks).
+
+This sits at the edge like the consumer: it is the only other module that builds protobuf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import nats
+from django.conf import settings
+
+from proto.contributions.v1 import contribution_pb2 as pb
+from scoring.consumer import stream_ensure
+
+POISON = (
+    b"\xff\xff not protobuf",
+    pb.ContributionEvent(id="", event_name=pb.PUSHED).SerializeToString(),
+)
+
+
+@dataclass(frozen=True)
+class GeneratorOptions:
+    count: int = 1000
+    users: int = 50
+    projects: int = 5
+    days: int = 30
+    duplicates: float = 0.05
+    invalid: float = 0.0
+    seed: int | None = None
+    end: datetime | None = None
+
+
+def event_build(
+    *,
+    event_id: str,
+    kind: int,
+    user_id: int,
+    project_id: int,
+    occurred_at: datetime,
+    project_name: str | None = None,
+    merged: bool = True,
+    review_state: int = pb.APPROVED,
+    issue_close_reason: int = pb.COMPLETED,
+    commits: int = 1,
+) -> pb.ContributionEvent:
+    """One valid wire event of `kind` crediting `user_id`."""
+    event = pb.ContributionEvent(
+        id=event_id,
+        event_name=kind,
+        repository_id=project_id,
+        repository_name=project_name if project_name is not None else f"org/repo-{project_id}",
+        provider=pb.GITHUB,
+    )
+    event.time.FromDatetime(occurred_at)
+    if kind == pb.PULL_REQUEST_OPENED:
+        event.pr_opened_payload.user_id = user_id
+    elif kind == pb.PULL_REQUEST_CLOSED:
+        event.pr_closed_payload.user_id = user_id
+        event.pr_closed_payload.merged = merged
+        if merged:
+            event.pr_closed_payload.close_reason = pb.MERGED
+    elif kind == pb.PULL_REQUEST_REVIEW_SUBMITTED:
+        event.pr_review_payload.reviewer_user_id = user_id
+        event.pr_review_payload.state = review_state
+    elif kind == pb.ISSUE_OPENED:
+        event.issue_opened_payload.user_id = user_id
+    elif kind == pb.ISSUE_CLOSED:
+        event.issue_closed_payload.user_id = user_id
+        event.issue_closed_payload.close_reason = issue_close_reason
+    elif kind == pb.ISSUE_COMMENTED:
+        event.issue_commented_payload.user_id = user_id
+    elif kind == pb.PUSHED:
+        event.push_payload.user_id = user_id
+        event.push_payload.commits_count = commits
+    return event
+
+
+def events_generate(options: GeneratorOptions) -> Iterator[bytes]:
+    """`options.count` messages: valid events, re-sends of earlier ones (duplicates) and
+    invalid ones, in the given ratios, over `options.days` days ending at `options.end`."""
+    rng = random.Random(options.seed)
+    end = options.end or datetime.now(UTC)
+    span = max(options.days, 0) * 86400
+    sent: list[bytes] = []
+    for _ in range(options.count):
+        roll = rng.random()
+        if sent and roll < options.duplicates:
+            yield rng.choice(sent)
+            continue
+        if roll < options.duplicates + options.invalid:
+            yield rng.choice(POISON)
+            continue
+        event = event_build(
+            event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            kind=rng.randint(1, 7),
+            user_id=rng.randint(1, options.users),
+            project_id=rng.randint(1, options.projects),
+            occurred_at=end - timedelta(seconds=rng.uniform(0, span)),
+            merged=rng.random() < 0.7,
+            review_state=rng.randint(1, 3),
+            issue_close_reason=rng.randint(1, 3),
+            commits=rng.randint(0, 15),
+        )
+        data = event.SerializeToString()
+        if len(sent) < 100_000:
+            sent.append(data)
+        yield data
+
+
+async def _publish(messages: Iterator[bytes], *, rate: float, window: int, progress: Callable[[int], None]) -> int:
+    nc = await nats.connect(settings.NATS_URL)
+    try:
+        js = nc.jetstream()
+        await stream_ensure(js)
+        published = 0
+        started = time.monotonic()
+        chunk: list[bytes] = []
+
+        async def flush() -> None:
+            nonlocal published
+            await asyncio.gather(*(js.publish(settings.NATS_SUBJECT, data) for data in chunk))
+            published += len(chunk)
+            chunk.clear()
+            progress(published)
+
+        for data in messages:
+            chunk.append(data)
+            if rate > 0:
+                ahead = (published + len(chunk)) / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await flush()
+                    await asyncio.sleep(ahead)
+            if len(chunk) >= window:
+                await flush()
+        if chunk:
+            await flush()
+        return published
+    finally:
+        await nc.close()
+
+
+def events_publish(
+    messages: Iterator[bytes], *, rate: float = 0.0, window: int = 500, progress: Callable[[int], None] = lambda n: None
+) -> int:
+    """Publish `messages` to the configured subject (with JetStream acks), at most `rate`
+    per second when `rate` > 0. Returns how many were published."""
+    return asyncio.run(_publish(messages, rate=rate, window=window, progress=progress))

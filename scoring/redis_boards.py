@@ -1,0 +1,215 @@
+"""The only module that knows the Redis keys and the Lua scripts.
+
+Three kinds of key live in Redis:
+
+- the boards, sorted sets named by `boards.board_key`, member = user id, score = points;
+- `leaderboard:meta:ready`, the sentinel: present exactly when the boards are whole. A restore
+  or rebuild removes it first, and the apply script refuses to touch boards without it;
+- `leaderboard:meta:pending`, a hash of event ids whose points are on the boards but whose
+  log row may not say `applied` yet. The apply script adds an id and its points in one atomic
+  step, and skips ids already there, so re-applying after a crash cannot count twice. Ids are
+  removed once Postgres has recorded them as applied (so the hash holds only in-flight events).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from django_redis import get_redis_connection
+
+from scoring.boards import BOARD_KEY_PATTERNS, KEY_PREFIX, Board
+
+READY_KEY = f"{KEY_PREFIX}:meta:ready"
+PENDING_KEY = f"{KEY_PREFIX}:meta:pending"
+BUILD_PREFIX = f"{KEY_PREFIX}:meta:build"
+NOT_READY = -1
+
+
+class BoardsNotReady(Exception):
+    """The boards are being restored or rebuilt (or Redis was emptied): nothing was applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class Increment:
+    """One event's points for one user on a set of boards."""
+
+    event_id: str
+    user_id: int
+    points: int
+    boards: tuple[Board, ...]
+
+
+# KEYS: ready, pending, then every board key of the batch.
+# ARGV: expire-at (unix seconds, 0 = never) for each board key; the number of board sets,
+#       then each set as <size> <key index>...; then per event <id> <member> <points> <set>.
+# Per event: HSETNX marks it; only a first mark adds its points. Points are summed per
+# (board, member) inside the script so each pair costs one ZINCRBY.
+_APPLY_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
+local n_boards = #KEYS - 2
+local i = 1
+local expire = {}
+for k = 1, n_boards do expire[k] = tonumber(ARGV[i]); i = i + 1 end
+local n_sets = tonumber(ARGV[i]); i = i + 1
+local sets = {}
+for s = 1, n_sets do
+  local size = tonumber(ARGV[i]); i = i + 1
+  local set = {}
+  for j = 1, size do set[j] = tonumber(ARGV[i]) + 2; i = i + 1 end
+  sets[s] = set
+end
+local sums = {}
+local applied, skipped = 0, 0
+local n = #ARGV
+while i <= n do
+  local event_id, member, points, set = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), sets[tonumber(ARGV[i + 3])]
+  i = i + 4
+  if redis.call('HSETNX', KEYS[2], event_id, points) == 1 then
+    applied = applied + 1
+    for _, k in ipairs(set) do
+      local board = sums[k]
+      if board == nil then board = {}; sums[k] = board end
+      board[member] = (board[member] or 0) + points
+    end
+  else
+    skipped = skipped + 1
+  end
+end
+for k, board in pairs(sums) do
+  for member, points in pairs(board) do redis.call('ZINCRBY', KEYS[k], points, member) end
+  local at = expire[k - 2]
+  if at > 0 then redis.call('EXPIREAT', KEYS[k], at) end
+end
+return {applied, skipped}
+"""
+
+
+def connection() -> redis.Redis:
+    """The Redis client (django-redis's pool for the default cache)."""
+    return get_redis_connection("default")
+
+
+_apply_script = None
+
+
+def _script(client: redis.Redis):
+    global _apply_script
+    if _apply_script is None:
+        _apply_script = client.register_script(_APPLY_LUA)
+    return _apply_script
+
+
+def boards_apply(
+    increments: Sequence[Increment], *, expires: dict[Board, datetime | None], client: redis.Redis | None = None
+) -> tuple[int, int]:
+    """Add each increment's points to its boards, once per event id, in one atomic script.
+
+    Returns (applied, skipped): skipped events were already on the boards. Raises
+    `BoardsNotReady` when the ready sentinel is missing; then nothing changed.
+    """
+    client = client or connection()
+    key_index: dict[Board, int] = {}
+    set_index: dict[tuple[Board, ...], int] = {}
+    set_args: list[int] = []
+    event_args: list[str | int] = []
+    for increment in increments:
+        index = set_index.get(increment.boards)
+        if index is None:
+            index = set_index[increment.boards] = len(set_index) + 1
+            set_args.append(len(increment.boards))
+            for board in increment.boards:
+                set_args.append(key_index.setdefault(board, len(key_index) + 1))
+        event_args += (increment.event_id, increment.user_id, increment.points, index)
+    keys = [READY_KEY, PENDING_KEY, *(board.key for board in key_index)]
+    expire_args = [int(expires[board].timestamp()) if expires.get(board) else 0 for board in key_index]
+    args = [*expire_args, len(set_index), *set_args, *event_args]
+    applied, skipped = _script(client)(keys=keys, args=args, client=client)
+    if applied == NOT_READY:
+        raise BoardsNotReady("the boards are not ready (restore or rebuild in progress, or Redis was emptied)")
+    return applied, skipped
+
+
+def pending_clear(event_ids: Sequence[str], client: redis.Redis | None = None) -> None:
+    """Forget the markers of events that Postgres now records as applied."""
+    if event_ids:
+        (client or connection()).hdel(PENDING_KEY, *event_ids)
+
+
+def is_ready(client: redis.Redis | None = None) -> bool:
+    return bool((client or connection()).exists(READY_KEY))
+
+
+def ready_clear(client: redis.Redis | None = None) -> None:
+    """Stop all applying until `build_swap` sets the sentinel again."""
+    (client or connection()).delete(READY_KEY)
+
+
+def board_keys(client: redis.Redis | None = None) -> Iterator[str]:
+    """Every board key in Redis (SCAN, never KEYS)."""
+    client = client or connection()
+    for pattern in BOARD_KEY_PATTERNS:
+        for key in client.scan_iter(match=pattern, count=1000):
+            yield key.decode() if isinstance(key, bytes) else key
+
+
+class BoardBuild:
+    """Boards built aside under temporary keys, then swapped in at once (restore, rebuild)."""
+
+    def __init__(self, client: redis.Redis | None = None, chunk: int = 10000) -> None:
+        self.client = client or connection()
+        self.token = uuid.uuid4().hex
+        self.chunk = chunk
+        self.built: dict[str, str] = {}  # board key -> temporary key
+        self.members = 0
+        self._pipe = self.client.pipeline(transaction=False)
+        self._queued = 0
+
+    def add(self, board: Board, scores: Iterable[tuple[int, int]], expire_at: datetime | None) -> None:
+        """Queue one board's (user id, score) pairs under a temporary key."""
+        temp = f"{BUILD_PREFIX}:{self.token}:{board.key}"
+        batch = {str(user_id): score for user_id, score in scores}
+        if not batch:
+            return  # an empty board is no key at all
+        items = list(batch.items())
+        for start in range(0, len(items), self.chunk):
+            self._pipe.zadd(temp, dict(items[start : start + self.chunk]))
+        if expire_at is not None:
+            self._pipe.expireat(temp, int(expire_at.timestamp()))
+        self.members += len(batch)
+        self._queued += len(batch)
+        self.built[board.key] = temp
+        if self._queued >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is queued (one round trip)."""
+        self._pipe.execute()
+        self._queued = 0
+
+    def swap(self, pending: dict[str, int]) -> None:
+        """Atomically: replace every board with the built ones, reset the pending markers to
+        `pending` (event id -> points, for events the build counted that the log does not yet
+        record as applied), and set the ready sentinel."""
+        self.flush()
+        stale = [key for key in board_keys(self.client) if key not in self.built]
+        pipe = self.client.pipeline(transaction=True)
+        for key, temp in self.built.items():
+            pipe.rename(temp, key)
+        for start in range(0, len(stale), 1000):
+            pipe.delete(*stale[start : start + 1000])
+        pipe.delete(PENDING_KEY)
+        items = list(pending.items())
+        for start in range(0, len(items), 1000):
+            pipe.hset(PENDING_KEY, mapping=dict(items[start : start + 1000]))
+        pipe.set(READY_KEY, self.token)
+        pipe.execute()
+
+    def discard(self) -> None:
+        """Drop what was built (after a failure)."""
+        for temp in self.built.values():
+            self.client.delete(temp)
+        self.built.clear()

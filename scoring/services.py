@@ -1,0 +1,251 @@
+"""Writes: record a batch of events in the log, apply it to the boards.
+
+The protocol (docs/EXACTLY_ONCE.md has every crash point):
+
+1. `events_record` — one transaction: upsert the projects, insert the events
+   `ON CONFLICT (event_id) DO NOTHING` (the log's unique id is the permanent dedup memory),
+   insert the dead letters. Commit. From here the log is the truth.
+2. `events_apply` — one transaction: lock the batch's log rows that are not yet `applied`
+   (`FOR UPDATE`, in id order), add their points to the boards with one atomic Lua call that
+   marks each event id in Redis as it adds it, set `applied`, commit; then drop the markers.
+3. The caller acks.
+
+An event is re-applied only while its row is locked and unapplied, and the Lua call skips
+every id already marked, so a crash anywhere repeats work but never counts twice. Rows left
+unapplied by a crash are picked up by redelivery, or by `pending_sweep` if none comes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from scoring import redis_boards
+from scoring.boards import Board, boards_of, expires_at, is_retained
+from scoring.faults import crash_point
+from scoring.redis_boards import Increment
+from scoring.rules import Contribution, ScoringTable, points
+
+logger = logging.getLogger("leaderboard.services")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterIn:
+    """An invalid message to keep: its bytes, why it is invalid, where it came from."""
+
+    raw: bytes
+    reason: str
+    subject: str = ""
+    stream_sequence: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A contribution with the points it earned."""
+
+    contribution: Contribution
+    points: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    received: int = 0
+    logged: int = 0  # new rows in the log
+    duplicates: int = 0  # already in the log
+    dead_letters: int = 0
+    applied: int = 0  # events whose points were added to the boards now
+    skipped: int = 0  # events the boards already held (a retry after a crash)
+
+
+def scoring_table() -> ScoringTable:
+    return ScoringTable.from_mapping(settings.SCORING)
+
+
+def contributions_score(contributions: Sequence[Contribution], table: ScoringTable | None = None) -> list[Scored]:
+    """Points for each distinct contribution, in event id order (the lock order)."""
+    table = table or scoring_table()
+    distinct = {c.event_id: c for c in reversed(contributions)}  # the first of each id wins
+    return [Scored(c, points(c, table)) for _, c in sorted(distinct.items())]
+
+
+_RECORD_PROJECTS = """
+INSERT INTO scoring_project AS p (id, name, event_count)
+SELECT id, name, 0 FROM unnest(%s::numeric[], %s::text[]) AS t(id, name) ORDER BY id
+ON CONFLICT (id) DO UPDATE
+   SET name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE p.name END, last_seen_at = now()
+"""
+_RECORD_EVENTS = """
+WITH inserted AS (
+    INSERT INTO scoring_contributionevent
+           (event_id, kind, user_id, project_id, occurred_at, points, raw, applied)
+    SELECT * FROM unnest(%s::text[], %s::smallint[], %s::numeric[], %s::numeric[],
+                         %s::timestamptz[], %s::integer[], %s::bytea[], %s::boolean[])
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING project_id
+), counted AS (
+    UPDATE scoring_project AS p SET event_count = p.event_count + n.count
+      FROM (SELECT project_id, count(*) AS count FROM inserted GROUP BY project_id) AS n
+     WHERE p.id = n.project_id
+    RETURNING n.count
+)
+SELECT coalesce(sum(count), 0) FROM counted
+"""
+_RECORD_DEAD_LETTERS = """
+INSERT INTO scoring_deadletter (stream_sequence, digest, subject, raw, reason)
+SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[], %s::text[])
+ON CONFLICT (stream_sequence, digest) DO NOTHING
+"""
+
+
+def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetterIn] = ()) -> tuple[int, int]:
+    """Write the batch to the log in one transaction. Returns (new events, new dead letters).
+
+    Events already logged are left as they are; so are dead letters already kept.
+    An event worth 0 points is logged as applied: it changes no board.
+    """
+    logged = dead = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        if scored:
+            names: dict[int, str] = {}
+            for s in scored:
+                if s.contribution.project_name or s.contribution.project_id not in names:
+                    names[s.contribution.project_id] = s.contribution.project_name
+            cursor.execute(_RECORD_PROJECTS, [list(names), list(names.values())])
+            cursor.execute(
+                _RECORD_EVENTS,
+                [
+                    [s.contribution.event_id for s in scored],
+                    [int(s.contribution.kind) for s in scored],
+                    [s.contribution.user_id for s in scored],
+                    [s.contribution.project_id for s in scored],
+                    [s.contribution.occurred_at for s in scored],
+                    [s.points for s in scored],
+                    [s.contribution.raw for s in scored],
+                    [s.points == 0 for s in scored],
+                ],
+            )
+            logged = int(cursor.fetchone()[0])
+        if dead_letters:
+            cursor.execute(
+                _RECORD_DEAD_LETTERS,
+                [
+                    [d.stream_sequence for d in dead_letters],
+                    [hashlib.sha256(d.raw).hexdigest() for d in dead_letters],
+                    [d.subject for d in dead_letters],
+                    [d.raw for d in dead_letters],
+                    [d.reason for d in dead_letters],
+                ],
+            )
+            dead = cursor.rowcount
+    return logged, dead
+
+
+class BoardPlan:
+    """Which retained boards an event lands on, and when each expires — memoised per
+    (project, day), since a batch holds many events of few projects and days."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(UTC)
+        self.retention = settings.BOARD_RETENTION_DAYS
+        self.expires: dict[Board, datetime | None] = {}
+        self._cache: dict[tuple[int, object], tuple[Board, ...]] = {}
+
+    def boards(self, project_id: int, occurred_at: datetime) -> tuple[Board, ...]:
+        cache_key = (project_id, occurred_at.astimezone(UTC).date())
+        found = self._cache.get(cache_key)
+        if found is None:
+            found = tuple(b for b in boards_of(project_id, occurred_at) if is_retained(b, self.now, self.retention))
+            for board in found:
+                self.expires[board] = expires_at(board.timeframe, board.period, self.retention)
+            self._cache[cache_key] = found
+        return found
+
+
+def _apply_locked(rows: Sequence[tuple[str, int, int, int, datetime]], plan: BoardPlan) -> tuple[int, int]:
+    """Apply locked, unapplied rows (event_id, user_id, project_id, points, occurred_at) and
+    mark them applied, inside the caller's transaction."""
+    increments = [
+        Increment(event_id, user_id, points, plan.boards(project_id, occurred_at))
+        for event_id, user_id, project_id, points, occurred_at in rows
+    ]
+    result = redis_boards.boards_apply(increments, expires=plan.expires)
+    crash_point("after_redis_apply")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE scoring_contributionevent SET applied = true WHERE event_id = ANY(%s)", [[r[0] for r in rows]]
+        )
+    return result
+
+
+def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> tuple[int, int]:
+    """Add the points of the batch's logged, unapplied events to the boards, exactly once.
+
+    Returns (applied now, already on the boards). Raises `BoardsNotReady` (nothing changed,
+    the transaction rolled back) while a restore or rebuild holds the boards.
+    """
+    wanted = {s.contribution.event_id: s for s in scored if s.points > 0}
+    if not wanted:
+        return 0, 0
+    plan = plan or BoardPlan()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_id FROM scoring_contributionevent"
+            " WHERE event_id = ANY(%s) AND NOT applied ORDER BY event_id FOR UPDATE",
+            [list(wanted)],
+        )
+        locked = [wanted[event_id] for (event_id,) in cursor.fetchall()]
+        if not locked:
+            return 0, 0
+        rows = [
+            (
+                s.contribution.event_id,
+                s.contribution.user_id,
+                s.contribution.project_id,
+                s.points,
+                s.contribution.occurred_at,
+            )
+            for s in locked
+        ]
+        result = _apply_locked(rows, plan)
+    crash_point("after_apply_commit")
+    redis_boards.pending_clear([r[0] for r in rows])
+    return result
+
+
+def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int]:
+    """Apply logged events left unapplied (their message acked elsewhere, lost, or a crash
+    with no redelivery). Rows another worker holds are skipped, not waited for."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
+            " WHERE NOT applied AND logged_at < now() - %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [older_than, limit],
+        )
+        rows = [(e, int(u), int(p), pts, t) for e, u, p, pts, t in cursor.fetchall()]
+        if not rows:
+            return 0, 0
+        result = _apply_locked(rows, BoardPlan())
+    redis_boards.pending_clear([r[0] for r in rows])
+    return result
+
+
+def batch_ingest(*, contributions: Sequence[Contribution], dead_letters: Sequence[DeadLetterIn] = ()) -> BatchResult:
+    """Record then apply one batch; the caller acks only after this returns."""
+    scored = contributions_score(contributions)
+    logged, dead = events_record(scored=scored, dead_letters=dead_letters)
+    crash_point("after_record")
+    applied, skipped = events_apply(scored=scored)
+    return BatchResult(
+        received=len(contributions) + len(dead_letters),
+        logged=logged,
+        duplicates=len(contributions) - logged,
+        dead_letters=dead,
+        applied=applied,
+        skipped=skipped,
+    )

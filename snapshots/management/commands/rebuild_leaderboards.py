@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand
+
+from snapshots.services import boards_restore
+
+
+class Command(BaseCommand):
+    help = "Rebuild every board from the event log alone, aside, then swap it in."
+
+    def handle(self, *args, **options):
+        result = boards_restore(use_snapshot=False, progress=self.stdout.write)
+        self.stdout.write(
+            f"rebuilt {result.boards} boards, {result.members} members from {result.delta_events} events "
+            f"in {result.seconds:.2f}s"
+        )
