@@ -54,7 +54,10 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings():
     name = f"test_leaderboard_{RUN_ID}"
-    settings.DATABASES["default"]["TEST"] = {"NAME": name}
+    from django.db import connections
+
+    for target in (settings.DATABASES["default"], connections["default"].settings_dict):
+        target.setdefault("TEST", {})["NAME"] = name
 
 
 def _flush_boards() -> None:
@@ -113,7 +116,9 @@ def consumer_env(nats_names: dict[str, str], **extra: str) -> dict[str, str]:
     env.update(nats_names)
     env.update(
         {
-            "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "DATABASE_URL": "postgres://{}@{}:{}/{}".format(
+                db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["NAME"]
+            ),
             "REDIS_URL": REDIS_URL,
             "DJANGO_SECRET_KEY": "test",
             "CONSUMER_ACK_WAIT": "3",
