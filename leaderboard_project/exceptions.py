@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 from django.db import DatabaseError
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -50,15 +50,23 @@ def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
+def _invalid_message(details: dict[str, Any]) -> str:
+    """ "invalid parameter limit: must be an integer from 1 to 1000" — each name and why."""
+    parts = []
+    for name, problems in details.items():
+        text = " ".join(str(p) for p in problems) if isinstance(problems, list) else str(problems)
+        parts.append(f"{name}: {text}")
+    return f"invalid parameter{'s' if len(parts) > 1 else ''} " + "; ".join(parts)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error becomes the one JSON shape with a fitting status."""
     if isinstance(exc, ApplicationError):
         return Response(_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, drf_exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        names = ", ".join(sorted(details))
         return Response(
-            _body("invalid_parameter", f"invalid parameter: {names}", details), status=status.HTTP_400_BAD_REQUEST
+            _body("invalid_parameter", _invalid_message(details), details), status=status.HTTP_400_BAD_REQUEST
         )
     if isinstance(exc, Http404 | drf_exceptions.NotFound):
         return Response(_body("not_found", str(exc) or "not found", {}), status=status.HTTP_404_NOT_FOUND)
@@ -77,3 +85,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     return None
+
+
+# Django's own error pages (no URL matched, a bad Host header, a crash) in the same JSON shape.
+
+
+def _json(body: dict[str, Any], status: int) -> JsonResponse:
+    return JsonResponse(body, status=status, json_dumps_params={"separators": (",", ":")})
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json(_body("bad_request", "bad request", {}), status=status.HTTP_400_BAD_REQUEST)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json(_body("permission_denied", "permission denied", {}), status=status.HTTP_403_FORBIDDEN)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json(_body("not_found", f"no such endpoint: {request.path}", {}), status=status.HTTP_404_NOT_FOUND)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return _json(_body("internal_error", "internal server error", {}), status=status.HTTP_500_INTERNAL_SERVER_ERROR)

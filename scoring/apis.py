@@ -1,14 +1,61 @@
-"""DRF views: validate the query, call a selector, shape the answer."""
+"""DRF views: validate the query, call a selector, shape the answer.
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+Every query parameter goes through an input serializer: a bad value, a parameter an endpoint
+does not know, or one given twice is a 400 whose JSON names it and says what is allowed
+(docs/API.md). The board reads are the hot path: their output serializers build plain dicts
+directly, and nothing on that path touches Postgres unless the board has left Redis.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound as DrfNotFound
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leaderboard_project.exceptions import InvalidParameter, NotFound
+from scoring.boards import GLOBAL, PERIOD_FORMATS, Board, Timeframe, period_of, validate_period
 from scoring.health import health_check
+from scoring.rules import EventKind
+from scoring.selectors import (
+    BoardPage,
+    BoardRow,
+    Standing,
+    board_page,
+    period_is_closed,
+    project_list,
+    user_events,
+    user_standing,
+)
+
+U64_MAX = 2**64 - 1  # user and project ids are unsigned 64-bit on the wire
+OFFSET_MAX = 2**53 - 1  # far past any board, and safe for Redis ranges and JSON readers
+LIMIT_MAX, LIMIT_DEFAULT = 1000, 50
+AROUND_MAX = 50
+# Cache-Control max-age: a current board changes every moment; a closed period's board only
+# when a late event arrives.
+CURRENT_MAX_AGE = 5
+CLOSED_MAX_AGE = 3600
+TIMEFRAMES = [timeframe.value for timeframe in Timeframe]
+PERIOD_PATTERN = r"^(all|[0-9]{4}|[0-9]{4}-[0-9]{2}|[0-9]{4}-W[0-9]{2}|[0-9]{4}-[0-9]{2}-[0-9]{2})$"
 
 
 class HealthCheckApi(APIView):
+    @extend_schema_serializer(component_name="HealthCheck")
     class OutputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=["ok", "error"])
         checks = inline_serializer(
@@ -22,3 +69,452 @@ class HealthCheckApi(APIView):
         healthy, checks = health_check()
         body = {"status": "ok" if healthy else "error", "checks": checks}
         return Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+# ---- input: fields and serializers for query strings
+
+
+class WholeNumberField(serializers.Field):
+    """A whole number written in ASCII digits only (no sign, space, or decimal point), in
+    [minimum, maximum]. Stricter than IntegerField, which takes "+5", " 5", "5.0" and "5_0"."""
+
+    default_error_messages = {"invalid": "must be an integer from {minimum} to {maximum}"}
+
+    def __init__(self, *, minimum: int, maximum: int, **kwargs: Any) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and 0 < len(data) <= 20 and data.isascii() and data.isdigit():
+            value = int(data)
+            if self.minimum <= value <= self.maximum:
+                return value
+        self.fail("invalid", minimum=self.minimum, maximum=self.maximum)
+
+    def to_representation(self, value: int) -> int:
+        return value
+
+
+class QuerySerializer(serializers.Serializer):
+    """Validates a request's query string, plus the path parameters named in `path_fields`."""
+
+    path_fields: tuple[str, ...] = ()
+
+    @classmethod
+    def validated(cls, request: Request, *, now: datetime, **path: str) -> dict[str, Any]:
+        """The validated values; raises ValidationError (a 400) naming each bad parameter.
+        `now` decides the default period."""
+        query = request.query_params
+        allowed = [name for name in cls._declared_fields if name not in cls.path_fields]
+        errors = {}
+        for name in query:
+            if name not in allowed:
+                errors[name] = [f"unknown parameter; allowed: {', '.join(allowed)}"]
+            elif len(query.getlist(name)) > 1:
+                errors[name] = ["given more than once"]
+        if errors:
+            raise serializers.ValidationError(errors)
+        # A plain dict, not the QueryDict: DRF would read "limit=" as "absent" from a QueryDict.
+        serializer = cls(data={**query.dict(), **path}, context={"request": request, "now": now})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def _period_error(timeframe: Timeframe, period: str, exc: ValueError) -> str:
+    expected = f"expected {PERIOD_FORMATS[timeframe]}"
+    if exc.__cause__ is not None:  # well formed, but no such day, week or month
+        return f"{period!r} is not a real period of timeframe {timeframe.value} ({exc.__cause__}): {expected}"
+    return f"{period!r} is not a period of timeframe {timeframe.value}: {expected}"
+
+
+class BoardQuerySerializer(QuerySerializer):
+    """Which board: `timeframe`, `period` (default: the current UTC one), `project_id`."""
+
+    timeframe = serializers.ChoiceField(
+        choices=TIMEFRAMES,
+        required=False,
+        error_messages={"invalid_choice": f'"{{input}}" is not a timeframe; allowed: {", ".join(TIMEFRAMES)}'},
+    )
+    period = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    project_id = WholeNumberField(minimum=1, maximum=U64_MAX, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        timeframe = Timeframe(attrs.pop("timeframe", Timeframe.ALL_TIME))
+        period = attrs.pop("period", None)
+        if period is None:
+            period = period_of(timeframe, self.context["now"])
+        else:
+            try:
+                validate_period(timeframe, period)
+            except ValueError as exc:
+                raise serializers.ValidationError({"period": [_period_error(timeframe, period, exc)]}) from exc
+        attrs["board"] = Board(attrs.pop("project_id", GLOBAL), timeframe, period)
+        return attrs
+
+
+# ---- output
+
+
+def _error_schema() -> serializers.Serializer:
+    return inline_serializer(
+        "Error",
+        {
+            "error": inline_serializer(
+                "ErrorBody",
+                {
+                    "code": serializers.CharField(help_text="invalid_parameter, not_found, dependency_unavailable…"),
+                    "message": serializers.CharField(help_text="What is wrong, for people."),
+                    "details": serializers.DictField(
+                        help_text="For a 400: each bad parameter and what is allowed; for a 503: the dependency."
+                    ),
+                },
+            )
+        },
+    )
+
+
+ERROR = _error_schema()
+ERRORS = {
+    400: ERROR,
+    503: ERROR,
+}
+
+
+class BoardRowSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(min_value=1, help_text="Standard competition rank: 1, 2, 2, 4.")
+    user_id = serializers.CharField(help_text="The user id in decimal (a string: ids are unsigned 64-bit).")
+    score = serializers.IntegerField()
+
+    def to_representation(self, row: BoardRow) -> dict[str, Any]:
+        return _row(row)
+
+
+def _row(row: BoardRow) -> dict[str, Any]:
+    return {"rank": row.rank, "user_id": str(row.user_id), "score": row.score}
+
+
+def _board_fields(board: Board) -> dict[str, Any]:
+    project_id = None if board.project_id == GLOBAL else board.project_id
+    return {"timeframe": board.timeframe.value, "period": board.period, "project_id": project_id}
+
+
+class BoardFieldsSerializer(serializers.Serializer):
+    timeframe = serializers.ChoiceField(choices=TIMEFRAMES)
+    period = serializers.CharField(help_text="The period read (the current one when none was asked for).")
+    project_id = serializers.IntegerField(allow_null=True, help_text="null: the global board.")
+
+
+def _link(request: Request, board: Board, **params: int) -> str:
+    query = {"timeframe": board.timeframe.value, "period": board.period}
+    if board.project_id != GLOBAL:
+        query["project_id"] = board.project_id
+    return request.build_absolute_uri(f"{request.path}?{urlencode({**query, **params})}")
+
+
+def _cached(response: Response, *, closed: bool) -> Response:
+    response["Cache-Control"] = f"public, max-age={CLOSED_MAX_AGE if closed else CURRENT_MAX_AGE}"
+    return response
+
+
+# ---- the OpenAPI description of the query parameters (one place for all endpoints)
+
+_TIMEFRAME = OpenApiParameter(
+    "timeframe", {"type": "string", "enum": TIMEFRAMES, "default": "all_time"}, description="The board's timeframe."
+)
+_PERIOD = OpenApiParameter(
+    "period",
+    {"type": "string", "pattern": PERIOD_PATTERN},
+    description="The period, in its timeframe's format: "
+    + "; ".join(f"{t.value}: {PERIOD_FORMATS[t]}" for t in Timeframe)
+    + ". Default: the current UTC period of the timeframe. Weeks are ISO weeks with the ISO year "
+    "(2025-12-30 is in 2026-W01).",
+)
+_PROJECT = OpenApiParameter(
+    "project_id",
+    {"type": "integer", "minimum": 1, "maximum": U64_MAX},
+    description="A project's board (the repository id); absent: the global board.",
+)
+
+
+def _whole(name: str, minimum: int, maximum: int, description: str, default: int | None = None) -> OpenApiParameter:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum, "maximum": maximum}
+    if default is not None:
+        schema["default"] = default
+    return OpenApiParameter(name, schema, description=description)
+
+
+_LIMIT = _whole("limit", 1, LIMIT_MAX, "Rows per page.", LIMIT_DEFAULT)
+_OFFSET = _whole("offset", 0, OFFSET_MAX, "Rows to skip.", 0)
+_USER = OpenApiParameter(
+    "user_id",
+    {"type": "string", "pattern": "^[0-9]{1,20}$"},
+    OpenApiParameter.PATH,
+    required=True,
+    description="The user id in decimal (1 to 2^64-1).",
+)
+_BOARD = [_TIMEFRAME, _PERIOD, _PROJECT]
+_AROUND = _whole("around", 0, AROUND_MAX, "Also return the rows from N above the user to N below.")
+_CURSOR = OpenApiParameter("cursor", OpenApiTypes.STR, description="From a `next` or `previous` link.")
+
+
+# ---- the board
+
+
+class BoardPageApi(APIView):
+    """One board, one page."""
+
+    class InputSerializer(BoardQuerySerializer):
+        limit = WholeNumberField(minimum=1, maximum=LIMIT_MAX, default=LIMIT_DEFAULT)
+        offset = WholeNumberField(minimum=0, maximum=OFFSET_MAX, default=0)
+
+    @extend_schema_serializer(component_name="BoardPage")
+    class OutputSerializer(BoardFieldsSerializer):
+        total = serializers.IntegerField(min_value=0, help_text="How many users the board holds.")
+        limit = serializers.IntegerField()
+        offset = serializers.IntegerField()
+        next = serializers.URLField(allow_null=True)
+        previous = serializers.URLField(allow_null=True)
+        results = BoardRowSerializer(many=True)
+
+        def to_representation(self, page: BoardPage) -> dict[str, Any]:
+            request, limit, offset = self.context["request"], page.limit, page.offset
+            has_next = offset + limit < page.total
+            previous = max(0, min(offset - limit, page.total - limit))
+            return {
+                **_board_fields(page.board),
+                "total": page.total,
+                "limit": limit,
+                "offset": offset,
+                "next": _link(request, page.board, limit=limit, offset=offset + limit) if has_next else None,
+                "previous": _link(request, page.board, limit=limit, offset=previous) if offset > 0 else None,
+                "results": [_row(row) for row in page.rows],
+            }
+
+    @extend_schema(
+        operation_id="leaderboard_page",
+        summary="One page of a board",
+        description=(
+            "Users by score, highest first, with standard competition ranks (equal scores share a "
+            "rank, the next rank skips). Within a tie, users are ordered by user id descending "
+            "byte-wise. A board with no entries is a 200 with total 0. Boards of past periods that "
+            "have left Redis are answered from the event log with the same rows and ranks."
+        ),
+        parameters=[*_BOARD, _LIMIT, _OFFSET],
+        responses={200: OutputSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        now = datetime.now(UTC)
+        query = self.InputSerializer.validated(request, now=now)
+        page = board_page(board=query["board"], limit=query["limit"], offset=query["offset"], now=now)
+        body = self.OutputSerializer(page, context={"request": request, "now": now}).data
+        return _cached(Response(body), closed=period_is_closed(page.board, now=now))
+
+
+class UserStandingApi(APIView):
+    """One user's standing on one board."""
+
+    class InputSerializer(BoardQuerySerializer):
+        path_fields = ("user_id",)
+        user_id = WholeNumberField(minimum=1, maximum=U64_MAX)
+        around = WholeNumberField(minimum=0, maximum=AROUND_MAX, required=False)
+
+    @extend_schema_serializer(component_name="UserStanding")
+    class OutputSerializer(BoardFieldsSerializer):
+        user_id = serializers.CharField()
+        rank = serializers.IntegerField(min_value=1)
+        score = serializers.IntegerField()
+        total = serializers.IntegerField(min_value=0)
+        around = BoardRowSerializer(
+            many=True,
+            required=False,
+            help_text="Only with `around=N`: the rows from N above the user to N below, the user's own "
+            "row included, clipped at the ends of the board.",
+        )
+
+        def to_representation(self, standing: Standing) -> dict[str, Any]:
+            body = {
+                "user_id": str(standing.user_id),
+                "rank": standing.rank,
+                "score": standing.score,
+                "total": standing.total,
+                **_board_fields(standing.board),
+            }
+            if standing.around is not None:
+                body["around"] = [_row(row) for row in standing.around]
+            return body
+
+    @extend_schema(
+        operation_id="leaderboard_user",
+        summary="One user's rank and score on a board",
+        parameters=[_USER, *_BOARD, _AROUND],
+        responses={200: OutputSerializer, 404: ERROR, **ERRORS},
+    )
+    def get(self, request: Request, user_id: str) -> Response:
+        now = datetime.now(UTC)
+        query = self.InputSerializer.validated(request, now=now, user_id=user_id)
+        board = query["board"]
+        standing = user_standing(board=board, user_id=query["user_id"], around=query.get("around"), now=now)
+        if standing is None:
+            raise NotFound(
+                f"user {query['user_id']} is not on this board",
+                details={"user_id": str(query["user_id"]), **_board_fields(board)},
+            )
+        body = self.OutputSerializer(standing).data
+        return _cached(Response(body), closed=period_is_closed(board, now=now))
+
+
+# ---- provenance and projects
+
+
+class EventPagination(CursorPagination):
+    """Newest first; the cursor is DRF's (an opaque, base64 position)."""
+
+    ordering = ("-occurred_at", "-id")
+    cursor_query_param = "cursor"
+
+    def __init__(self, page_size: int, base_url: str) -> None:
+        self.page_size = page_size
+        self._base_url = base_url
+
+    def get_page_size(self, request: Request) -> int:
+        return self.page_size
+
+    def paginate_queryset(self, queryset, request, view=None):
+        page = super().paginate_queryset(queryset, request, view)
+        self.base_url = self._base_url  # links name the resolved board, so they stay on it
+        return page
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        # DRF answers a bad cursor with a 404, and trusts the position inside it; a cursor is a
+        # parameter like any other, so a bad one is a 400, and the position must be a time.
+        try:
+            cursor = super().decode_cursor(request)
+            if cursor is None or cursor.position is None:
+                return cursor
+            position = datetime.fromisoformat(cursor.position)
+            if position.tzinfo is None:
+                raise ValueError("naive time")
+            return cursor._replace(position=position.astimezone(UTC).isoformat())
+        except (DrfNotFound, ValueError, OverflowError) as exc:
+            message = "not a cursor this API gave out; follow the next and previous links"
+            raise InvalidParameter(f"invalid parameter cursor: {message}", details={"cursor": [message]}) from exc
+
+
+@extend_schema_field(serializers.ChoiceField(choices=[kind.name for kind in EventKind]))
+class EventKindField(serializers.Field):
+    def to_representation(self, value: int) -> str:
+        return EventKind(value).name
+
+
+class UserEventsApi(APIView):
+    """The events that scored for a user: why a score is what it is."""
+
+    class InputSerializer(BoardQuerySerializer):
+        path_fields = ("user_id",)
+        user_id = WholeNumberField(minimum=1, maximum=U64_MAX)
+        limit = WholeNumberField(minimum=1, maximum=LIMIT_MAX, default=LIMIT_DEFAULT)
+        cursor = serializers.CharField(required=False)
+
+    @extend_schema_serializer(component_name="Event")
+    class EventSerializer(serializers.Serializer):
+        event_id = serializers.CharField(help_text="The event's wire id.")
+        kind = EventKindField(help_text="The event's name on the wire.")
+        project_id = serializers.IntegerField()
+        project_name = serializers.CharField(source="project.name")
+        points = serializers.IntegerField(min_value=1)
+        occurred_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="user_events",
+        summary="The events that scored for a user, newest first",
+        parameters=[_USER, *_BOARD, _LIMIT, _CURSOR],
+        description=(
+            "Events with points > 0 (events worth 0 changed no board and are left out), newest "
+            "first (by the time they happened, then by log order), cursor-paginated. Filtered to "
+            "one board: `timeframe` + `period` limit the time, `project_id` the project; with "
+            "neither, every event of the user. On any board, the points listed add up to the "
+            "user's score there."
+        ),
+        responses={
+            200: inline_serializer(
+                "UserEvents",
+                {
+                    "user_id": serializers.CharField(),
+                    "timeframe": serializers.ChoiceField(choices=TIMEFRAMES),
+                    "period": serializers.CharField(),
+                    "project_id": serializers.IntegerField(allow_null=True),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": EventSerializer(many=True),
+                },
+            ),
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request, user_id: str) -> Response:
+        now = datetime.now(UTC)
+        query = self.InputSerializer.validated(request, now=now, user_id=user_id)
+        board, limit = query["board"], query["limit"]
+        paginator = EventPagination(limit, _link(request, board, limit=limit))
+        events = paginator.paginate_queryset(user_events(user_id=query["user_id"], board=board), request, view=self)
+        body = {
+            "user_id": str(query["user_id"]),
+            **_board_fields(board),
+            "next": paginator.get_next_link(),
+            "previous": paginator.get_previous_link(),
+            "results": self.EventSerializer(events, many=True).data,
+        }
+        return _cached(Response(body), closed=False)
+
+
+class ProjectListApi(APIView):
+    """The projects seen in events."""
+
+    class InputSerializer(QuerySerializer):
+        limit = WholeNumberField(minimum=1, maximum=LIMIT_MAX, default=LIMIT_DEFAULT)
+        offset = WholeNumberField(minimum=0, maximum=OFFSET_MAX, default=0)
+
+    @extend_schema_serializer(component_name="Project")
+    class ProjectSerializer(serializers.Serializer):
+        id = serializers.IntegerField(help_text="The repository id.")
+        name = serializers.CharField(help_text="The latest name seen, e.g. org/repo.")
+        event_count = serializers.IntegerField(help_text="Distinct valid events logged, zero-point ones included.")
+
+    @extend_schema(
+        operation_id="project_list",
+        summary="The projects seen, by id",
+        parameters=[_LIMIT, _OFFSET],
+        responses={
+            200: inline_serializer(
+                "ProjectPage",
+                {
+                    "total": serializers.IntegerField(),
+                    "limit": serializers.IntegerField(),
+                    "offset": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": ProjectSerializer(many=True),
+                },
+            ),
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = self.InputSerializer.validated(request, now=datetime.now(UTC))
+        limit, offset = query["limit"], query["offset"]
+        projects = project_list()
+        total = projects.count()
+        page = projects[offset : offset + limit] if offset < total else []
+
+        def link(at: int) -> str:
+            return request.build_absolute_uri(f"{request.path}?{urlencode({'limit': limit, 'offset': at})}")
+
+        body = {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next": link(offset + limit) if offset + limit < total else None,
+            "previous": link(max(0, min(offset - limit, total - limit))) if offset > 0 else None,
+            "results": self.ProjectSerializer(page, many=True).data,
+        }
+        return _cached(Response(body), closed=False)

@@ -1,0 +1,224 @@
+"""Reads: a board page, a user's standing on a board, a user's scored events, the projects.
+
+A board is read from Redis while it is retained (`boards.is_retained`). A period board past
+its retention has left Redis (and the consumer no longer applies late events to it), so it is
+aggregated from the event log instead — the same rows in the same order: score descending,
+then user id descending byte-wise, which is the order Redis's ZREVRANGE gives equal scores.
+Either way ranks are standard competition ranks (1, 2, 2, 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Literal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+
+from scoring import redis_boards
+from scoring.boards import GLOBAL, Board, is_retained, period_end, period_start
+from scoring.models import ContributionEvent, Project
+
+Source = Literal["redis", "event_log"]
+
+
+@dataclass(frozen=True, slots=True)
+class BoardRow:
+    """One user's line on a board."""
+
+    rank: int
+    user_id: int
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class BoardPage:
+    """`limit` rows of a board from 0-based `offset`, and how many users the board holds."""
+
+    board: Board
+    total: int
+    limit: int
+    offset: int
+    rows: list[BoardRow]
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """One user's rank and score on a board; `around` (when asked for) is the rows from
+    N above the user to N below, the user's own row included, clipped at the board's ends."""
+
+    board: Board
+    user_id: int
+    rank: int
+    score: int
+    total: int
+    around: list[BoardRow] | None
+    source: Source
+
+
+def competition_ranks(scores: Sequence[int], *, first_position: int, first_rank: int) -> list[int]:
+    """Standard competition ranks (1, 2, 2, 4) of consecutive rows of a board.
+
+    `scores` are consecutive rows in board order, the first at 0-based `first_position`, whose
+    rank is `first_rank` (1 + the number of users scoring strictly more). A later row shares
+    the rank of the row before it when their scores are equal; otherwise its rank is its
+    position + 1 — exact at any offset without reading the rows above the page.
+    """
+    ranks: list[int] = []
+    for index, score in enumerate(scores):
+        if index == 0:
+            ranks.append(first_rank)
+        elif score == scores[index - 1]:
+            ranks.append(ranks[-1])
+        else:
+            ranks.append(first_position + index + 1)
+    return ranks
+
+
+def period_is_closed(board: Board, *, now: datetime) -> bool:
+    """Whether the board's period has ended at `now` (all-time never ends)."""
+    end = period_end(board.timeframe, board.period)
+    return end is not None and end <= now.astimezone(UTC).date()
+
+
+def board_from_event_log(board: Board, *, now: datetime) -> bool:
+    """Whether `board` is answered from the event log: it is past its retention in Redis."""
+    return not is_retained(board, now, settings.BOARD_RETENTION_DAYS)
+
+
+def board_page(*, board: Board, limit: int, offset: int, now: datetime | None = None) -> BoardPage:
+    """One page of a board, ranked. Costs one Redis round trip (or one SQL query when the
+    board has left Redis)."""
+    now = now or datetime.now(UTC)
+    if board_from_event_log(board, now=now):
+        total, rows = _event_log_page(board, limit=limit, offset=offset)
+        return BoardPage(board, total, limit, offset, rows, "event_log")
+    found = redis_boards.board_slice(board.key, start=offset, stop=offset + limit - 1)
+    return BoardPage(board, found.total, limit, offset, _ranked(found), "redis")
+
+
+def user_standing(
+    *, board: Board, user_id: int, around: int | None = None, now: datetime | None = None
+) -> Standing | None:
+    """The user's rank and score on `board`, with `around` rows either side when given;
+    None when the user is not on the board."""
+    now = now or datetime.now(UTC)
+    if board_from_event_log(board, now=now):
+        return _event_log_standing(board, user_id=user_id, around=around)
+    found = redis_boards.board_member(board.key, user_id=user_id, around=around)
+    if found is None:
+        return None
+    rows = _ranked(found.around) if found.around is not None else None
+    return Standing(board, user_id, found.higher + 1, found.score, found.total, rows, "redis")
+
+
+def _ranked(found: redis_boards.BoardSlice) -> list[BoardRow]:
+    scores = [score for _, score in found.rows]
+    ranks = competition_ranks(scores, first_position=found.start, first_rank=found.higher + 1)
+    return [BoardRow(rank, user_id, score) for rank, (user_id, score) in zip(ranks, found.rows, strict=True)]
+
+
+# ---- the event log's answer for boards that have left Redis
+
+# One board aggregated from the log, ranked: `position` is the 0-based place in Redis's
+# order (score desc, member desc byte-wise — hence COLLATE "C"), `rank` the competition rank.
+_RANKED_BOARD = """
+WITH board AS (
+    SELECT user_id, sum(points)::bigint AS score
+      FROM scoring_contributionevent
+     WHERE {where}
+     GROUP BY user_id
+), ranked AS (
+    SELECT user_id::text AS member, score,
+           rank() OVER (ORDER BY score DESC) AS rank,
+           row_number() OVER (ORDER BY score DESC, user_id::text COLLATE "C" DESC) - 1 AS position,
+           count(*) OVER () AS total
+      FROM board
+)
+"""
+_PAGE = "SELECT member, score, rank, total FROM ranked WHERE position >= %s AND position < %s ORDER BY position"
+_AROUND = """
+, me AS (SELECT position FROM ranked WHERE member = %s)
+SELECT r.member, r.score, r.rank, r.total
+  FROM ranked AS r, me
+ WHERE r.position BETWEEN me.position - %s AND me.position + %s
+ ORDER BY r.position
+"""
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _board_events(board: Board) -> tuple[str, list[object]]:
+    """The SQL condition (and its parameters) for the events that score on `board`."""
+    clauses, params = ["points > 0"], []
+    start = period_start(board.timeframe, board.period)
+    if start is not None:
+        clauses.append("occurred_at >= %s AND occurred_at < %s")
+        params += [_midnight(start), _midnight(period_end(board.timeframe, board.period))]
+    if board.project_id != GLOBAL:
+        clauses.append("project_id = %s")
+        params.append(board.project_id)
+    return " AND ".join(clauses), params
+
+
+def _event_log_page(board: Board, *, limit: int, offset: int) -> tuple[int, list[BoardRow]]:
+    where, params = _board_events(board)
+    with connection.cursor() as cursor:
+        cursor.execute(_RANKED_BOARD.format(where=where) + _PAGE, [*params, offset, offset + limit])
+        found = cursor.fetchall()
+        if found:
+            total = found[0][3]
+        elif offset == 0:
+            total = 0
+        else:  # a page past the end still tells how many users there are
+            cursor.execute(f"SELECT count(DISTINCT user_id) FROM scoring_contributionevent WHERE {where}", params)
+            total = cursor.fetchone()[0]
+    return int(total), [BoardRow(int(rank), int(member), int(score)) for member, score, rank, _ in found]
+
+
+def _event_log_standing(board: Board, *, user_id: int, around: int | None) -> Standing | None:
+    where, params = _board_events(board)
+    span = around or 0
+    with connection.cursor() as cursor:
+        cursor.execute(_RANKED_BOARD.format(where=where) + _AROUND, [*params, str(user_id), span, span])
+        found = cursor.fetchall()
+    if not found:
+        return None
+    total = int(found[0][3])
+    rows = [BoardRow(int(rank), int(member), int(score)) for member, score, rank, _ in found]
+    me = next(row for row in rows if row.user_id == user_id)
+    return Standing(board, user_id, me.rank, me.score, total, rows if around is not None else None, "event_log")
+
+
+# ---- provenance and projects
+
+
+def user_events(*, user_id: int, board: Board) -> QuerySet[ContributionEvent]:
+    """The user's events that scored on `board` (points > 0), newest first.
+
+    Events worth 0 points are left out: they changed no board. Their points add up to the
+    user's score on `board`, so this is why a score is what it is.
+    """
+    events = ContributionEvent.objects.filter(user_id=user_id, points__gt=0)
+    start = period_start(board.timeframe, board.period)
+    if start is not None:
+        end = period_end(board.timeframe, board.period)
+        events = events.filter(occurred_at__gte=_midnight(start), occurred_at__lt=_midnight(end))
+    if board.project_id != GLOBAL:
+        events = events.filter(project_id=board.project_id)
+    return (
+        events.select_related("project")
+        .only("id", "event_id", "kind", "points", "occurred_at", "project__id", "project__name")
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def project_list() -> QuerySet[Project]:
+    """The projects seen in events, by id."""
+    return Project.objects.only("id", "name", "event_count").order_by("id")
