@@ -222,10 +222,14 @@ class JetStreamSource:
                 logger.warning("%s failed (the message will be redelivered): %s", how, exc)
                 return
 
+    async def _close(self) -> None:
+        await self.nc.flush(timeout=5)  # the acks still buffered
+        await self.nc.close()
+
     def close(self) -> None:
         if self.nc is not None:
             try:
-                self._run(self.nc.drain(), timeout=10)
+                self._run(self._close(), timeout=10)
             except Exception as exc:  # closing is best effort; unacked messages are redelivered
                 logger.warning("nats close: %s", exc)
         self.loop.call_soon_threadsafe(self.loop.stop)

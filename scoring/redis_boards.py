@@ -139,6 +139,12 @@ def pending_clear(event_ids: Sequence[str], client: redis.Redis | None = None) -
         (client or connection()).hdel(PENDING_KEY, *event_ids)
 
 
+def pending_sample(limit: int, client: redis.Redis | None = None) -> list[str]:
+    """Up to about `limit` event ids that carry a pending marker."""
+    _, fields = (client or connection()).hscan(PENDING_KEY, 0, count=limit)
+    return [f.decode() if isinstance(f, bytes) else f for f in fields][:limit]
+
+
 def is_ready(client: redis.Redis | None = None) -> bool:
     return bool((client or connection()).exists(READY_KEY))
 
@@ -213,3 +219,101 @@ class BoardBuild:
         for temp in self.built.values():
             self.client.delete(temp)
         self.built.clear()
+
+
+# ---- reads (query API)
+# Each read is one Lua script: one round trip whatever the page size, and one consistent view
+# of the board, so the count of higher scores and the rows it ranks agree. Board order is
+# ZREVRANGE's: score descending, then member descending byte-wise.
+
+# KEYS: the board. ARGV: start, stop (0-based, inclusive).
+# Returns {size, members scoring more than the first row, {member, score, ...}}.
+_SLICE_LUA = """
+local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+local higher = 0
+if #rows > 0 then higher = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf') end
+return {redis.call('ZCARD', KEYS[1]), higher, rows}
+"""
+
+# KEYS: the board. ARGV: member, around (-1: no rows around).
+# Returns {} when the member is not on the board; else {size, score, position, members scoring
+# more, and with around: first position, members scoring more than the first row, rows}.
+_MEMBER_LUA = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return {} end
+local size = redis.call('ZCARD', KEYS[1])
+local position = redis.call('ZREVRANK', KEYS[1], ARGV[1])
+local higher = redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf')
+local around = tonumber(ARGV[2])
+if around < 0 then return {size, score, position, higher} end
+local first = math.max(0, position - around)
+local rows = redis.call('ZREVRANGE', KEYS[1], first, position + around, 'WITHSCORES')
+local first_higher = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')
+return {size, score, position, higher, first, first_higher, rows}
+"""
+
+_read_scripts: dict[str, object] = {}
+
+
+def _read_script(client: redis.Redis, source: str):
+    script = _read_scripts.get(source)
+    if script is None:
+        script = _read_scripts[source] = client.register_script(source)
+    return script
+
+
+def _points(raw: bytes | str) -> int:
+    """A board score as Redis replies it ("120", or "1.2e+17" when large) as an int."""
+    try:
+        return int(raw)
+    except ValueError:
+        return int(float(raw))
+
+
+def _rows(flat: Sequence[bytes | str]) -> list[tuple[int, int]]:
+    return [(int(flat[i]), _points(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSlice:
+    """Consecutive rows (user id, score) of a board from 0-based position `start`; `higher`
+    counts the members scoring strictly more than the first row; `total` is the board's size."""
+
+    total: int
+    start: int
+    higher: int
+    rows: list[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class BoardMember:
+    """One member of a board: its score, 0-based position, how many score strictly more,
+    the board's size, and the rows around it when asked for."""
+
+    total: int
+    score: int
+    position: int
+    higher: int
+    around: BoardSlice | None
+
+
+def board_slice(key: str, *, start: int, stop: int, client: redis.Redis | None = None) -> BoardSlice:
+    """Rows `start`..`stop` (inclusive) of the board at `key`; a missing key is an empty board."""
+    client = client or connection()
+    total, higher, flat = _read_script(client, _SLICE_LUA)(keys=[key], args=[start, stop], client=client)
+    return BoardSlice(total, start, higher, _rows(flat))
+
+
+def board_member(
+    key: str, *, user_id: int, around: int | None, client: redis.Redis | None = None
+) -> BoardMember | None:
+    """The user's place on the board at `key` with `around` rows either side (clipped at the
+    ends, the user's own row included); None when the user is not on the board."""
+    client = client or connection()
+    args = [user_id, -1 if around is None else around]
+    found = _read_script(client, _MEMBER_LUA)(keys=[key], args=args, client=client)
+    if not found:
+        return None
+    total, score, position, higher = found[0], _points(found[1]), found[2], found[3]
+    rows = BoardSlice(total, found[4], found[5], _rows(found[6])) if around is not None else None
+    return BoardMember(total, score, position, higher, rows)

@@ -220,7 +220,9 @@ def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> 
 
 def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int]:
     """Apply logged events left unapplied (their message acked elsewhere, lost, or a crash
-    with no redelivery). Rows another worker holds are skipped, not waited for."""
+    with no redelivery). Rows another worker holds are skipped, not waited for. Also drops
+    markers that outlived their purpose (a crash between the commit and their removal)."""
+    markers_prune(limit=limit)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
@@ -233,6 +235,18 @@ def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int
         result = _apply_locked(rows, BoardPlan())
     redis_boards.pending_clear([r[0] for r in rows])
     return result
+
+
+def markers_prune(*, limit: int = 1000) -> int:
+    """Remove pending markers of events the log already records as applied."""
+    marked = redis_boards.pending_sample(limit)
+    if not marked:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND applied", [marked])
+        done = [event_id for (event_id,) in cursor.fetchall()]
+    redis_boards.pending_clear(done)
+    return len(done)
 
 
 def batch_ingest(*, contributions: Sequence[Contribution], dead_letters: Sequence[DeadLetterIn] = ()) -> BatchResult:

@@ -1,0 +1,221 @@
+"""The consumer as a real process against the real NATS, Postgres and Redis — with faults.
+
+Every test ends the same way: the boards in Redis equal, key for key and member for member,
+what the published events say (tests/oracle.py computes that without the service's code
+paths), the log holds each distinct valid event once, every invalid message is a dead
+letter, and `verify_leaderboards` agrees.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from scoring.faults import CRASH_POINTS
+from scoring.models import ContributionEvent, DeadLetter
+from scoring.publisher import POISON, GeneratorOptions, event_build, events_generate, events_publish
+from scoring.redis_boards import PENDING_KEY
+from tests.conftest import wait_for, wait_until_drained
+from tests.oracle import expected_boards, redis_boards_state, valid_events
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def generate(count: int, seed: int, **options) -> list[bytes]:
+    defaults = {"users": 40, "projects": 4, "days": 60, "duplicates": 0.1, "invalid": 0.02}
+    return list(events_generate(GeneratorOptions(count=count, seed=seed, **{**defaults, **options})))
+
+
+def publish(messages: list[bytes], rate: float = 0.0) -> None:
+    assert events_publish(iter(messages), rate=rate) == len(messages)
+
+
+def logged() -> int:
+    return ContributionEvent.objects.count()
+
+
+def assert_exact(client, messages: list[bytes]) -> None:
+    """Boards, log and dead letters are exactly what the messages say."""
+    events = valid_events(messages)
+    invalid = sum(1 for data in messages if data in POISON)
+    assert redis_boards_state(client) == expected_boards(events)
+    assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(e.event_id for e in events)
+    assert ContributionEvent.objects.filter(applied=False).count() == 0
+    assert DeadLetter.objects.count() == invalid
+    call_command("verify_leaderboards", stdout=open("/dev/null", "w"))  # noqa: SIM115 - raises CommandError on a diff
+
+
+def test_duplicates_and_poison_give_exact_boards(redis_client, nats_names, spawn_consumer):
+    messages = generate(1500, seed=1, duplicates=0.2, invalid=0.05)
+    messages.insert(0, POISON[0])  # poison first: it must not block what follows
+    publish(messages)
+    consumer = spawn_consumer()
+    wait_until_drained(nats_names, processes=[consumer])
+    late = messages[1:200:7]  # the same events again, long after they were counted
+    publish(late)
+    wait_until_drained(nats_names, processes=[consumer])
+    assert_exact(redis_client, messages + late)
+    reasons = set(DeadLetter.objects.values_list("reason", flat=True))
+    assert reasons == {
+        "undecodable: Error parsing message with type 'contributions.v1.ContributionEvent': Wire format was corrupt",
+        "id is empty",
+    }
+    consumer.proc.send_signal(signal.SIGTERM)
+    assert consumer.wait(15) == 0
+    assert "consumed" in consumer.output()
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_consumer_killed_at_each_crash_point_counts_every_event_once(point, redis_client, nats_names, spawn_consumer):
+    messages = generate(800, seed=2)
+    publish(messages)
+    doomed = spawn_consumer(CONSUMER_CRASH_AT=f"{point}:3", CONSUMER_BATCH_SIZE="100")
+    assert doomed.wait(60) == -signal.SIGKILL, doomed.output()
+    survivor = spawn_consumer(CONSUMER_BATCH_SIZE="100")
+    wait_until_drained(nats_names, processes=[survivor])
+    assert_exact(redis_client, messages)
+    # Markers left by a crash between the commit and their removal are swept.
+    wait_for(lambda: redis_client.hlen(PENDING_KEY) == 0, timeout=10, message="pending markers to be swept")
+
+
+def test_sigkill_mid_stream_again_and_again(redis_client, nats_names, spawn_consumer):
+    messages = generate(4000, seed=3)
+    publish(messages)
+    for kill in range(3):
+        consumer = spawn_consumer(CONSUMER_BATCH_SIZE="200")
+        floor = logged()
+        wait_for(lambda floor=floor: logged() > floor + 300, timeout=60, message=f"progress before kill {kill}")
+        consumer.kill()
+    consumer = spawn_consumer()
+    wait_until_drained(nats_names, processes=[consumer])
+    assert_exact(redis_client, messages)
+
+
+def test_two_consumers_on_one_durable(redis_client, nats_names, spawn_consumer):
+    messages = generate(5000, seed=4, duplicates=0.3)
+    first = spawn_consumer(CONSUMER_BATCH_SIZE="100")
+    second = spawn_consumer(CONSUMER_BATCH_SIZE="100")
+    publish(messages, rate=4000)
+    wait_until_drained(nats_names, processes=[first, second])
+    assert_exact(redis_client, messages)
+    for consumer in (first, second):
+        consumer.proc.send_signal(signal.SIGTERM)
+        assert consumer.wait(15) == 0
+        assert "batch received=" in consumer.output()
+
+
+def test_killed_while_redis_is_paused(redis_client, nats_names, spawn_consumer):
+    """Stall Redis writes so the consumer hangs inside its apply, SIGKILL it there."""
+    first_half, second_half = generate(600, seed=5), generate(600, seed=6)
+    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="100")
+    publish(first_half)
+    wait_until_drained(nats_names, processes=[consumer])
+    redis_client.execute_command("CLIENT", "PAUSE", 4000, "WRITE")
+    try:
+        floor = logged()
+        publish(second_half)
+        wait_for(lambda: logged() > floor, timeout=10, message="the stalled batch to be logged")
+        time.sleep(0.3)
+        consumer.kill()
+    finally:
+        redis_client.execute_command("CLIENT", "UNPAUSE")
+    assert ContributionEvent.objects.filter(applied=False).exists()
+    survivor = spawn_consumer()
+    wait_until_drained(nats_names, processes=[survivor])
+    assert_exact(redis_client, first_half + second_half)
+
+
+def _blocked_on_lock(dbname: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' AND query ILIKE %s",
+            [dbname, "%scoring_contributionevent%"],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_killed_while_postgres_is_locked(redis_client, nats_names, spawn_consumer):
+    """Hold the log table in EXCLUSIVE mode so the consumer hangs writing it, SIGKILL it there."""
+    db = connection.settings_dict
+    first_half, second_half = generate(500, seed=7), generate(500, seed=8)
+    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="100")
+    publish(first_half)
+    wait_until_drained(nats_names, processes=[consumer])
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db["NAME"]) as locker:
+        locker.execute("LOCK TABLE scoring_contributionevent IN EXCLUSIVE MODE")
+        publish(second_half)
+        wait_for(lambda: _blocked_on_lock(db["NAME"]), timeout=10, message="the consumer to block on the lock")
+        consumer.kill()
+        locker.rollback()
+    survivor = spawn_consumer()
+    wait_until_drained(nats_names, processes=[survivor])
+    assert_exact(redis_client, first_half + second_half)
+
+
+def test_postgres_connections_dropped_mid_stream(redis_client, nats_names, spawn_consumer):
+    """Postgres goes away under the consumer (its backends terminated); it reconnects."""
+    db = connection.settings_dict
+    messages = generate(3000, seed=9)
+    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="100")
+    publish(messages[:1000])
+    for _ in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [db["NAME"]],
+            )
+        time.sleep(0.3)
+    publish(messages[1000:])
+    wait_until_drained(nats_names, processes=[consumer])
+    assert_exact(redis_client, messages)
+
+
+def test_sigterm_finishes_the_batch_and_exits_zero(redis_client, nats_names, spawn_consumer):
+    messages = generate(3000, seed=10)
+    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="200")
+    publish(messages[:200])
+    wait_for(lambda: logged() > 0, timeout=30, message="the first batch")
+    consumer.proc.send_signal(signal.SIGTERM)
+    assert consumer.wait(15) == 0
+    assert "consumed" in consumer.output().splitlines()[-1]
+    publish(messages[200:])
+    survivor = spawn_consumer()
+    wait_until_drained(nats_names, processes=[survivor])
+    assert_exact(redis_client, messages)
+
+
+def test_an_existing_stream_is_used_as_it_is(redis_client, nats_names, spawn_consumer):
+    import asyncio
+
+    import nats
+    from django.conf import settings
+    from nats.js.api import StreamConfig
+
+    async def create_and_inspect(create: bool):
+        nc = await nats.connect(settings.NATS_URL)
+        try:
+            js = nc.jetstream()
+            if create:
+                config = StreamConfig(
+                    name=nats_names["NATS_STREAM"], subjects=[nats_names["NATS_SUBJECT"]], max_msgs=50_000
+                )
+                await js.add_stream(config)
+            info = await js.stream_info(nats_names["NATS_STREAM"])
+            return info.config.max_msgs, info.config.subjects
+        finally:
+            await nc.close()
+
+    asyncio.run(create_and_inspect(create=True))
+    from datetime import UTC, datetime
+
+    event = event_build(event_id="only", kind=1, user_id=5, project_id=3, occurred_at=datetime.now(UTC))
+    publish([event.SerializeToString()])
+    consumer = spawn_consumer()
+    wait_until_drained(nats_names, processes=[consumer])
+    assert asyncio.run(create_and_inspect(create=False)) == (50_000, [nats_names["NATS_SUBJECT"]])
+    assert redis_client.zscore("leaderboard:global:all_time:all", "5") == 2
