@@ -101,12 +101,12 @@ def nats_names(settings) -> Iterator[dict[str, str]]:
 
 
 async def _delete_stream(name: str) -> None:
-    nc = await nats.connect(settings.NATS_URL)
-    try:
-        with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):
+        nc = await nats.connect(settings.NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
+        try:
             await nc.jetstream().delete_stream(name)
-    finally:
-        await nc.close()
+        finally:
+            await nc.close()
 
 
 def consumer_env(nats_names: dict[str, str], **extra: str) -> dict[str, str]:

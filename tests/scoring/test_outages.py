@@ -1,0 +1,163 @@
+"""Redis and NATS restarted under a running consumer.
+
+These tests start private redis-server and nats-server processes on free ports (the
+machine's shared servers are never restarted), point one consumer at them, kill the server
+mid-stream and start it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from tests.conftest import ROOT, consumer_env, wait_for, wait_until_drained
+from tests.oracle import expected_boards, redis_boards_state, valid_events
+from tests.scoring.test_consumer import generate, publish
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+class Server:
+    """A private server process that can be killed and started again on the same port."""
+
+    def __init__(self, argv: list[str], port: int) -> None:
+        self.argv, self.port, self.proc = argv, port, None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(self.port), timeout=10, message=f"{self.argv[0]} on {self.port}")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.kill()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path):
+    port = free_port()
+    server = Server(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        port,
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path):
+    port = free_port()
+    store = tmp_path / "jetstream"
+    server = Server(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)], port)
+    server.start()
+    yield server
+    server.stop()
+
+
+def verify(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "verify_leaderboards"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def spawn(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "consume_contributions"],
+        env=env,
+        cwd=ROOT,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_redis_restarted_empty_under_the_consumer(private_redis, nats_names, tmp_path, redis_client):
+    env = consumer_env(nats_names, REDIS_URL=f"redis://127.0.0.1:{private_redis.port}/0", CONSUMER_BATCH_SIZE="100")
+    client = redis_lib.Redis(port=private_redis.port, decode_responses=True)
+    before, after = generate(800, seed=21), generate(800, seed=22)
+    consumer = spawn(env, tmp_path / "consumer.log")
+    try:
+        publish(before)
+        wait_until_drained(nats_names)
+        assert redis_boards_state(client) == expected_boards(valid_events(before))
+
+        private_redis.kill()  # everything in Redis is gone ...
+        publish(after)  # ... while events keep coming
+        time.sleep(1.0)
+        private_redis.start()
+        wait_until_drained(nats_names, timeout=90)
+        assert redis_boards_state(client) == expected_boards(valid_events(before + after))
+        result = verify(env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert consumer.poll() is None
+    finally:
+        consumer.kill()
+        consumer.wait()
+    log = (tmp_path / "consumer.log").read_text()
+    assert "boards are not ready: restoring before applying" in log
+
+
+def test_nats_restarted_under_the_consumer(private_nats, nats_names, tmp_path, redis_client, settings):
+    settings.NATS_URL = f"nats://127.0.0.1:{private_nats.port}"
+    env = consumer_env(nats_names, NATS_URL=settings.NATS_URL, CONSUMER_BATCH_SIZE="100")
+    before, after = generate(800, seed=23), generate(800, seed=24)
+    consumer = spawn(env, tmp_path / "consumer.log")
+    try:
+        publish(before)
+        wait_until_drained(nats_names)
+        private_nats.kill()
+        time.sleep(1.0)
+        private_nats.start()  # same store: the stream and the durable survive
+        wait_for(
+            lambda: "nats reconnected" in (tmp_path / "consumer.log").read_text(),
+            timeout=30,
+            message="the consumer to reconnect",
+        )
+        publish(after)
+        wait_until_drained(nats_names, timeout=90)
+        assert redis_boards_state(redis_client) == expected_boards(valid_events(before + after))
+        result = verify(env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert consumer.poll() is None
+    finally:
+        consumer.kill()
+        consumer.wait()
