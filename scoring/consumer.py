@@ -374,3 +374,15 @@ class Consumer:
         with contextlib.suppress(DatabaseError):
             connection.close()
         close_old_connections()
+
+
+def raw_as_json(data: bytes) -> str:
+    """A wire message as indented JSON, for people (the admin); the reason if it does not decode."""
+    from google.protobuf.json_format import MessageToJson
+
+    message = pb.ContributionEvent()
+    try:
+        message.ParseFromString(bytes(data))
+    except DecodeError as exc:
+        return f"(not a ContributionEvent: {exc})"
+    return MessageToJson(message, indent=2, preserving_proto_field_name=True)
