@@ -8,8 +8,10 @@ directly, and nothing on that path touches Postgres unless the board has left Re
 
 from __future__ import annotations
 
+from base64 import b64decode
 from datetime import UTC, datetime
 from typing import Any
+from urllib import parse
 from urllib.parse import urlencode
 
 from drf_spectacular.types import OpenApiTypes
@@ -51,6 +53,7 @@ AROUND_MAX = 50
 CURRENT_MAX_AGE = 5
 CLOSED_MAX_AGE = 3600
 TIMEFRAMES = [timeframe.value for timeframe in Timeframe]
+BAD_CURSOR = "not a cursor this API gave out; follow the next and previous links"
 PERIOD_PATTERN = r"^(all|[0-9]{4}|[0-9]{4}-[0-9]{2}|[0-9]{4}-W[0-9]{2}|[0-9]{4}-[0-9]{2}-[0-9]{2})$"
 
 
@@ -385,19 +388,25 @@ class EventPagination(CursorPagination):
         return page
 
     def decode_cursor(self, request: Request) -> Cursor | None:
-        # DRF answers a bad cursor with a 404, and trusts the position inside it; a cursor is a
-        # parameter like any other, so a bad one is a 400, and the position must be a time.
+        # DRF answers a bad cursor with a 404, reads any string as base64 leniently, and trusts
+        # the position inside; a cursor is a parameter like any other, so anything but a cursor
+        # DRF itself wrote is a 400, and its position must be a time.
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
         try:
+            tokens = parse.parse_qs(b64decode(encoded, validate=True).decode("ascii"), strict_parsing=True)
+            if not tokens or not set(tokens) <= {"o", "r", "p"}:
+                raise ValueError("unknown cursor field")
             cursor = super().decode_cursor(request)
-            if cursor is None or cursor.position is None:
+            if cursor.position is None:
                 return cursor
             position = datetime.fromisoformat(cursor.position)
             if position.tzinfo is None:
                 raise ValueError("naive time")
             return cursor._replace(position=position.astimezone(UTC).isoformat())
         except (DrfNotFound, ValueError, OverflowError) as exc:
-            message = "not a cursor this API gave out; follow the next and previous links"
-            raise InvalidParameter(f"invalid parameter cursor: {message}", details={"cursor": [message]}) from exc
+            raise InvalidParameter(f"invalid parameter cursor: {BAD_CURSOR}", details={"cursor": [BAD_CURSOR]}) from exc
 
 
 @extend_schema_field(serializers.ChoiceField(choices=[kind.name for kind in EventKind]))
@@ -413,7 +422,7 @@ class UserEventsApi(APIView):
         path_fields = ("user_id",)
         user_id = WholeNumberField(minimum=1, maximum=U64_MAX)
         limit = WholeNumberField(minimum=1, maximum=LIMIT_MAX, default=LIMIT_DEFAULT)
-        cursor = serializers.CharField(required=False)
+        cursor = serializers.CharField(required=False, trim_whitespace=False, error_messages={"blank": BAD_CURSOR})
 
     @extend_schema_serializer(component_name="Event")
     class EventSerializer(serializers.Serializer):
