@@ -22,11 +22,7 @@ db: install
 # The API (gunicorn) and the consumer together; Ctrl-C stops both.
 run: db
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	@bash -c 'trap "kill 0" INT TERM EXIT; \
-	  $(VENV)/bin/gunicorn leaderboard_project.wsgi --bind 0.0.0.0:$(HTTP_PORT) --workers $(WORKERS) \
-	    --access-logfile - --log-level warning & \
-	  $(PY) manage.py consume_contributions & \
-	  wait -n'
+	HTTP_PORT=$(HTTP_PORT) WORKERS=$(WORKERS) VENV=$(VENV) bin/run
 
 test: install
 	$(VENV)/bin/ruff check .

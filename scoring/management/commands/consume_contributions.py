@@ -19,8 +19,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         stop = threading.Event()
+
+        def request_stop(signum, frame):
+            # Set the flag from another thread: the main thread may be inside the Event's own
+            # lock when the signal lands, and the handler runs on the main thread.
+            threading.Thread(target=stop.set, daemon=True).start()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, request_stop)
         source = JetStreamSource()
         started = time.monotonic()
         try:
