@@ -157,6 +157,7 @@ class JetStreamSource:
         self.thread.start()
         self.nc = None
         self.sub = None
+        self.closing = False
 
     def _run(self, coroutine, timeout: float | None = None):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -166,7 +167,8 @@ class JetStreamSource:
 
     async def _connect(self) -> None:
         async def disconnected():
-            logger.warning("nats disconnected; reconnecting")
+            if not self.closing:
+                logger.warning("nats disconnected; reconnecting")
 
         async def reconnected():
             logger.warning("nats reconnected")
@@ -223,6 +225,7 @@ class JetStreamSource:
                 return
 
     async def _close(self) -> None:
+        self.closing = True
         await self.nc.flush(timeout=5)  # the acks still buffered
         await self.nc.close()
 
