@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -25,9 +25,8 @@ from scoring.models import ContributionEvent, Project
 Source = Literal["redis", "event_log"]
 
 
-@dataclass(frozen=True, slots=True)
-class BoardRow:
-    """One user's line on a board."""
+class BoardRow(NamedTuple):
+    """One user's line on a board (a tuple: a page makes many, and tuples are the cheapest)."""
 
     rank: int
     user_id: int
