@@ -1,35 +1,58 @@
 """Snapshot, restore, rebuild and verify the boards — all exact, all from the event log.
 
-Every board is a function of the log: `board_rows_sql` aggregates log rows into
-(project, timeframe, period, user, score) in Postgres. A snapshot stores that aggregate for
-the rows one transaction could see, and names those rows by the transaction's snapshot, so
-"snapshot + rows not visible in it" is exactly the log (docs/SNAPSHOTS.md).
+Every board is a function of the log. `_BoardsQuery` aggregates log rows into one row per
+board (its members as parallel arrays) in Postgres, optionally on top of a saved snapshot.
+A snapshot stores that aggregate for exactly the rows one transaction could see and names
+those rows by the transaction's snapshot (`txid_current_snapshot()`), so "snapshot + rows not
+visible in it" is exactly the log, whatever order ids and transactions committed in
+(docs/SNAPSHOTS.md).
 
 Restore and rebuild write the boards aside, then swap them in atomically together with the
 pending markers of every event they counted that the log does not yet record as applied.
-While they work the ready sentinel is absent, so no consumer applies anything; Postgres
-advisory lock `RESTORE_LOCK` makes sure only one of them runs at a time.
+While they work the ready sentinel is absent, so no consumer applies anything; the Postgres
+advisory lock `RESTORE_LOCK` lets only one of them run at a time.
+
+Which boards exist is decided in Python by `scoring.boards` (periods and retention, the same
+rule the consumer applies): Postgres receives the retained (day, timeframe, period) triples
+of the days the log touches and only sums.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from itertools import groupby
+from datetime import UTC, date, datetime
 
+import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from scoring import redis_boards
-from scoring.boards import GLOBAL, SQL_PERIODS, Board, Timeframe, expires_at, oldest_retained_period, parse_board_key
+from scoring.boards import (
+    GLOBAL,
+    Board,
+    Timeframe,
+    expires_at,
+    is_retained,
+    oldest_retained_period,
+    period_of,
+)
 from snapshots.models import Snapshot
 
 logger = logging.getLogger("leaderboard.snapshots")
 
 RESTORE_LOCK = 0x1EADB0A2D  # pg_advisory_lock key: one restore or rebuild at a time
+SNAPSHOT_LOCK = 0x1EADB0A2E  # one snapshot at a time (overlapping cron runs queue up)
+WORK_MEM = "256MB"  # per aggregating transaction: lets a million-member aggregate hash in memory
+FETCH_BOARDS = 50  # boards per round trip when streaming the aggregate
+PROGRESS_EVERY = 250_000  # members between two progress lines
+VERIFY_BATCH = 100_000  # members compared per Redis round trip
+
 Progress = Callable[[str], None]
 
 
@@ -37,36 +60,200 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _retention_filter(now: datetime, alias: str = "b") -> tuple[str, list[str]]:
-    """SQL condition keeping only boards retained at `now` (the rule of boards.is_retained)."""
-    clauses, params = [], []
-    for timeframe in Timeframe:
-        oldest = oldest_retained_period(timeframe, now, settings.BOARD_RETENTION_DAYS)
-        if oldest is not None:
-            clauses.append(f"({alias}.timeframe <> %s OR {alias}.period >= %s)")
-            params += [timeframe.value, oldest]
-    return (" AND ".join(clauses) or "true"), params
+class _Ticker:
+    """Calls `progress` each time another PROGRESS_EVERY members went by."""
+
+    def __init__(self, progress: Progress, what: str) -> None:
+        self.progress, self.what, self.next = progress, what, PROGRESS_EVERY
+
+    def __call__(self, boards: int, members: int) -> None:
+        if members >= self.next:
+            self.progress(f"{self.what}: {boards} boards, {members} members")
+            self.next = (members // PROGRESS_EVERY + 1) * PROGRESS_EVERY
 
 
-def board_rows_sql(event_filter: str, now: datetime) -> tuple[str, list[str]]:
-    """SELECT of (project_id, timeframe, period, user_id, score) over scored log rows
-    matching `event_filter` (SQL over alias `e`), retained boards only, not yet summed."""
-    values = []
-    for scope in (f"{GLOBAL}::numeric", "e.project_id"):
-        for timeframe in Timeframe:
-            values.append(f"({scope}, '{timeframe.value}', {SQL_PERIODS[timeframe].format(t='e.occurred_at')})")
-    retained, params = _retention_filter(now)
-    sql = f"""
-        SELECT b.project_id, b.timeframe, b.period, e.user_id, e.points::bigint AS score
-          FROM scoring_contributionevent e
-         CROSS JOIN LATERAL (VALUES {", ".join(values)}) AS b(project_id, timeframe, period)
-         WHERE e.points > 0 AND ({event_filter}) AND {retained}"""
-    return sql, params
-
-
-def _repeatable_read() -> None:
+@contextlib.contextmanager
+def _session_lock(key: int) -> Iterator[None]:
+    """A Postgres session advisory lock on Django's connection (waits for it)."""
     with connection.cursor() as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        except DatabaseError as exc:  # the connection died: the server dropped the lock with it
+            logger.warning("advisory unlock failed: %s", exc)
+
+
+def _repeatable_read(cursor, *, read_only: bool) -> None:
+    """Make the transaction just opened REPEATABLE READ: every later statement in it sees the
+    log as of its first query. Must run before any query of the transaction."""
+    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ" + (", READ ONLY" if read_only else ""))
+    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+
+
+# ------------------------------------------------------------ the log as boards, in SQL
+
+
+def retained_from(now: datetime) -> dict[str, str]:
+    """The oldest period kept at `now`, per timeframe that expires (the rest keep every period)."""
+    oldest = {t.value: oldest_retained_period(t, now, settings.BOARD_RETENTION_DAYS) for t in Timeframe}
+    return {timeframe: period for timeframe, period in oldest.items() if period is not None}
+
+
+def snapshot_covers(snapshot: Snapshot, now: datetime) -> bool:
+    """Whether `snapshot` holds every board retained at `now`. False when its retention is
+    unknown, or when the retention grew (or the clock went back) since it was taken."""
+    if snapshot.retained_from is None:
+        return False
+    wanted = retained_from(now)
+    for timeframe, theirs in snapshot.retained_from.items():
+        ours = wanted.get(timeframe)
+        if ours is None or ours < theirs:
+            return False
+    return True
+
+
+def _periods_of_days(days: list[date], now: datetime) -> tuple[list[date], list[str], list[str]]:
+    """The retained (day, timeframe, period) triples of `days` — as three parallel arrays."""
+    retention = settings.BOARD_RETENTION_DAYS
+    cache: dict[tuple[Timeframe, str], bool] = {}
+    out_days, out_timeframes, out_periods = [], [], []
+    for day in days:
+        for timeframe in Timeframe:
+            period = period_of(timeframe, day)
+            kept = cache.get((timeframe, period))
+            if kept is None:
+                kept = cache[(timeframe, period)] = is_retained(Board(GLOBAL, timeframe, period), now, retention)
+            if kept:
+                out_days.append(day)
+                out_timeframes.append(timeframe.value)
+                out_periods.append(period)
+    return out_days, out_timeframes, out_periods
+
+
+_SINCE = (
+    "e.txid >= txid_snapshot_xmin(%(since)s::txid_snapshot)"
+    " AND NOT txid_visible_in_snapshot(e.txid, %(since)s::txid_snapshot)"
+)
+_EVENT_DAYS = """
+SELECT (e.occurred_at AT TIME ZONE 'UTC')::date, count(*)
+  FROM scoring_contributionevent e
+ WHERE e.points > 0 AND {events}
+ GROUP BY 1
+"""
+# The log rows selected by {events}, summed per (board, user): first per (project, UTC day,
+# user), then spread over the retained periods of that day, in both scopes.
+_DELTA = """
+periods(day, timeframe, period) AS (
+    SELECT * FROM unnest(%(days)s::date[], %(timeframes)s::text[], %(periods)s::text[])
+), per_day AS (
+    SELECT e.project_id, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.user_id, sum(e.points)::bigint AS score
+      FROM scoring_contributionevent e
+     WHERE e.points > 0 AND {events}
+     GROUP BY 1, 2, 3
+), delta AS (
+    SELECT s.project_id, p.timeframe, p.period, d.user_id, sum(d.score)::bigint AS score
+      FROM per_day d
+      JOIN periods p ON p.day = d.day
+     CROSS JOIN LATERAL (VALUES (0::numeric), (d.project_id)) AS s(project_id)
+     GROUP BY 1, 2, 3, 4
+)"""
+_FROM_LOG = (
+    "WITH"
+    + _DELTA
+    + """
+SELECT project_id, timeframe, period, count(*)::integer AS members, array_agg(user_id) AS user_ids,
+       array_agg(score) AS scores
+  FROM delta
+ GROUP BY 1, 2, 3"""
+)
+# A snapshot's retained boards (%(base)s: their row ids) plus the delta. Boards the delta does
+# not touch pass through as they are; each touched one is merged on its own (a small sum per
+# user), so the work grows with the boards the delta touches, not with the whole snapshot.
+_ON_SNAPSHOT = (
+    "WITH"
+    + _DELTA
+    + """, delta_boards AS (
+    SELECT project_id, timeframe, period, array_agg(user_id) AS user_ids, array_agg(score) AS scores
+      FROM delta
+     GROUP BY 1, 2, 3
+), base AS (
+    SELECT b.project_id, b.timeframe, b.period, b.members, b.user_ids, b.scores
+      FROM snapshots_snapshotboard b
+     WHERE b.id = ANY(%(base)s::bigint[])
+)
+SELECT b.project_id, b.timeframe, b.period, b.members, b.user_ids, b.scores
+  FROM base b
+ WHERE NOT EXISTS (SELECT FROM delta_boards d
+                    WHERE (d.project_id, d.timeframe, d.period) = (b.project_id, b.timeframe, b.period))
+UNION ALL
+SELECT d.project_id, d.timeframe, d.period, m.members, m.user_ids, m.scores
+  FROM delta_boards d
+  LEFT JOIN base b USING (project_id, timeframe, period)
+ CROSS JOIN LATERAL (
+       SELECT count(*)::integer AS members, array_agg(user_id) AS user_ids, array_agg(score) AS scores
+         FROM (SELECT user_id, sum(score)::bigint AS score
+                 FROM (SELECT * FROM unnest(b.user_ids, b.scores)
+                       UNION ALL
+                       SELECT * FROM unnest(d.user_ids, d.scores)) AS u(user_id, score)
+                GROUP BY 1) AS g
+       ) AS m"""
+)
+
+
+@dataclass
+class _BoardsQuery:
+    """Every retained board, as of the current transaction: `base` snapshot + the log rows not
+    visible in it (no base: the whole log). Run inside a REPEATABLE READ transaction so the
+    preparatory queries and the aggregate see the same rows."""
+
+    sql: str
+    params: dict
+    delta_events: int
+    base: Snapshot | None
+
+    @classmethod
+    def prepare(cls, cursor, *, base: Snapshot | None, now: datetime) -> _BoardsQuery:
+        events, params = "true", {}
+        if base is not None:
+            events, params = _SINCE, {"since": base.pg_snapshot}
+        cursor.execute(_EVENT_DAYS.format(events=events), params)
+        day_counts = cursor.fetchall()
+        days, timeframes, periods = _periods_of_days(sorted(day for day, _ in day_counts), now)
+        params |= {"days": days, "timeframes": timeframes, "periods": periods}
+        if base is None:
+            return cls(_FROM_LOG.format(events=events), params, sum(n for _, n in day_counts), None)
+        cursor.execute("SELECT id, timeframe, period FROM snapshots_snapshotboard WHERE snapshot_id = %s", [base.id])
+        retention = settings.BOARD_RETENTION_DAYS
+        params["base"] = [
+            board_id
+            for board_id, timeframe, period in cursor.fetchall()
+            if is_retained(Board(GLOBAL, Timeframe(timeframe), period), now, retention)
+        ]
+        return cls(_ON_SNAPSHOT.format(events=events), params, sum(n for _, n in day_counts), base)
+
+    def stream(self) -> Iterator[tuple[Board, list[str], list[int]]]:
+        """Each board with its user ids (decimal strings) and their scores, in no set order:
+        unordered, boards flow out of Postgres while it still computes the rest."""
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(
+                f"SELECT project_id::text, timeframe, period, user_ids::text[], scores FROM ({self.sql}) AS boards",
+                self.params,
+            )
+            while rows := cursor.fetchmany(FETCH_BOARDS):
+                for project_id, timeframe, period, user_ids, scores in rows:
+                    yield Board(int(project_id), Timeframe(timeframe), period), user_ids, scores
+
+
+def _base_snapshot(now: datetime) -> Snapshot | None:
+    """The newest snapshot that holds every board retained at `now`."""
+    for snapshot in Snapshot.objects.order_by("-id"):
+        if snapshot_covers(snapshot, now):
+            return snapshot
+    return None
 
 
 # ---------------------------------------------------------------------------- snapshot
@@ -79,60 +266,46 @@ class SnapshotResult:
     pruned: int
 
 
-def snapshot_take(*, progress: Progress = _quiet) -> SnapshotResult:
-    """Save every retained board to Postgres: the previous snapshot plus the log rows it did
-    not see, in one REPEATABLE READ transaction. The consumer keeps running meanwhile."""
-    started = time.perf_counter()
-    now = datetime.now(UTC)
-    with transaction.atomic():
-        _repeatable_read()
-        with connection.cursor() as cursor:
+def snapshot_take(*, progress: Progress = _quiet, after_start: Callable[[], None] | None = None) -> SnapshotResult:
+    """Save every retained board to Postgres: the newest usable snapshot plus the log rows it
+    did not see, in one REPEATABLE READ transaction. The consumer keeps running meanwhile.
+
+    `after_start` (tests) runs once the transaction's view of the log is fixed.
+    """
+    with _session_lock(SNAPSHOT_LOCK):
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        with transaction.atomic(), connection.cursor() as cursor:
+            _repeatable_read(cursor, read_only=False)
             cursor.execute("SELECT txid_current_snapshot()::text")
             (pg_snapshot,) = cursor.fetchone()
-            previous = Snapshot.objects.order_by("-id").first()
-            if previous is None:
-                delta_filter, delta_params = "true", []
-            else:
-                delta_filter = (
-                    "e.txid >= txid_snapshot_xmin(%s::txid_snapshot)"
-                    " AND NOT txid_visible_in_snapshot(e.txid, %s::txid_snapshot)"
-                )
-                delta_params = [previous.pg_snapshot, previous.pg_snapshot]
-            cursor.execute(
-                f"SELECT count(*) FROM scoring_contributionevent e WHERE e.points > 0 AND {delta_filter}", delta_params
-            )
-            (delta_events,) = cursor.fetchone()
-            progress(f"snapshot: {delta_events} scored events since the previous snapshot")
+            if after_start is not None:
+                after_start()
+            base = _base_snapshot(now)
+            query = _BoardsQuery.prepare(cursor, base=base, now=now)
+            source = f"snapshot {base.id} + {query.delta_events} events" if base else f"{query.delta_events} events"
+            progress(f"snapshot: aggregating {source}")
             snapshot = Snapshot.objects.create(
-                pg_snapshot=pg_snapshot, based_on=previous, events=(previous.events if previous else 0) + delta_events
+                pg_snapshot=pg_snapshot,
+                retained_from=retained_from(now),
+                based_on=base,
+                events=(base.events if base else 0) + query.delta_events,
             )
-            rows_sql, rows_params = board_rows_sql(delta_filter, now)
-            parts, params = [rows_sql], [*delta_params, *rows_params]
-            if previous is not None:
-                retained, retained_params = _retention_filter(now, alias="s")
-                parts.append(
-                    "SELECT s.project_id, s.timeframe, s.period, s.user_id, s.score"
-                    f" FROM snapshots_snapshotentry s WHERE s.snapshot_id = %s AND {retained}"
-                )
-                params += [previous.id, *retained_params]
             cursor.execute(
-                "INSERT INTO snapshots_snapshotentry (snapshot_id, project_id, timeframe, period, user_id, score)"
-                " SELECT %s, project_id, timeframe, period, user_id, sum(score)"
-                f" FROM ({' UNION ALL '.join(parts)}) AS rows GROUP BY 1, 2, 3, 4, 5",
-                [snapshot.id, *params],
+                "INSERT INTO snapshots_snapshotboard (snapshot_id, project_id, timeframe, period, members, user_ids,"
+                f" scores) SELECT %(snapshot)s, * FROM ({query.sql}) AS boards",
+                query.params | {"snapshot": snapshot.id},
             )
-            snapshot.entries = cursor.rowcount
             cursor.execute(
-                "SELECT count(*) FROM (SELECT DISTINCT project_id, timeframe, period"
-                " FROM snapshots_snapshotentry WHERE snapshot_id = %s) AS b",
+                "SELECT count(*), coalesce(sum(members), 0) FROM snapshots_snapshotboard WHERE snapshot_id = %s",
                 [snapshot.id],
             )
-            (snapshot.boards,) = cursor.fetchone()
-        snapshot.duration_ms = int((time.perf_counter() - started) * 1000)
-        snapshot.save(update_fields=["entries", "boards", "duration_ms"])
-    progress(f"snapshot: {snapshot.entries} entries on {snapshot.boards} boards")
+            snapshot.boards, snapshot.entries = cursor.fetchone()
+            snapshot.duration_ms = int((time.perf_counter() - started) * 1000)
+            snapshot.save(update_fields=["boards", "entries", "duration_ms"])
+        progress(f"snapshot: {snapshot.entries} members on {snapshot.boards} boards saved")
     pruned = snapshot_prune(keep=settings.SNAPSHOT_RETENTION)
-    return SnapshotResult(snapshot=snapshot, delta_events=delta_events, pruned=pruned)
+    return SnapshotResult(snapshot=snapshot, delta_events=query.delta_events, pruned=pruned)
 
 
 def snapshot_prune(*, keep: int) -> int:
@@ -141,7 +314,7 @@ def snapshot_prune(*, keep: int) -> int:
     if old:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("UPDATE snapshots_snapshot SET based_on_id = NULL WHERE based_on_id = ANY(%s)", [old])
-            cursor.execute("DELETE FROM snapshots_snapshotentry WHERE snapshot_id = ANY(%s)", [old])
+            cursor.execute("DELETE FROM snapshots_snapshotboard WHERE snapshot_id = ANY(%s)", [old])
             cursor.execute("DELETE FROM snapshots_snapshot WHERE id = ANY(%s)", [old])
     return len(old)
 
@@ -152,6 +325,7 @@ def snapshot_prune(*, keep: int) -> int:
 @dataclass
 class RestoreResult:
     restored: bool  # False: the boards were already there (only_if_missing)
+    source: str = ""
     snapshot_id: int | None = None
     delta_events: int = 0
     boards: int = 0
@@ -160,104 +334,145 @@ class RestoreResult:
     seconds: float = 0.0
 
 
-def _advisory_lock():
-    class Lock:
-        def __enter__(self):
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [RESTORE_LOCK])
-
-        def __exit__(self, *exc):
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [RESTORE_LOCK])
-
-    return Lock()
-
-
-def _board_scores(rows: Iterator[tuple]) -> Iterator[tuple[Board, list[tuple[int, int]]]]:
-    for (project_id, timeframe, period), members in groupby(rows, key=lambda r: (r[0], r[1], r[2])):
-        yield Board(int(project_id), Timeframe(timeframe), period), [(int(r[3]), int(r[4])) for r in members]
-
-
 def boards_restore(
-    *, use_snapshot: bool = True, only_if_missing: bool = False, progress: Progress = _quiet
+    *,
+    use_snapshot: bool = True,
+    only_if_missing: bool = False,
+    progress: Progress = _quiet,
+    before_swap: Callable[[], None] | None = None,
 ) -> RestoreResult:
-    """Rebuild every retained board in Redis exactly: from the latest snapshot plus the log
-    rows it did not see (`use_snapshot`), or from the whole log. With `only_if_missing`,
-    do nothing when the boards are already there (another consumer restored them)."""
+    """Rebuild every retained board in Redis exactly: from the newest usable snapshot plus the
+    log rows it did not see (`use_snapshot`), or from the whole log. With `only_if_missing`,
+    do nothing when the boards are already there (another consumer restored them).
+
+    Readers keep the old boards until the new ones are swapped in at once; consumers wait.
+    `before_swap` (tests) runs after the build, before the swap.
+    """
     started = time.perf_counter()
-    now = datetime.now(UTC)
-    with _advisory_lock():
+    with _session_lock(RESTORE_LOCK):
         if only_if_missing and redis_boards.is_ready():
             return RestoreResult(restored=False)
         redis_boards.ready_clear()  # from here no consumer applies; readers still see the old boards
-        build = redis_boards.BoardBuild()
+        _builds_drop()
         try:
-            with transaction.atomic():
-                _repeatable_read()
-                snapshot = Snapshot.objects.order_by("-id").first() if use_snapshot else None
-                if snapshot is None:
-                    delta_filter, delta_params = "true", []
-                else:
-                    delta_filter = (
-                        "e.txid >= txid_snapshot_xmin(%s::txid_snapshot)"
-                        " AND NOT txid_visible_in_snapshot(e.txid, %s::txid_snapshot)"
-                    )
-                    delta_params = [snapshot.pg_snapshot, snapshot.pg_snapshot]
-                rows_sql, rows_params = board_rows_sql(delta_filter, now)
-                parts, params = [rows_sql], [*delta_params, *rows_params]
-                if snapshot is not None:
-                    retained, retained_params = _retention_filter(now, alias="s")
-                    parts.append(
-                        "SELECT s.project_id, s.timeframe, s.period, s.user_id, s.score"
-                        f" FROM snapshots_snapshotentry s WHERE s.snapshot_id = %s AND {retained}"
-                    )
-                    params += [snapshot.id, *retained_params]
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"SELECT count(*) FROM scoring_contributionevent e WHERE e.points > 0 AND {delta_filter}",
-                        delta_params,
-                    )
-                    (delta_events,) = cursor.fetchone()
-                    source = f"snapshot {snapshot.id} + {delta_events} events" if snapshot else f"{delta_events} events"
-                    progress(f"restore: building boards from {source}")
-                    cursor.execute(
-                        "SELECT event_id, points FROM scoring_contributionevent WHERE NOT applied AND points > 0"
-                    )
-                    pending = dict(cursor.fetchall())
-                with connection.chunked_cursor() as cursor:
-                    cursor.execute(
-                        "SELECT project_id, timeframe, period, user_id, sum(score)"
-                        f" FROM ({' UNION ALL '.join(parts)}) AS rows"
-                        " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3",
-                        params,
-                    )
-                    for count, (board, scores) in enumerate(_board_scores(iter(cursor)), start=1):
-                        build.add(
-                            board, scores, expires_at(board.timeframe, board.period, settings.BOARD_RETENTION_DAYS)
-                        )
-                        if count % 1000 == 0:
-                            progress(f"restore: {count} boards, {build.members} members written")
-            build.swap(pending)
-        except BaseException:
-            build.discard()
-            raise
-    result = RestoreResult(
+            result = _restore_once(use_snapshot, progress, before_swap)
+        except redis.ResponseError as exc:
+            # The swap met a built key gone (Redis emptied, or a board expired, mid-build): it
+            # may have set the sentinel over partial boards. Withdraw it and build again.
+            redis_boards.ready_clear()
+            logger.warning("restore: the swap failed (%s); building again", exc)
+            result = _restore_once(use_snapshot, progress, None)
+    result.seconds = time.perf_counter() - started
+    logger.info(
+        "restored %d boards, %d members from %s in %.2fs", result.boards, result.members, result.source, result.seconds
+    )
+    return result
+
+
+def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[[], None] | None) -> RestoreResult:
+    now = datetime.now(UTC)
+    what = "restore" if use_snapshot else "rebuild"
+    build = redis_boards.BoardBuild()
+    writer = _BoardWriter(build)
+    retention = settings.BOARD_RETENTION_DAYS
+    boards = members = 0
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _repeatable_read(cursor, read_only=True)
+            # Every event this build counts whose log row is not yet `applied` gets a pending
+            # marker, so a consumer that applies it later skips it (same snapshot as the build).
+            cursor.execute("SELECT event_id, points FROM scoring_contributionevent WHERE NOT applied AND points > 0")
+            pending = dict(cursor.fetchall())
+            base = _base_snapshot(now) if use_snapshot else None
+            query = _BoardsQuery.prepare(cursor, base=base, now=now)
+            source = f"snapshot {base.id} + {query.delta_events} events" if base else f"{query.delta_events} events"
+            progress(f"{what}: building boards aside from {source}")
+            tick = _Ticker(progress, what)
+            for board, user_ids, scores in query.stream():
+                writer.add(
+                    board, zip(user_ids, scores, strict=True), expires_at(board.timeframe, board.period, retention)
+                )
+                boards, members = boards + 1, members + len(user_ids)
+                tick(boards, members)
+        writer.close()
+        build.flush()  # every board is now in Redis under its temporary key
+        if before_swap is not None:
+            before_swap()
+        build.swap(pending)
+    except BaseException:
+        writer.close(raise_error=False)
+        build.discard()
+        raise
+    progress(f"{what}: {build.members} members on {len(build.built)} boards swapped in")
+    _pending_tidy(list(pending))
+    return RestoreResult(
         restored=True,
-        snapshot_id=snapshot.id if snapshot else None,
-        delta_events=delta_events,
+        source=source,
+        snapshot_id=base.id if base else None,
+        delta_events=query.delta_events,
         boards=len(build.built),
         members=build.members,
         pending=len(pending),
-        seconds=time.perf_counter() - started,
     )
-    logger.info(
-        "restored %d boards, %d members from %s in %.2fs",
-        result.boards,
-        result.members,
-        source,
-        result.seconds,
-    )
-    return result
+
+
+class _BoardWriter:
+    """Feeds a `BoardBuild` from a thread of its own, so that Redis digests one batch while
+    Postgres streams the next (the GIL is free while either waits on its socket). Only this
+    thread touches the build until `close` returns."""
+
+    def __init__(self, build: redis_boards.BoardBuild, depth: int = 16) -> None:
+        self.build = build
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="board-writer", daemon=True)
+        self.thread.start()
+
+    def add(self, board: Board, scores: Iterable[tuple[str, int]], expire_at: datetime | None) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((board, scores, expire_at))
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.build.add(*item)
+                except BaseException as exc:  # handed to the caller by add() or close()
+                    self.error = exc
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait until everything queued is in the build's pipeline; re-raise a failure."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if raise_error and self.error is not None:
+            raise self.error
+
+
+def _builds_drop() -> None:
+    """Delete boards half-built by a restore that died (its temporary keys have no TTL).
+    Called under RESTORE_LOCK, so no build is running."""
+    client = redis_boards.connection()
+    stale = list(client.scan_iter(match=f"{redis_boards.BUILD_PREFIX}:*", count=1000))
+    for start in range(0, len(stale), 1000):
+        client.unlink(*stale[start : start + 1000])
+    if stale:
+        logger.warning("dropped %d keys of an unfinished restore", len(stale))
+
+
+def _pending_tidy(event_ids: list[str]) -> None:
+    """Drop the markers the swap wrote for events whose consumer committed `applied` (and
+    cleared its own marker) while the build ran. Such a row is never applied again, so its
+    marker is only clutter; rows still unapplied keep theirs."""
+    if not event_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND applied", [event_ids]
+        )
+        done = [event_id for (event_id,) in cursor.fetchall()]
+    redis_boards.pending_clear(done)
 
 
 # ---------------------------------------------------------------------------- verify
@@ -267,14 +482,15 @@ def boards_restore(
 class Difference:
     board: str
     user_id: str | None  # None: the whole board is missing or unexpected
-    redis_score: int | None
-    log_score: int | None
+    redis_score: int | None  # for a whole board: its members in Redis
+    log_score: int | None  # for a whole board: its members in the log
 
 
 @dataclass
 class VerifyResult:
     boards: int = 0
     members: int = 0
+    ready: bool = True
     differences: list[Difference] = field(default_factory=list)
 
     @property
@@ -283,39 +499,52 @@ class VerifyResult:
 
 
 def boards_verify(*, progress: Progress = _quiet) -> VerifyResult:
-    """Compare every board in Redis with the event log; list each difference."""
+    """Compare every board in Redis with the event log; list each difference. Exact at a quiet
+    moment (while events are being applied, Redis runs ahead of or behind the log)."""
     now = datetime.now(UTC)
     client = redis_boards.connection()
-    result = VerifyResult()
-    seen: set[str] = set()
-    rows_sql, params = board_rows_sql("true", now)
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
-        _repeatable_read()
-        cursor.execute(
-            f"SELECT project_id, timeframe, period, user_id, sum(score) FROM ({rows_sql}) AS rows"
-            " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3",
-            params,
-        )
-        for board, scores in _board_scores(iter(cursor)):
-            key = board.key
-            seen.add(key)
-            result.boards += 1
-            result.members += len(scores)
-            in_redis = {m.decode(): int(s) for m, s in client.zrange(key, 0, -1, withscores=True)}
-            if not in_redis:
-                result.differences.append(Difference(key, None, None, sum(s for _, s in scores)))
-                continue
-            for user_id, score in scores:
-                found = in_redis.pop(str(user_id), None)
-                if found != score:
-                    result.differences.append(Difference(key, str(user_id), found, score))
-            for member, score in in_redis.items():
-                result.differences.append(Difference(key, member, score, None))
-            if result.boards % 1000 == 0:
-                progress(f"verify: {result.boards} boards checked")
+    result = VerifyResult(ready=redis_boards.is_ready(client))
+    expected: set[str] = set()
+    tick = _Ticker(progress, "verify")
+    with transaction.atomic(), connection.cursor() as cursor:
+        _repeatable_read(cursor, read_only=True)
+        query = _BoardsQuery.prepare(cursor, base=None, now=now)
+        batch: list[tuple[str, list[str], list[int]]] = []
+        queued = 0
+        for board, user_ids, scores in query.stream():
+            batch.append((board.key, user_ids, scores))
+            queued += len(user_ids)
+            if queued >= VERIFY_BATCH:
+                _verify_batch(client, batch, result, expected)
+                tick(result.boards, result.members)
+                batch, queued = [], 0
+        _verify_batch(client, batch, result, expected)
+    # Boards in Redis that the log does not know (any key in the board namespace).
     for key in redis_boards.board_keys(client):
-        if key not in seen and parse_board_key(key) is not None:
-            result.differences.append(
-                Difference(key, None, int(sum(s for _, s in client.zrange(key, 0, -1, withscores=True))), None)
-            )
+        if key not in expected:
+            result.differences.append(Difference(key, None, client.zcard(key), None))
+    result.differences.sort(key=lambda d: (d.board, d.user_id or ""))
     return result
+
+
+def _verify_batch(
+    client: redis.Redis, batch: list[tuple[str, list[str], list[int]]], result: VerifyResult, expected: set[str]
+) -> None:
+    """Compare a batch of boards with Redis (one pipelined round trip)."""
+    pipe = client.pipeline(transaction=False)
+    for key, _, _ in batch:
+        pipe.zrange(key, 0, -1, withscores=True)
+    for (key, user_ids, scores), found in zip(batch, pipe.execute(), strict=True):
+        expected.add(key)
+        result.boards += 1
+        result.members += len(user_ids)
+        if not found:
+            result.differences.append(Difference(key, None, None, len(user_ids)))
+            continue
+        in_redis = {member.decode(): int(score) for member, score in found}
+        for user_id, score in zip(user_ids, scores, strict=True):
+            there = in_redis.pop(user_id, None)
+            if there != score:
+                result.differences.append(Difference(key, user_id, there, score))
+        for member, score in in_redis.items():
+            result.differences.append(Difference(key, member, score, None))

@@ -8,8 +8,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = boards_restore(use_snapshot=True, progress=self.stdout.write)
-        source = f"snapshot {result.snapshot_id}" if result.snapshot_id else "the event log (no snapshot yet)"
         self.stdout.write(
-            f"restored {result.boards} boards, {result.members} members from {source} "
-            f"+ {result.delta_events} events in {result.seconds:.2f}s"
+            f"restored {result.boards} boards, {result.members} members from {result.source}"
+            f"{'' if result.snapshot_id else ' (no usable snapshot: the whole log)'}, "
+            f"{result.pending} in-flight events marked, in {result.seconds:.2f}s"
         )

@@ -9,8 +9,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         result = snapshot_take(progress=self.stdout.write)
         snapshot = result.snapshot
+        base = f"snapshot {snapshot.based_on_id} + " if snapshot.based_on_id else ""
         self.stdout.write(
-            f"snapshot {snapshot.id}: {snapshot.entries} entries on {snapshot.boards} boards, "
-            f"{snapshot.events} events ({result.delta_events} new), {result.pruned} old snapshots pruned, "
-            f"{snapshot.duration_ms} ms"
+            f"snapshot {snapshot.id}: {snapshot.entries} members on {snapshot.boards} boards from "
+            f"{base}{result.delta_events} events ({snapshot.events} in all), "
+            f"{result.pruned} old snapshots pruned, in {snapshot.duration_ms / 1000:.2f}s"
         )

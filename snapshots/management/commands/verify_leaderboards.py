@@ -13,9 +13,17 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         result = boards_verify(progress=self.stdout.write)
         for d in result.differences:
-            who = f"user {d.user_id}" if d.user_id is not None else "whole board"
-            self.stdout.write(f"DIFF {d.board} {who}: redis={_show(d.redis_score)} log={_show(d.log_score)}")
+            if d.user_id is not None:
+                self.stdout.write(
+                    f"DIFF {d.board} user {d.user_id}: redis={_show(d.redis_score)} log={_show(d.log_score)}"
+                )
+            elif d.redis_score is None:
+                self.stdout.write(f"DIFF {d.board}: missing from Redis (log: {d.log_score} members)")
+            else:
+                self.stdout.write(f"DIFF {d.board}: not in the log (redis: {d.redis_score} members)")
         summary = f"{result.boards} boards, {result.members} members checked, {len(result.differences)} differences"
+        if not result.ready:
+            summary += " (the ready sentinel is missing: a restore is due or running)"
         if not result.ok:
-            raise CommandError(summary)
+            raise CommandError(summary, returncode=1)
         self.stdout.write(f"OK: {summary}")
