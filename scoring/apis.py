@@ -32,7 +32,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leaderboard_project.exceptions import InvalidParameter, NotFound
-from scoring.boards import GLOBAL, PERIOD_FORMATS, Board, Timeframe, period_of, validate_period
+from scoring.boards import GLOBAL, PERIOD_FORMATS, Board, Timeframe, period_end, period_of, validate_period
 from scoring.health import health_check
 from scoring.rules import EventKind
 from scoring.selectors import (
@@ -176,6 +176,11 @@ class BoardQuerySerializer(QuerySerializer):
                 validate_period(timeframe, period)
             except ValueError as exc:
                 raise serializers.ValidationError({"period": [_period_error(timeframe, period, exc)]}) from exc
+            try:  # a period is read as [start, end): its end must be a date too
+                period_end(timeframe, period)
+            except (ValueError, OverflowError) as exc:
+                message = f"{period!r} is out of range: a period must end by 9999-12-31"
+                raise serializers.ValidationError({"period": [message]}) from exc
         attrs["board"] = Board(attrs.pop("project_id", GLOBAL), timeframe, period)
         return attrs
 

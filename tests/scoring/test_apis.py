@@ -7,6 +7,7 @@ refuses any query, which proves the board read path never touches Postgres.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from urllib import parse
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -225,7 +226,14 @@ def test_every_timeframe_reads_its_period(client, ready_boards, timeframe, perio
 
 @pytest.mark.parametrize(
     ("timeframe", "period"),
-    [("weekly", "2025-W52"), ("weekly", "2025-W01"), ("weekly", "2026-W53"), ("daily", "2025-12-31")],
+    [
+        ("weekly", "2025-W52"),
+        ("weekly", "2025-W01"),
+        ("weekly", "2026-W53"),  # ISO year 2026 has 53 weeks
+        ("daily", "2025-12-31"),
+        ("daily", "9999-12-30"),  # the last period that ends within the calendar
+        ("weekly", "0001-W01"),  # long past: answered from the event log
+    ],
 )
 def test_periods_without_events_are_empty(client, ready_boards, timeframe, period):
     services.batch_ingest(contributions=pushes("a", 77, 3, datetime(2025, 12, 30, 23, 30, tzinfo=UTC)))
@@ -326,6 +334,22 @@ BAD_BOARD_QUERIES = [
         {"timeframe": "yearly", "period": "0000"},
         "period",
         "'0000' is not a real period of timeframe yearly (year 0 is out of range): expected YYYY",
+    ),
+    ({"timeframe": "yearly", "period": "9999"}, "period", "'9999' is out of range: a period must end by 9999-12-31"),
+    (
+        {"timeframe": "monthly", "period": "9999-12"},
+        "period",
+        "'9999-12' is out of range: a period must end by 9999-12-31",
+    ),
+    (
+        {"timeframe": "weekly", "period": "9999-W52"},
+        "period",
+        "'9999-W52' is out of range: a period must end by 9999-12-31",
+    ),
+    (
+        {"timeframe": "daily", "period": "9999-12-31"},
+        "period",
+        "'9999-12-31' is out of range: a period must end by 9999-12-31",
     ),
     ({"period": "2026"}, "period", "'2026' is not a period of timeframe all_time: expected all"),
     ({"timeframe": "all_time", "period": "ALL"}, "period", "'ALL' is not a period of timeframe all_time: expected all"),
@@ -605,3 +629,25 @@ def test_docs_page_uses_local_swagger_ui(client):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "cdn.jsdelivr.net" not in page
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js") is not None
+
+
+NASTY = ["", " ", "\x00", "😀", "1e3", "0x10", "NaN", "-0", "00", "9" * 30, "2026-W1", "2026-W001", "all ", "null"]
+NASTY += ["[]", "'", '"', "\\", "../", "2026-02-29T00:00", "%", "x" * 3000, "1\n", "٣"]
+
+
+def test_no_input_is_a_5xx(client, ready_boards):
+    ready_boards.zadd(ALL_TIME_KEY, {"1": 3})
+    paths = [PUBLIC, "/v1/leaderboard/users/1", "/v1/users/1/events", "/v1/projects"]
+    names = ["timeframe", "period", "project_id", "limit", "offset", "around", "cursor", "x"]
+    for path in paths:
+        for name in names:
+            for value in NASTY:
+                for timeframe in [None, "weekly", "daily"] if name == "period" else [None]:
+                    query = {name: value} if timeframe is None else {name: value, "timeframe": timeframe}
+                    response = client.get(path, query)
+                    assert response.status_code in (200, 400), (path, query, response.content[:300])
+                    assert response["Content-Type"] == "application/json"
+    for value in NASTY[1:]:
+        response = client.get("/v1/leaderboard/users/" + parse.quote(value, safe=""))
+        assert response.status_code in (400, 404), (value, response.content[:300])
+        assert response.json()["error"]["code"] in ("invalid_parameter", "not_found")
