@@ -80,12 +80,21 @@ SELECT id, name, 0 FROM unnest(%s::numeric[], %s::text[]) AS t(id, name) ORDER B
 ON CONFLICT (id) DO UPDATE
    SET name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE p.name END, last_seen_at = now()
 """
+# The batch is COPYed into a session-local staging table (emptied at every commit), then moved
+# into the log in one statement: COPY's rows are formatted in C, where array parameters cost
+# about 25 us of Python per event.
+_STAGE_EVENTS = """
+CREATE TEMP TABLE IF NOT EXISTS event_stage (
+    event_id text, kind smallint, user_id numeric, project_id numeric,
+    occurred_at timestamptz, points integer, raw bytea, applied boolean
+) ON COMMIT DELETE ROWS
+"""
+_COPY_EVENTS = "COPY event_stage FROM STDIN"
 _RECORD_EVENTS = """
 WITH inserted AS (
     INSERT INTO scoring_contributionevent
            (event_id, kind, user_id, project_id, occurred_at, points, raw, applied)
-    SELECT * FROM unnest(%s::text[], %s::smallint[], %s::numeric[], %s::numeric[],
-                         %s::timestamptz[], %s::integer[], %s::bytea[], %s::boolean[])
+    SELECT * FROM event_stage ORDER BY event_id
     ON CONFLICT (event_id) DO NOTHING
     RETURNING project_id
 ), counted AS (
@@ -117,19 +126,13 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
                 if s.contribution.project_name or s.contribution.project_id not in names:
                     names[s.contribution.project_id] = s.contribution.project_name
             cursor.execute(_RECORD_PROJECTS, [list(names), list(names.values())])
-            cursor.execute(
-                _RECORD_EVENTS,
-                [
-                    [s.contribution.event_id for s in scored],
-                    [int(s.contribution.kind) for s in scored],
-                    [s.contribution.user_id for s in scored],
-                    [s.contribution.project_id for s in scored],
-                    [s.contribution.occurred_at for s in scored],
-                    [s.points for s in scored],
-                    [s.contribution.raw for s in scored],
-                    [s.points == 0 for s in scored],
-                ],
-            )
+            cursor.execute(_STAGE_EVENTS)
+            with cursor.copy(_COPY_EVENTS) as copy:
+                for s in scored:
+                    c = s.contribution
+                    row = (c.event_id, int(c.kind), c.user_id, c.project_id, c.occurred_at, s.points, c.raw)
+                    copy.write_row((*row, s.points == 0))
+            cursor.execute(_RECORD_EVENTS)
             logged = int(cursor.fetchone()[0])
         if dead_letters:
             cursor.execute(
