@@ -114,11 +114,12 @@ def test_past_the_end_and_empty_boards(client, ties):
 
 
 def test_a_project_board(client, redis_client):
-    redis_client.zadd(board_key(7, Timeframe.MONTHLY, "2026-11"), {"9": 3, "10": 3, "100": 1})
-    body = client.get(PUBLIC, {"project_id": 7, "timeframe": "monthly", "period": "2026-11", "limit": 2}).json()
+    # a yearly board: never past its retention, so this reads Redis whatever the date
+    redis_client.zadd(board_key(7, Timeframe.YEARLY, "2026"), {"9": 3, "10": 3, "100": 1})
+    body = client.get(PUBLIC, {"project_id": 7, "timeframe": "yearly", "period": "2026", "limit": 2}).json()
     assert body["project_id"] == 7
     assert body["results"] == [row(1, 9, 3), row(1, 10, 3)]  # "9" > "10" byte-wise
-    assert body["next"] == link(PUBLIC, timeframe="monthly", period="2026-11", project_id=7, limit=2, offset=2)
+    assert body["next"] == link(PUBLIC, timeframe="yearly", period="2026", project_id=7, limit=2, offset=2)
 
 
 # ---- one user's standing
