@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 HTTP_PORT ?= 8000
-WORKERS ?= 4
+WORKERS ?= 2
 
 .PHONY: run test install db lint format proto bench lock clean
 
