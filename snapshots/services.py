@@ -216,10 +216,11 @@ class _BoardsQuery:
     base: Snapshot | None
 
     @classmethod
-    def prepare(cls, cursor, *, base: Snapshot | None, now: datetime) -> _BoardsQuery:
-        events, params = "true", {}
-        if base is not None:
-            events, params = _SINCE, {"since": base.pg_snapshot}
+    def prepare(cls, cursor, *, now: datetime, base: Snapshot | None = None, since: str | None = None) -> _BoardsQuery:
+        """`base`: add the log rows it did not see to its boards. `since` (a transaction
+        snapshot) without a base: only the rows not visible in it. Neither: the whole log."""
+        since = since or (base.pg_snapshot if base is not None else None)
+        events, params = ("true", {}) if since is None else (_SINCE, {"since": since})
         cursor.execute(_EVENT_DAYS.format(events=events), params)
         day_counts = cursor.fetchall()
         days, timeframes, periods = _periods_of_days(sorted(day for day, _ in day_counts), now)
@@ -345,20 +346,20 @@ def boards_restore(
     log rows it did not see (`use_snapshot`), or from the whole log. With `only_if_missing`,
     do nothing when the boards are already there (another consumer restored them).
 
-    Readers keep the old boards until the new ones are swapped in at once; consumers wait.
-    `before_swap` (tests) runs after the build, before the swap.
+    Readers keep the old boards until the new ones are swapped in at once. Consumers keep
+    applying while the bulk is built, and pause only for the catch-up and the swap.
+    `before_swap` (tests) runs after the build, with applies paused, before the swap.
     """
     started = time.perf_counter()
     with _session_lock(RESTORE_LOCK):
         if only_if_missing and redis_boards.is_ready():
             return RestoreResult(restored=False)
-        redis_boards.ready_clear()  # from here no consumer applies; readers still see the old boards
         _builds_drop()
         try:
             result = _restore_once(use_snapshot, progress, before_swap)
         except redis.ResponseError as exc:
-            # The swap met a built key gone (Redis emptied, or a board expired, mid-build): it
-            # may have set the sentinel over partial boards. Withdraw it and build again.
+            # The swap met a built key gone (Redis emptied, or a board expired, mid-build): its
+            # MULTI went on and set the sentinel over partial boards. Withdraw it, build again.
             redis_boards.ready_clear()
             logger.warning("restore: the swap failed (%s); building again", exc)
             result = _restore_once(use_snapshot, progress, None)
@@ -370,6 +371,11 @@ def boards_restore(
 
 
 def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[[], None] | None) -> RestoreResult:
+    """Two passes over the log. The bulk: every board as of one transaction snapshot S1,
+    written aside while consumers still apply to the live boards. Then the sentinel goes (no
+    apply from here), and the catch-up: the rows committed since S1, added to the built boards,
+    as of a snapshot S2 taken after the sentinel went — so every event already applied to the
+    live boards is counted — with the markers of the counted rows not yet `applied`. Swap."""
     now = datetime.now(UTC)
     what = "restore" if use_snapshot else "rebuild"
     build = redis_boards.BoardBuild()
@@ -379,12 +385,10 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _repeatable_read(cursor, read_only=True)
-            # Every event this build counts whose log row is not yet `applied` gets a pending
-            # marker, so a consumer that applies it later skips it (same snapshot as the build).
-            cursor.execute("SELECT event_id, points FROM scoring_contributionevent WHERE NOT applied AND points > 0")
-            pending = dict(cursor.fetchall())
+            cursor.execute("SELECT txid_current_snapshot()::text")
+            (seen,) = cursor.fetchone()
             base = _base_snapshot(now) if use_snapshot else None
-            query = _BoardsQuery.prepare(cursor, base=base, now=now)
+            query = _BoardsQuery.prepare(cursor, now=now, base=base)
             source = f"snapshot {base.id} + {query.delta_events} events" if base else f"{query.delta_events} events"
             progress(f"{what}: building boards aside from {source}")
             tick = _Ticker(progress, what)
@@ -396,6 +400,15 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
                 tick(boards, members)
         writer.close()
         build.flush()  # every board is now in Redis under its temporary key
+
+        redis_boards.ready_clear()  # from here no consumer applies; readers still see the old boards
+        with transaction.atomic(), connection.cursor() as cursor:
+            _repeatable_read(cursor, read_only=True)
+            cursor.execute("SELECT event_id, points FROM scoring_contributionevent WHERE NOT applied AND points > 0")
+            pending = dict(cursor.fetchall())
+            catch_up = _BoardsQuery.prepare(cursor, now=now, since=seen)
+            if catch_up.delta_events:
+                _boards_add(build, catch_up.stream(), retention)
         if before_swap is not None:
             before_swap()
         build.swap(pending)
@@ -403,17 +416,45 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
         writer.close(raise_error=False)
         build.discard()
         raise
-    progress(f"{what}: {build.members} members on {len(build.built)} boards swapped in")
+    members = _members_count(build)
+    progress(f"{what}: {members} members on {len(build.built)} boards swapped in (+{catch_up.delta_events} events)")
     _pending_tidy(list(pending))
     return RestoreResult(
         restored=True,
-        source=source,
+        source=source if not catch_up.delta_events else f"{source} + {catch_up.delta_events} events",
         snapshot_id=base.id if base else None,
-        delta_events=query.delta_events,
+        delta_events=query.delta_events + catch_up.delta_events,
         boards=len(build.built),
-        members=build.members,
+        members=members,
         pending=len(pending),
     )
+
+
+def _boards_add(
+    build: redis_boards.BoardBuild, boards: Iterator[tuple[Board, list[str], list[int]]], retention: dict[str, int]
+) -> None:
+    """Add scores to the boards being built: onto a board already built, member by member;
+    a board not built yet is built from them."""
+    pipe = build.client.pipeline(transaction=False)
+    for board, user_ids, scores in boards:
+        temp = build.built.get(board.key)
+        if temp is None:
+            build.add(board, zip(user_ids, scores, strict=True), expires_at(board.timeframe, board.period, retention))
+            continue
+        for user_id, score in zip(user_ids, scores, strict=True):
+            pipe.zincrby(temp, score, user_id)
+        if len(pipe) >= build.chunk:
+            pipe.execute()
+    pipe.execute()
+    build.flush()
+
+
+def _members_count(build: redis_boards.BoardBuild) -> int:
+    """Members on the boards just swapped in."""
+    pipe = build.client.pipeline(transaction=False)
+    for key in build.built:
+        pipe.zcard(key)
+    return sum(pipe.execute())
 
 
 class _BoardWriter:

@@ -232,6 +232,37 @@ def test_rebuild_builds_aside_and_swaps_at_once(ready_boards, ingest, redis_clie
     assert_exact(events)
 
 
+def _ingest_elsewhere(events) -> None:
+    """A consumer of its own (another connection) records and applies `events`."""
+
+    def run() -> None:
+        try:
+            services.batch_ingest(contributions=events)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+
+
+def test_events_applied_while_the_bulk_is_built_are_caught_up(ready_boards, ingest, redis_client, assert_exact):
+    """Consumers keep applying to the live boards during the bulk of a rebuild; the catch-up
+    after the sentinel goes adds what they applied."""
+    first, during = contributions(200, seed=47), contributions(120, seed=48, prefix="d-")
+    ingest(first)
+
+    def meanwhile(message: str) -> None:
+        if "building boards aside" in message:
+            _ingest_elsewhere(during)
+            assert redis_boards_state(redis_client) == expected_boards(first + during)  # applied, live
+
+    result = boards_restore(use_snapshot=False, progress=meanwhile)
+    assert result.source == f"{scored(first)} events + {scored(during)} events"
+    assert result.delta_events == scored(first + during)
+    assert_exact(first + during)
+
+
 def test_redis_emptied_during_the_build_is_built_again(ready_boards, ingest, flush_redis, assert_exact):
     events = contributions(200, seed=41)
     ingest(events)
