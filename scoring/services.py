@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -193,19 +194,30 @@ def board_plan() -> BoardPlan:
     return _plan
 
 
+# Runs the Lua call while this thread has Postgres mark the rows applied (see _apply_locked).
+_boards_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boards-apply")
+
+
 def _apply_locked(rows: Sequence[tuple[str, int, int, int, datetime]], plan: BoardPlan) -> tuple[int, int]:
     """Apply locked, unapplied rows (event_id, user_id, project_id, points, occurred_at) and
-    mark them applied, inside the caller's transaction."""
+    mark them applied, inside the caller's transaction.
+
+    The Lua call and the UPDATE run at the same time (Redis and Postgres each on a core);
+    both belong to the open transaction, which commits only once both have succeeded, and the
+    row locks are held until the script is done whatever happens."""
     increments = [
         Increment(event_id, user_id, points, plan.boards(project_id, occurred_at))
         for event_id, user_id, project_id, points, occurred_at in rows
     ]
-    result = redis_boards.boards_apply(increments, expires=plan.expires)
+    applying = _boards_worker.submit(redis_boards.boards_apply, increments, expires=plan.expires)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE scoring_contributionevent SET applied = true WHERE event_id = ANY(%s)", [[r[0] for r in rows]]
+            )
+    finally:
+        result = applying.result()  # raises BoardsNotReady or a Redis error: the transaction rolls back
     crash_point("after_redis_apply")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE scoring_contributionevent SET applied = true WHERE event_id = ANY(%s)", [[r[0] for r in rows]]
-        )
     return result
 
 
