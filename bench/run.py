@@ -40,8 +40,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    NATS_URL,
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
     PYTHON,
     ROOT,
+    STREAM,
     SUBJECT,
     Durables,
     Process,
@@ -54,10 +59,18 @@ from bench.common import (
     server_pids,
 )
 
-OURS = Target("ours", "leaderboard_bench_ingest", redis_claim(13), "bench-ours")
-SEED = Target("seed", "leaderboard_bench_ingest_seed", redis_claim(14), "bench-seed")
+OURS_DATABASE, SEED_DATABASE = "leaderboard_bench_ingest", "leaderboard_bench_ingest_seed"
 
-os.environ.update(OURS.env())  # this process publishes and decodes with the service's code
+# This process publishes and decodes with the service's code, so its settings name the bench
+# stream (it touches no database or Redis through Django).
+os.environ.update(
+    NATS_URL=NATS_URL,
+    NATS_STREAM=STREAM,
+    NATS_SUBJECT=SUBJECT,
+    DATABASE_URL=f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{OURS_DATABASE}",
+    DJANGO_SECRET_KEY="bench",
+    DJANGO_SETTINGS_MODULE="leaderboard_project.settings",
+)
 
 import django  # noqa: E402
 
@@ -262,8 +275,8 @@ def log_counts(target: Target) -> tuple[int, int]:
     return events, dead
 
 
-def one_run(run: int, args: argparse.Namespace, logs: Path) -> RunResult:
-    for target in (OURS, SEED):
+def one_run(run: int, args: argparse.Namespace, logs: Path, ours: Target, seed: Target) -> RunResult:
+    for target in (ours, seed):
         prepare(target)
     asyncio.run(_stream_recreate())
     options = GeneratorOptions(
@@ -282,48 +295,48 @@ def one_run(run: int, args: argparse.Namespace, logs: Path) -> RunResult:
     distinct, invalid = expected_log(messages)
 
     consume = [PYTHON, str(args.ours_code / "manage.py"), "consume_contributions"]
-    ours, ours_process = drain(OURS, consume, len(messages), logs / f"ours-{run}.log", OURS.env())
+    drained, ours_process = drain(ours, consume, len(messages), logs / f"ours-{run}.log", ours.env())
     print(
-        f"run {run}: ours drained in {ours.seconds:.2f}s: {ours.rate:.0f}/s end to end,"
-        f" {ours.warm_rate:.0f}/s after a {ours.startup:.2f}s start-up; CPU s per 1000 events: "
-        + ", ".join(f"{who} {ours.cpu_per_1000(who):.3f}" for who in ours.cpu)
+        f"run {run}: ours drained in {drained.seconds:.2f}s: {drained.rate:.0f}/s end to end,"
+        f" {drained.warm_rate:.0f}/s after a {drained.startup:.2f}s start-up; CPU s per 1000 events: "
+        + ", ".join(f"{who} {drained.cpu_per_1000(who):.3f}" for who in drained.cpu)
     )
     checks: dict[str, bool] = {}
     try:
-        checks["boards exact after the drain"] = verify(OURS)
-        logged, dead = log_counts(OURS)
+        checks["boards exact after the drain"] = verify(ours)
+        logged, dead = log_counts(ours)
         checks[f"log rows = distinct valid events ({distinct})"] = logged == distinct
         checks[f"dead letters = invalid messages ({invalid})"] = dead == invalid
         if not (logged == distinct and dead == invalid):
             print(f"run {run}: log has {logged} events and {dead} dead letters")
 
-        seed = None
+        seed_drained = None
         if not args.no_seed:
             seed_argv = [PYTHON, str(ROOT / "bench" / "seed_consumer.py")]
-            seed, seed_process = drain(SEED, seed_argv, len(messages), logs / f"seed-{run}.log", SEED.env())
+            seed_drained, seed_process = drain(seed, seed_argv, len(messages), logs / f"seed-{run}.log", seed.env())
             seed_process.stop()
             print(
-                f"run {run}: seed drained in {seed.seconds:.2f}s: {seed.rate:.0f}/s end to end,"
-                f" {seed.warm_rate:.0f}/s after a {seed.startup:.2f}s start-up"
+                f"run {run}: seed drained in {seed_drained.seconds:.2f}s: {seed_drained.rate:.0f}/s end to end,"
+                f" {seed_drained.warm_rate:.0f}/s after a {seed_drained.startup:.2f}s start-up"
             )
 
         fresh = None
         if args.fresh_seconds > 0:
-            fresh = freshness(OURS, args.fresh_rate, args.fresh_seconds, run)
+            fresh = freshness(ours, args.fresh_rate, args.fresh_seconds, run)
             print(
                 f"run {run}: freshness at {fresh.publish_rate:.0f}/s: p50 {fresh.p(0.5):.0f} ms,"
                 f" p99 {fresh.p(0.99):.0f} ms, max {max(fresh.latencies_ms, default=float('nan')):.0f} ms,"
                 f" {fresh.missing} not seen"
             )
             checks["every fresh event seen"] = fresh.missing == 0
-            checks["boards exact after freshness"] = verify(OURS)
+            checks["boards exact after freshness"] = verify(ours)
     finally:
         code = ours_process.stop()
     checks["consumer exits 0 on SIGTERM"] = code == 0
     for name, ok in checks.items():
         if not ok:
             print(f"run {run}: CHECK FAILED: {name} (log: {ours_process.log})")
-    return RunResult(ours=ours, seed=seed, fresh=fresh, checks=checks)
+    return RunResult(ours=drained, seed=seed_drained, fresh=fresh, checks=checks)
 
 
 async def _stream_recreate() -> None:
@@ -336,12 +349,12 @@ async def _stream_delete() -> None:
         await durables.stream_delete()
 
 
-def api_bench() -> str | None:
+def api_bench(ours: Target) -> str | None:
     """Run bench/api.py (the query API's benchmark) if it exists; its output, verbatim."""
     script = ROOT / "bench" / "api.py"
     if not script.exists():
         return None
-    result = subprocess.run([PYTHON, str(script)], cwd=ROOT, env=OURS.env(), capture_output=True, text=True)
+    result = subprocess.run([PYTHON, str(script)], cwd=ROOT, env=ours.env(), capture_output=True, text=True)
     return (result.stdout + result.stderr).strip() + ("" if result.returncode == 0 else f"\n(exit {result.returncode})")
 
 
@@ -468,13 +481,18 @@ def main() -> None:
     api = None
     logs = Path(tempfile.mkdtemp(prefix="bench-"))
     print(f"machine: {machine()}; logs in {logs}")
+    claimed: list[Target] = []
     try:
+        ours = Target("ours", OURS_DATABASE, redis_claim(13), "bench-ours")
+        claimed.append(ours)
+        seed = Target("seed", SEED_DATABASE, redis_claim(14), "bench-seed")
+        claimed.append(seed)
         for run in range(1, args.runs + 1):
-            results.append(one_run(run, args, logs))
-        api = api_bench()
+            results.append(one_run(run, args, logs, ours, seed))
+        api = api_bench(ours)
     finally:
         asyncio.run(_stream_delete())
-        for target in (OURS, SEED):
+        for target in claimed:
             target.redis_release()
     table = report(results, args)
     print()
