@@ -1,0 +1,239 @@
+"""Benchmark: rebuild, snapshot, restore and verify on a log of 1,000,000 events whose boards
+hold about 1,000,000 (board, user) members. Figures go to docs/BENCHMARKS.md.
+
+It EMPTIES the database and the Redis db it is given, so it refuses the defaults:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/leaderboard_bench \\
+    REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/snapshots.py
+
+The log is written straight into Postgres with generate_series (projects skewed, users
+skewed, times over the last 30 days, all applied), as if consumed. Then, each `--runs` times:
+a rebuild (the boards already in Redis, as in production), an incremental snapshot after
+another `--delta` events, and a restore after FLUSHDB plus `--delta` events logged after the
+snapshot. Every run is checked: the restored boards must equal the rebuilt ones, and
+verify_leaderboards must find no difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from scoring import redis_boards  # noqa: E402
+from snapshots.services import boards_restore, boards_verify, snapshot_take  # noqa: E402
+
+# Test runs claim a Redis db with this key (tests/conftest.py); holding it keeps them off ours.
+CLAIM_KEY = "leaderboard-test:claim"
+USER_BASE = 10**15  # realistic, large user ids (the numeric(20, 0) path)
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _guard() -> None:
+    name = settings.DATABASES["default"]["NAME"]
+    if "bench" not in name:
+        sys.exit(f"refusing to empty database {name!r}: give DATABASE_URL a database named *bench*")
+    if settings.REDIS_URL.rstrip("/").endswith("/0") or settings.REDIS_URL.count("/") < 3:
+        sys.exit(f"refusing to empty Redis {settings.REDIS_URL}: give REDIS_URL a db of its own (e.g. /14)")
+
+
+CLAIM = f"bench/snapshots.py:{os.getpid()}"
+
+
+def _redis_claim() -> None:
+    """Take our Redis db the way test runs do, so that none of them flushes it under us."""
+    if not redis_boards.connection().set(CLAIM_KEY, CLAIM, nx=True, ex=3600):
+        sys.exit(
+            f"Redis {settings.REDIS_URL} is claimed by {redis_boards.connection().get(CLAIM_KEY)!r}: pick another db"
+        )
+
+
+def _redis_release() -> None:
+    """Leave the db empty and unclaimed, for the test runs."""
+    client = redis_boards.connection()
+    if client.get(CLAIM_KEY) == CLAIM.encode():
+        client.flushdb()
+
+
+def _redis_empty() -> None:
+    """Empty our Redis db, keeping our claim on it."""
+    client = redis_boards.connection()
+    client.flushdb()
+    client.set(CLAIM_KEY, CLAIM, ex=3600)
+
+
+def _events_insert(cursor, *, prefix: str, count: int, users: int, projects: int, days: int) -> None:
+    """`count` scored, applied events with ids `<prefix><n>`, straight into the log."""
+    cursor.execute(
+        """
+        INSERT INTO scoring_contributionevent (event_id, kind, user_id, project_id, occurred_at, points, raw, applied)
+        SELECT %(prefix)s || g, 1 + g %% 7,
+               %(base)s + 1 + floor(%(users)s * power(random(), 2))::bigint,
+               1 + floor(%(projects)s * power(random(), 2))::bigint,
+               now() - random() * %(days)s * interval '1 day',
+               1 + floor(random() * 10)::int, '\\x'::bytea, true
+          FROM generate_series(1, %(count)s) AS g
+        """,
+        {"prefix": prefix, "base": USER_BASE, "users": users, "projects": projects, "days": days, "count": count},
+    )
+
+
+def _log_build(args) -> None:
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE scoring_contributionevent, scoring_project CASCADE")
+        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute(
+            "INSERT INTO scoring_project (id, name, event_count)"
+            " SELECT p, 'bench/repo-' || p, 0 FROM generate_series(1, %s) AS p",
+            [args.projects],
+        )
+        _events_insert(
+            cursor, prefix="bench-", count=args.events, users=args.users, projects=args.projects, days=args.days
+        )
+        cursor.execute("VACUUM ANALYZE scoring_contributionevent")
+    _log(f"log: {args.events} events written in {time.perf_counter() - started:.1f}s")
+
+
+def _boards_state() -> dict[str, int]:
+    """Board key -> (member count, score sum): a cheap fingerprint to compare runs."""
+    client = redis_boards.connection()
+    keys = sorted(redis_boards.board_keys(client))
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.zcard(key)
+        pipe.zrange(key, 0, -1, withscores=True)
+    replies = pipe.execute()
+    return {key: (replies[2 * i], int(sum(s for _, s in replies[2 * i + 1]))) for i, key in enumerate(keys)}
+
+
+def _machine() -> str:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.machine(),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (postgres,) = cursor.fetchone()
+    redis_version = redis_boards.connection().info("server")["redis_version"]
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({model}), Python {python}, Postgres {postgres}, Redis {redis_version}"
+
+
+def _timed(label: str, action):
+    started = time.perf_counter()
+    result = action()
+    seconds = time.perf_counter() - started
+    _log(f"  {label}: {seconds:.2f}s")
+    return seconds, result
+
+
+def _spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f}s (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=2200, help="distinct users (skewed)")
+    parser.add_argument("--projects", type=int, default=20, help="distinct projects (skewed)")
+    parser.add_argument("--days", type=int, default=30, help="event times over the last N days")
+    parser.add_argument("--delta", type=int, default=10_000, help="events logged after each snapshot")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true", help="keep the log of a previous run")
+    args = parser.parse_args()
+    _guard()
+    call_command("ensure_database", verbosity=0)
+    call_command("migrate", verbosity=0)
+    _redis_claim()
+    try:
+        _run(args)
+    finally:
+        _redis_release()
+
+
+def _run(args) -> None:
+    _redis_empty()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE snapshots_snapshotboard, snapshots_snapshot")
+    if not args.reuse:
+        _log_build(args)
+
+    rebuilds, pauses, snapshots, restores = [], [], [], []
+    full_snapshot, _ = _timed("snapshot from the log alone (first snapshot)", snapshot_take)
+    shape = {"users": args.users, "projects": args.projects, "days": args.days}
+    for run in range(1, args.runs + 1):
+        _log(f"run {run}")
+        marks: dict[str, float] = {}
+
+        def mark(message: str, marks=marks) -> None:
+            marks.setdefault("paused" if "applies paused" in message else message, time.perf_counter())
+
+        seconds, _ = _timed("rebuild (boards present)", lambda: boards_restore(use_snapshot=False, progress=mark))
+        rebuilds.append(seconds)
+        pauses.append(time.perf_counter() - marks["paused"])
+        _log(f"  of which applies paused: {pauses[-1]:.2f}s")
+        with connection.cursor() as cursor:
+            _events_insert(cursor, prefix=f"bench-{time.time_ns()}-", count=args.delta, **shape)
+        seconds, taken = _timed("snapshot (incremental)", snapshot_take)
+        snapshots.append(seconds)
+        with connection.cursor() as cursor:
+            _events_insert(cursor, prefix=f"bench-{time.time_ns()}-", count=args.delta, **shape)
+        reference_rebuild = boards_restore(use_snapshot=False)
+        reference = _boards_state()
+        _redis_empty()
+        seconds, restored = _timed("restore (Redis emptied)", boards_restore)
+        restores.append(seconds)
+        if restored.snapshot_id != taken.snapshot.id:
+            sys.exit(f"restore used snapshot {restored.snapshot_id}, not {taken.snapshot.id}")
+        if _boards_state() != reference:
+            sys.exit("restored boards differ from rebuilt ones")
+        _log(
+            f"  boards {restored.boards}, members {restored.members} "
+            f"(rebuild: {reference_rebuild.boards}/{reference_rebuild.members}), delta {restored.delta_events} events"
+        )
+    verify_seconds, verified = _timed("verify", boards_verify)
+    if not verified.ok:
+        sys.exit(f"verify found {len(verified.differences)} differences")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM scoring_contributionevent")
+        (events,) = cursor.fetchone()
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('snapshots_snapshotboard'))")
+        (snapshot_size,) = cursor.fetchone()
+    _log("")
+    _log(f"machine: {_machine()}")
+    _log(f"log: {events} events; boards: {verified.boards} boards, {verified.members} members")
+    _log(f"snapshot table: {snapshot_size} for {settings.SNAPSHOT_RETENTION} snapshots")
+    _log(f"rebuild (from {events} events): {_spread(rebuilds)}; applies paused {_spread(pauses)}")
+    _log(f"snapshot, first (from the log): {full_snapshot:.2f}s")
+    _log(f"snapshot, incremental (+{args.delta} events): {_spread(snapshots)}")
+    _log(f"restore (snapshot + {args.delta} events, Redis empty): {_spread(restores)}")
+    _log(f"verify: {verify_seconds:.2f}s")
+
+
+if __name__ == "__main__":
+    main()
