@@ -402,6 +402,7 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
         build.flush()  # every board is now in Redis under its temporary key
 
         redis_boards.ready_clear()  # from here no consumer applies; readers still see the old boards
+        progress(f"{what}: {boards} boards built aside; applies paused for the catch-up")
         with transaction.atomic(), connection.cursor() as cursor:
             _repeatable_read(cursor, read_only=True)
             cursor.execute("SELECT event_id, points FROM scoring_contributionevent WHERE NOT applied AND points > 0")
