@@ -357,11 +357,12 @@ def boards_restore(
         _builds_drop()
         try:
             result = _restore_once(use_snapshot, progress, before_swap)
-        except redis.ResponseError as exc:
-            # The swap met a built key gone (Redis emptied, or a board expired, mid-build): its
-            # MULTI went on and set the sentinel over partial boards. Withdraw it, build again.
+        except (BuildLost, redis.ResponseError) as exc:
+            # Built boards were lost (Redis emptied, or a board expired, mid-build): found before
+            # the swap, or by the swap's RENAME — whose MULTI went on and set the sentinel over
+            # partial boards. Either way: sentinel off, build again (with a fresh `now`).
             redis_boards.ready_clear()
-            logger.warning("restore: the swap failed (%s); building again", exc)
+            logger.warning("restore: built boards were lost (%s); building again", exc)
             result = _restore_once(use_snapshot, progress, None)
     result.seconds = time.perf_counter() - started
     logger.info(
@@ -381,7 +382,8 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
     build = redis_boards.BoardBuild()
     writer = _BoardWriter(build)
     retention = settings.BOARD_RETENTION_DAYS
-    boards = members = 0
+    written: dict[str, int] = {}  # board key -> members written to it
+    members = 0
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _repeatable_read(cursor, read_only=True)
@@ -396,20 +398,22 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
                 writer.add(
                     board, zip(user_ids, scores, strict=True), expires_at(board.timeframe, board.period, retention)
                 )
-                boards, members = boards + 1, members + len(user_ids)
-                tick(boards, members)
+                written[board.key] = len(user_ids)
+                members += len(user_ids)
+                tick(len(written), members)
         writer.close()
         build.flush()  # every board is now in Redis under its temporary key
 
         redis_boards.ready_clear()  # from here no consumer applies; readers still see the old boards
-        progress(f"{what}: {boards} boards built aside; applies paused for the catch-up")
+        progress(f"{what}: {len(written)} boards built aside; applies paused for the catch-up")
         with transaction.atomic(), connection.cursor() as cursor:
             _repeatable_read(cursor, read_only=True)
             cursor.execute("SELECT event_id, points FROM scoring_contributionevent WHERE NOT applied AND points > 0")
             pending = dict(cursor.fetchall())
             catch_up = _BoardsQuery.prepare(cursor, now=now, since=seen)
             if catch_up.delta_events:
-                _boards_add(build, catch_up.stream(), retention)
+                _boards_add(build, catch_up.stream(), retention, written)
+        _build_check(build, written)
         if before_swap is not None:
             before_swap()
         build.swap(pending)
@@ -432,7 +436,10 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
 
 
 def _boards_add(
-    build: redis_boards.BoardBuild, boards: Iterator[tuple[Board, list[str], list[int]]], retention: dict[str, int]
+    build: redis_boards.BoardBuild,
+    boards: Iterator[tuple[Board, list[str], list[int]]],
+    retention: dict[str, int],
+    written: dict[str, int],
 ) -> None:
     """Add scores to the boards being built: onto a board already built, member by member;
     a board not built yet is built from them."""
@@ -441,6 +448,7 @@ def _boards_add(
         temp = build.built.get(board.key)
         if temp is None:
             build.add(board, zip(user_ids, scores, strict=True), expires_at(board.timeframe, board.period, retention))
+            written[board.key] = len(user_ids)
             continue
         for user_id, score in zip(user_ids, scores, strict=True):
             pipe.zincrby(temp, score, user_id)
@@ -448,6 +456,23 @@ def _boards_add(
             pipe.execute()
     pipe.execute()
     build.flush()
+
+
+class BuildLost(Exception):
+    """Boards built aside lost members before the swap: Redis was emptied, or a board expired."""
+
+
+def _build_check(build: redis_boards.BoardBuild, written: dict[str, int]) -> None:
+    """Raise BuildLost unless every built board still holds at least the members written to it
+    (one pipelined ZCARD per board). A FLUSHDB between two writes of a big board would leave
+    a board that the swap's RENAME cannot tell from a whole one."""
+    built = list(build.built.items())
+    pipe = build.client.pipeline(transaction=False)
+    for _, temp in built:
+        pipe.zcard(temp)
+    for (key, _), found in zip(built, pipe.execute(), strict=True):
+        if found < written[key]:
+            raise BuildLost(f"{key} holds {found} of the {written[key]} members built")
 
 
 def _members_count(build: redis_boards.BoardBuild) -> int:

@@ -263,11 +263,23 @@ def test_events_applied_while_the_bulk_is_built_are_caught_up(ready_boards, inge
     assert_exact(first + during)
 
 
-def test_redis_emptied_during_the_build_is_built_again(ready_boards, ingest, flush_redis, assert_exact):
+@pytest.mark.parametrize("when", ["before the check", "between the check and the swap"])
+def test_redis_emptied_during_the_build_is_built_again(when, ready_boards, ingest, flush_redis, assert_exact):
+    """Found by counting the built members before the swap, or by the swap's RENAME."""
     events = contributions(200, seed=41)
     ingest(events)
-    result = boards_restore(before_swap=flush_redis)  # the swap finds its built keys gone
-    assert result.restored
+    flushes = []
+
+    def flush_once(message: str = "applies paused") -> None:
+        if "applies paused" in message and not flushes:
+            flushes.append(message)
+            flush_redis()
+
+    if when == "before the check":
+        result = boards_restore(progress=flush_once)
+    else:
+        result = boards_restore(before_swap=flush_once)
+    assert flushes and result.restored
     assert_exact(events)
 
 
