@@ -22,6 +22,7 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("http_server", "allowed_hosts"): "DJANGO_ALLOWED_HOSTS",
     ("http_server", "debug"): "DJANGO_DEBUG",
     ("http_server", "secret_key"): "DJANGO_SECRET_KEY",
+    ("http_server", "microcache_seconds"): "API_MICROCACHE_SECONDS",
     ("postgres_db", "url"): "DATABASE_URL",
     ("redis", "url"): "REDIS_URL",
     ("nats", "url"): "NATS_URL",

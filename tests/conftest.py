@@ -42,6 +42,7 @@ REDIS_DB = _claim_redis_db()
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 settings.REDIS_URL = REDIS_URL
 settings.CACHES["default"]["LOCATION"] = REDIS_URL
+settings.API_MICROCACHE_SECONDS = 0  # tests read what they just wrote; test_microcache turns it on
 
 
 def pytest_unconfigure(config):
