@@ -7,10 +7,11 @@ those rows by the transaction's snapshot (`txid_current_snapshot()`), so "snapsh
 visible in it" is exactly the log, whatever order ids and transactions committed in
 (docs/SNAPSHOTS.md).
 
-Restore and rebuild write the boards aside, then swap them in atomically together with the
-pending markers of every event they counted that the log does not yet record as applied.
-While they work the ready sentinel is absent, so no consumer applies anything; the Postgres
-advisory lock `RESTORE_LOCK` lets only one of them run at a time.
+Restore and rebuild write the boards aside while consumers keep applying to the live ones,
+then remove the ready sentinel (no consumer applies without it), catch up with the rows
+committed meanwhile, and swap the boards in atomically together with the pending markers of
+every event they counted that the log does not yet record as applied. The Postgres advisory
+lock `RESTORE_LOCK` lets only one of them run at a time.
 
 Which boards exist is decided in Python by `scoring.boards` (periods and retention, the same
 rule the consumer applies): Postgres receives the retained (day, timeframe, period) triples
