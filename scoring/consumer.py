@@ -28,7 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring import services
+from scoring import redis_boards, services
 from scoring.faults import crash_point
 from scoring.redis_boards import BoardsNotReady
 from scoring.rules import Contribution, EventKind, IssueCloseReason, PrCloseReason, ReviewState
@@ -387,6 +387,8 @@ class Consumer:
                 if acks is not None:
                     acks.result(30)
                 acks = self.source.ack(msgs)
+            elif sweeps:
+                self._restore_if_emptied()
             if sweeps:
                 self._maybe_sweep()
         msgs = upcoming.result()
@@ -434,6 +436,18 @@ class Consumer:
             logger.warning("%s failed: %s", getattr(action, "__name__", "action"), exc)
             self._reset_connections()
             self.stop.wait(1.0)
+
+    def _restore_if_emptied(self) -> None:
+        """On a quiet stream nothing would notice that Redis lost the boards (a FLUSHDB, a
+        restart), so an idle loop looks for the ready sentinel once per fetch timeout."""
+        try:
+            ready = redis_boards.is_ready()
+        except _TRANSIENT as exc:
+            logger.warning("redis check failed: %s", exc)
+            return
+        if not ready:
+            logger.warning("the boards are gone from Redis: restoring")
+            self._guarded(self.restore)
 
     def _maybe_sweep(self) -> None:
         if time.monotonic() < self._next_sweep:

@@ -28,13 +28,35 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 CLAIM_KEY = "leaderboard-test:claim"
 
 
+CLAIM_SECONDS = 30 * 60  # a run lasts minutes; renewed by every test that empties the db
+CLAIM = f"{RUN_ID}:{os.getpid()}"
+
+
+def _claim_is_stale(value: bytes | None) -> bool:
+    """A claim whose process is gone on this machine (a run that was killed) may be taken."""
+    _, _, pid = (value or b"").decode(errors="replace").rpartition(":")
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _claim_redis_db() -> int:
     for db in range(1, 16):
         client = redis_lib.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-        if client.set(CLAIM_KEY, RUN_ID, nx=True, ex=3 * 3600):
+        try:
+            if client.set(CLAIM_KEY, CLAIM, nx=True, ex=CLAIM_SECONDS):
+                return db
+            held = client.get(CLAIM_KEY)
+            if _claim_is_stale(held) and client.set(CLAIM_KEY, CLAIM, xx=True, ex=CLAIM_SECONDS, get=True) == held:
+                return db
+        finally:
             client.close()
-            return db
-        client.close()
     raise RuntimeError("no free Redis database among 1..15 for this test run")
 
 
@@ -47,7 +69,7 @@ settings.API_MICROCACHE_SECONDS = 0  # tests read what they just wrote; test_mic
 
 def pytest_unconfigure(config):
     client = redis_lib.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
-    if client.get(CLAIM_KEY) == RUN_ID.encode():
+    if client.get(CLAIM_KEY) == CLAIM.encode():
         client.flushdb()
     client.close()
 
@@ -64,7 +86,7 @@ def django_db_modify_db_settings():
 def _flush_boards() -> None:
     client = redis_lib.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
     client.flushdb()
-    client.set(CLAIM_KEY, RUN_ID, ex=3 * 3600)
+    client.set(CLAIM_KEY, CLAIM, ex=CLAIM_SECONDS)
     client.close()
 
 

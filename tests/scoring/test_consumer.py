@@ -20,7 +20,7 @@ from scoring.faults import CRASH_POINTS
 from scoring.models import ContributionEvent, DeadLetter
 from scoring.publisher import POISON, GeneratorOptions, event_build, events_generate, events_publish
 from scoring.redis_boards import PENDING_KEY
-from tests.conftest import wait_for, wait_until_drained
+from tests.conftest import _flush_boards, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -219,3 +219,15 @@ def test_an_existing_stream_is_used_as_it_is(redis_client, nats_names, spawn_con
     wait_until_drained(nats_names, processes=[consumer])
     assert asyncio.run(create_and_inspect(create=False)) == (50_000, [nats_names["NATS_SUBJECT"]])
     assert redis_client.zscore("leaderboard:global:all_time:all", "5") == 2
+
+
+def test_an_idle_consumer_restores_boards_that_redis_lost(redis_client, nats_names, spawn_consumer):
+    messages = generate(500, seed=11)
+    consumer = spawn_consumer()
+    publish(messages)
+    wait_until_drained(nats_names, processes=[consumer])
+    expected = expected_boards(valid_events(messages))
+    assert redis_boards_state(redis_client) == expected
+    _flush_boards()  # everything goes (but this run's claim), at a quiet moment: no event trips over it
+    wait_for(lambda: redis_boards_state(redis_client) == expected, timeout=15, message="the boards to come back")
+    assert consumer.proc.poll() is None

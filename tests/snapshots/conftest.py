@@ -13,7 +13,7 @@ from django.db import connection
 from scoring import services
 from scoring.rules import Contribution
 from snapshots.services import boards_verify
-from tests.conftest import CLAIM_KEY
+from tests.conftest import CLAIM_KEY, CLAIM_SECONDS
 from tests.oracle import expected_boards, redis_boards_state
 
 
@@ -24,7 +24,7 @@ def flush_redis(redis_client) -> Callable[[], None]:
     def flush() -> None:
         claim = redis_client.get(CLAIM_KEY)
         redis_client.flushdb()
-        redis_client.set(CLAIM_KEY, claim, ex=3 * 3600)
+        redis_client.set(CLAIM_KEY, claim, ex=CLAIM_SECONDS)
 
     return flush
 
