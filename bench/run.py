@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -89,6 +90,7 @@ from scoring.publisher import GeneratorOptions, event_build, events_generate, ev
 
 BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 SECTION = "## Ingest"
+BEGIN, END = "<!-- bench/run.py: begin -->", "<!-- bench/run.py: end -->"
 DRAIN_TIMEOUT = 900.0
 
 
@@ -187,15 +189,27 @@ async def _watch_drain(target: Target, process: Process, started: float) -> tupl
             await asyncio.sleep(0.01)
 
 
-def drain(target: Target, argv: list[str], events: int, log: Path, env: dict[str, str]) -> tuple[Drain, Process]:
+def drain(
+    target: Target, argv: list[str], events: int, log: Path, env: dict[str, str], profile: Path | None = None
+) -> tuple[Drain, Process]:
     """Start a consumer process and time it until its durable is drained; it keeps running.
     Also notes the CPU time the consumer, its Postgres backend and the Redis and NATS servers
-    used meanwhile (the servers' includes whatever else ran on them)."""
+    used meanwhile (the servers' includes whatever else ran on them). With `profile`, py-spy
+    samples the consumer (every thread, idle included) until the drain ends."""
     servers = server_pids()
     servers_before = {name: cpu_seconds(pid) for name, pid in servers.items()}
     started = time.monotonic()
     process = Process(argv, env, log)
+    spy = None
+    if profile is not None:
+        time.sleep(0.2)  # let the interpreter start before py-spy attaches
+        spy_argv = [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(process.proc.pid)]
+        spy_argv += ["--idle", "--threads", "--nonblocking", "--rate", "200", "--format", "raw", "-o", str(profile)]
+        spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first, drained = asyncio.run(_watch_drain(target, process, started))
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        spy.wait(30)
     cpu = {"consumer": cpu_seconds(process.proc.pid)}
     cpu["postgres"] = sum(cpu_seconds(pid) for pid in postgres_backends(target.database))
     cpu.update({name: cpu_seconds(pid) - servers_before[name] for name, pid in servers.items()})
@@ -298,7 +312,9 @@ def one_run(run: int, args: argparse.Namespace, logs: Path, ours: Target, seed: 
     distinct, invalid = expected_log(messages)
 
     consume = [PYTHON, str(args.ours_code / "manage.py"), "consume_contributions"]
-    drained, ours_process = drain(ours, consume, len(messages), logs / f"ours-{run}.log", ours.env())
+    consumer_env = ours.env(**({"CONSUMER_BATCH_SIZE": str(args.batch_size)} if args.batch_size else {}))
+    profile = args.profile / f"consumer-{run}.txt" if args.profile else None
+    drained, ours_process = drain(ours, consume, len(messages), logs / f"ours-{run}.log", consumer_env, profile)
     print(
         f"run {run}: ours drained in {drained.seconds:.2f}s: {drained.rate:.0f}/s end to end,"
         f" {drained.warm_rate:.0f}/s after a {drained.startup:.2f}s start-up; CPU s per 1000 events: "
@@ -446,14 +462,14 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
 
 
 def section_text(table: str, args: argparse.Namespace, api: str | None) -> str:
+    """The measured part of our section (between BEGIN and END; the prose around it stays)."""
     workload = (
         f"{args.events:,} generated events per run ({args.users:,} users, {args.projects} projects,"
         f" {args.days} days, {args.duplicates:.0%} duplicates, {args.invalid:.0%} invalid), published before"
         " the consumer starts; one `consume_contributions` with the default settings."
     )
     parts = [
-        SECTION,
-        "",
+        BEGIN,
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` (`bench/run.py`),"
         f" median of {args.runs} runs; machine: {machine()}, shared with other work while it ran"
         " (Postgres, Redis and NATS on the same machine).",
@@ -468,21 +484,20 @@ def section_text(table: str, args: argparse.Namespace, api: str | None) -> str:
     ]
     if api:
         parts += ["", "API read latency (`bench/api.py`, run after the drain):", "", "```", api, "```"]
-    return "\n".join(parts) + "\n"
+    return "\n".join([*parts, END]) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or add) our section of docs/BENCHMARKS.md; the other sections stay as they are."""
+def write_section(measured: str) -> None:
+    """Put the measured block into our section of docs/BENCHMARKS.md: between its BEGIN and END
+    markers if they are there, else as a new section at the end. Nothing else is touched."""
     BENCHMARKS.parent.mkdir(exist_ok=True)
     current = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        BENCHMARKS.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    after = "".join(lines[end:])
-    BENCHMARKS.write_text("".join(lines[:start]) + text + ("\n" + after if after else ""))
+    if BEGIN in current and END in current:
+        before, rest = current.split(BEGIN, 1)
+        after = rest.split(END, 1)[1]
+        BENCHMARKS.write_text(before + measured.rstrip("\n") + after)
+    else:
+        BENCHMARKS.write_text(current.rstrip("\n") + f"\n\n{SECTION}\n\n" + measured)
 
 
 def main() -> None:
@@ -503,11 +518,15 @@ def main() -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="do not write docs/BENCHMARKS.md")
     parser.add_argument("--no-api", action="store_true", help="skip bench/api.py")
+    parser.add_argument("--batch-size", type=int, help="CONSUMER_BATCH_SIZE for our consumer (default: the setting's)")
+    parser.add_argument("--profile", type=Path, help="directory for a py-spy profile of our consumer's drain")
     args = parser.parse_args()
 
     results: list[RunResult] = []
     api = None
     logs = Path(tempfile.mkdtemp(prefix="bench-"))
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}; logs in {logs}")
     claimed: list[Target] = []
     try:
