@@ -92,6 +92,7 @@ BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 SECTION = "## Ingest"
 BEGIN, END = "<!-- bench/run.py: begin -->", "<!-- bench/run.py: end -->"
 DRAIN_TIMEOUT = 900.0
+LONE_RATE, LONE_SECONDS = 5.0, 4.0  # a quiet stream: is a lone event applied at once?
 
 
 @dataclass
@@ -133,6 +134,7 @@ class RunResult:
     ours: Drain
     seed: Drain | None
     fresh: Freshness | None
+    lone: Freshness | None = None
     checks: dict[str, bool] = field(default_factory=dict)
 
 
@@ -339,7 +341,7 @@ def one_run(run: int, args: argparse.Namespace, logs: Path, ours: Target, seed: 
                 f" {seed_drained.warm_rate:.0f}/s after a {seed_drained.startup:.2f}s start-up"
             )
 
-        fresh = None
+        fresh = lone = None
         if args.fresh_seconds > 0:
             fresh = freshness(ours, args.fresh_rate, args.fresh_seconds, run)
             print(
@@ -347,7 +349,9 @@ def one_run(run: int, args: argparse.Namespace, logs: Path, ours: Target, seed: 
                 f" p99 {fresh.p(0.99):.0f} ms, max {max(fresh.latencies_ms, default=float('nan')):.0f} ms,"
                 f" {fresh.missing} not seen"
             )
-            checks["every fresh event seen"] = fresh.missing == 0
+            lone = freshness(ours, LONE_RATE, LONE_SECONDS, run + 100)  # a quiet stream: one event at a time
+            print(f"run {run}: lone events: p50 {lone.p(0.5):.0f} ms, max {max(lone.latencies_ms, default=0):.0f} ms")
+            checks["every fresh event seen"] = fresh.missing == 0 and lone.missing == 0
             checks["boards exact after freshness"] = verify(ours)
     finally:
         code = ours_process.stop()
@@ -355,7 +359,7 @@ def one_run(run: int, args: argparse.Namespace, logs: Path, ours: Target, seed: 
     for name, ok in checks.items():
         if not ok:
             print(f"run {run}: CHECK FAILED: {name} (log: {ours_process.log})")
-    return RunResult(ours=drained, seed=seed_drained, fresh=fresh, checks=checks)
+    return RunResult(ours=drained, seed=seed_drained, fresh=fresh, lone=lone, checks=checks)
 
 
 async def _stream_recreate() -> None:
@@ -432,6 +436,10 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
         ("ours: drain, without start-up (events/s)", [r.ours.warm_rate for r in results], 0),
         ("ours: process start-up (s)", [r.ours.startup for r in results], 2),
     ]
+    rows += [
+        (f"ours: CPU s per 1,000 events, {who}", [r.ours.cpu_per_1000(who) for r in results], 3)
+        for who in ("consumer", "postgres", "redis-server", "nats-server")
+    ]
     if all(r.seed for r in results):
         rows += [
             ("seed design: drain, end to end (events/s)", [r.seed.rate for r in results], 0),
@@ -443,6 +451,8 @@ def report(results: list[RunResult], args: argparse.Namespace) -> str:
             (f"freshness p50 at {args.fresh_rate:.0f}/s (ms)", [r.fresh.p(0.5) for r in results], 0),
             (f"freshness p99 at {args.fresh_rate:.0f}/s (ms)", [r.fresh.p(0.99) for r in results], 0),
             ("freshness max (ms)", [max(r.fresh.latencies_ms, default=float("nan")) for r in results], 0),
+            (f"lone events ({LONE_RATE:.0f}/s): latency p50 (ms)", [r.lone.p(0.5) for r in results], 0),
+            ("lone events: latency max (ms)", [max(r.lone.latencies_ms, default=float("nan")) for r in results], 0),
         ]
     lines = [
         "| metric | median | spread (min - max) |",
