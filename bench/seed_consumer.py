@@ -70,8 +70,7 @@ def event_process(client: redis.Redis, cursor, table, data: bytes) -> str:
     if client.exists(f"seed:processed:{event_id}"):
         return "duplicate"
     lock = f"seed:lock:{event_id}"
-    token = uuid.uuid4().hex
-    if not client.set(lock, token, nx=True, ex=LOCK_TTL):
+    if not client.set(lock, uuid.uuid4().hex, nx=True, ex=LOCK_TTL):
         return "locked"
     try:
         earned = points(contribution, table)
@@ -96,8 +95,7 @@ def event_process(client: redis.Redis, cursor, table, data: bytes) -> str:
         )
         client.set(f"seed:processed:{event_id}", 1, ex=PROCESSED_TTL)
     finally:
-        if client.get(lock) == token.encode():
-            client.delete(lock)
+        client.delete(lock)  # the seed's unlock: a plain DEL
     return "applied"
 
 
