@@ -482,7 +482,8 @@ def section_text(table: str, args: argparse.Namespace, api: str | None) -> str:
         BEGIN,
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` (`bench/run.py`),"
         f" median of {args.runs} runs; machine: {machine()}, shared with other work while it ran"
-        " (Postgres, Redis and NATS on the same machine).",
+        f" (Postgres, Redis and NATS on the same machine; load average {args.load_before:.1f} at the start,"
+        f" {os.getloadavg()[0]:.1f} at the end).",
         "",
         f"Workload: {workload} The seed design is `bench/seed_consumer.py` (event at a time: processed"
         " check, lock, TTL reads, ten ZINCRBYs, INSERT, mark, unlock, ack) on the same events,"
@@ -532,6 +533,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="directory for a py-spy profile of our consumer's drain")
     args = parser.parse_args()
 
+    args.load_before = os.getloadavg()[0]
     results: list[RunResult] = []
     api = None
     logs = Path(tempfile.mkdtemp(prefix="bench-"))
