@@ -37,10 +37,11 @@ class ContributionEvent(models.Model):
     KIND_CHOICES = [(kind.value, kind.name) for kind in EventKind]
 
     id = models.BigAutoField(primary_key=True)
-    event_id = models.CharField(max_length=256, unique=True)
+    event_id = models.CharField(max_length=256)  # unique by the constraint below (no LIKE twin index)
     kind = models.PositiveSmallIntegerField(choices=KIND_CHOICES)
     user_id = models.DecimalField(**U64)
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="events")
+    # Not indexed on its own: event_project_time below leads with it.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="events", db_index=False)
     occurred_at = models.DateTimeField()
     points = models.IntegerField()
     raw = models.BinaryField(help_text="The protobuf message exactly as received.")
@@ -52,6 +53,10 @@ class ContributionEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+        # Every index costs each insert and each `applied` update, so the log keeps only those
+        # its reads need: the unique event id (dedup, ON CONFLICT), a user's and a project's
+        # events by time, a time range, the snapshot visibility id, and the unapplied rows.
+        constraints = [models.UniqueConstraint(fields=["event_id"], name="event_id_unique")]
         indexes = [
             models.Index(fields=["user_id", "-occurred_at", "-id"], name="event_user_time"),
             models.Index(fields=["project", "occurred_at"], name="event_project_time"),
