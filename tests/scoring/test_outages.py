@@ -100,64 +100,43 @@ def verify(env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def spawn(env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "consume_contributions"],
-        env=env,
-        cwd=ROOT,
-        stdout=open(log, "wb"),
-        stderr=subprocess.STDOUT,
-    )
+def assert_exact_and_running(client, messages: list[bytes], env: dict[str, str], consumer) -> None:
+    """The boards equal what the messages say, verify agrees, and the consumer lived through it."""
+    assert redis_boards_state(client) == expected_boards(valid_events(messages))
+    result = verify(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert consumer.proc.poll() is None
 
 
-def test_redis_restarted_empty_under_the_consumer(private_redis, nats_names, tmp_path, redis_client):
-    env = consumer_env(nats_names, REDIS_URL=f"redis://127.0.0.1:{private_redis.port}/0", CONSUMER_BATCH_SIZE="100")
+def test_redis_restarted_empty_under_the_consumer(private_redis, nats_names, spawn_consumer, redis_client):
+    extra = {"REDIS_URL": f"redis://127.0.0.1:{private_redis.port}/0", "CONSUMER_BATCH_SIZE": "100"}
     client = redis_lib.Redis(port=private_redis.port, decode_responses=True)
     before, after = generate(800, seed=21), generate(800, seed=22)
-    consumer = spawn(env, tmp_path / "consumer.log")
-    try:
-        publish(before)
-        wait_until_drained(nats_names)
-        assert redis_boards_state(client) == expected_boards(valid_events(before))
+    consumer = spawn_consumer(**extra)
+    publish(before)
+    wait_until_drained(nats_names)
+    assert redis_boards_state(client) == expected_boards(valid_events(before))
 
-        private_redis.kill()  # everything in Redis is gone ...
-        publish(after)  # ... while events keep coming
-        time.sleep(1.0)
-        private_redis.start()
-        wait_until_drained(nats_names, timeout=90)
-        assert redis_boards_state(client) == expected_boards(valid_events(before + after))
-        result = verify(env)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert consumer.poll() is None
-    finally:
-        consumer.kill()
-        consumer.wait()
-    log = (tmp_path / "consumer.log").read_text()
-    assert "boards are not ready: restoring before applying" in log
+    private_redis.kill()  # everything in Redis is gone ...
+    publish(after)  # ... while events keep coming
+    time.sleep(1.0)
+    private_redis.start()
+    wait_until_drained(nats_names, timeout=90)
+    assert_exact_and_running(client, before + after, consumer_env(nats_names, **extra), consumer)
+    assert "boards are not ready: restoring before applying" in consumer.output()
 
 
-def test_nats_restarted_under_the_consumer(private_nats, nats_names, tmp_path, redis_client, settings):
+def test_nats_restarted_under_the_consumer(private_nats, nats_names, spawn_consumer, redis_client, settings):
     settings.NATS_URL = f"nats://127.0.0.1:{private_nats.port}"
-    env = consumer_env(nats_names, NATS_URL=settings.NATS_URL, CONSUMER_BATCH_SIZE="100")
+    extra = {"NATS_URL": settings.NATS_URL, "CONSUMER_BATCH_SIZE": "100"}
     before, after = generate(800, seed=23), generate(800, seed=24)
-    consumer = spawn(env, tmp_path / "consumer.log")
-    try:
-        publish(before)
-        wait_until_drained(nats_names)
-        private_nats.kill()
-        time.sleep(1.0)
-        private_nats.start()  # same store: the stream and the durable survive
-        wait_for(
-            lambda: "nats reconnected" in (tmp_path / "consumer.log").read_text(),
-            timeout=30,
-            message="the consumer to reconnect",
-        )
-        publish(after)
-        wait_until_drained(nats_names, timeout=90)
-        assert redis_boards_state(redis_client) == expected_boards(valid_events(before + after))
-        result = verify(env)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert consumer.poll() is None
-    finally:
-        consumer.kill()
-        consumer.wait()
+    consumer = spawn_consumer(**extra)
+    publish(before)
+    wait_until_drained(nats_names)
+    private_nats.kill()
+    time.sleep(1.0)
+    private_nats.start()  # same store: the stream and the durable survive
+    wait_for(lambda: "nats reconnected" in consumer.output(), timeout=30, message="the consumer to reconnect")
+    publish(after)
+    wait_until_drained(nats_names, timeout=90)
+    assert_exact_and_running(redis_client, before + after, consumer_env(nats_names, **extra), consumer)
