@@ -437,6 +437,20 @@ class Consumer:
             self._reset_connections()
             self.stop.wait(1.0)
 
+    def restore_at_start(self):
+        """Restore the boards if Redis holds none, retrying through outages like a batch does
+        (Postgres or Redis may be restarting while the consumer starts). None if told to stop."""
+        delay = 0.2
+        while not self.stop.is_set():
+            try:
+                return self.restore()
+            except _TRANSIENT as exc:
+                logger.warning("restore at start failed, retrying in %.1fs: %s", delay, exc)
+                self._reset_connections()
+                self.stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        return None
+
     def _restore_if_emptied(self) -> None:
         """On a quiet stream nothing would notice that Redis lost the boards (a FLUSHDB, a
         restart), so an idle loop looks for the ready sentinel once per fetch timeout."""

@@ -231,3 +231,24 @@ def test_an_idle_consumer_restores_boards_that_redis_lost(redis_client, nats_nam
     _flush_boards()  # everything goes (but this run's claim), at a quiet moment: no event trips over it
     wait_for(lambda: redis_boards_state(redis_client) == expected, timeout=15, message="the boards to come back")
     assert consumer.proc.poll() is None
+
+
+def test_postgres_lost_during_the_restore_at_start(redis_client, nats_names, spawn_consumer):
+    """The consumer's first act, the restore, loses its Postgres connection: it retries, not dies."""
+    db = connection.settings_dict
+    messages = generate(500, seed=12)
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db["NAME"]) as locker:
+        locker.execute("LOCK TABLE scoring_contributionevent IN ACCESS EXCLUSIVE MODE")
+        consumer = spawn_consumer()
+        wait_for(lambda: _blocked_on_lock(db["NAME"]), timeout=20, message="the restore to block on the lock")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid NOT IN (pg_backend_pid(), %s)",
+                [db["NAME"], locker.info.backend_pid],
+            )
+        locker.rollback()
+    publish(messages)
+    wait_until_drained(nats_names, processes=[consumer])
+    assert_exact(redis_client, messages)
+    assert "restore at start failed, retrying" in consumer.output()

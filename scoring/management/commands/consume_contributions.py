@@ -32,12 +32,13 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             source.connect()
-            result = restore_if_missing()
-            if result.restored:
+            consumer = Consumer(source, restore_if_missing, stop)
+            result = consumer.restore_at_start()
+            if result is not None and result.restored:
                 self.stdout.write(
                     f"restored {result.boards} boards ({result.members} members) in {result.seconds:.2f}s"
                 )
-            stats = Consumer(source, restore_if_missing, stop).run()
+            stats = consumer.run()
         finally:
             source.close()
         elapsed = time.monotonic() - started
