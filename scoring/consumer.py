@@ -63,6 +63,8 @@ def decode(data: bytes) -> Contribution:
         raise InvalidEvent(f"undecodable: {exc}") from exc
     if not message.id:
         raise InvalidEvent("id is empty")
+    if "\x00" in message.id:
+        raise InvalidEvent("id contains a NUL character (Postgres cannot store it)")
     if len(message.id) > MAX_EVENT_ID_LENGTH:
         raise InvalidEvent(f"id is longer than {MAX_EVENT_ID_LENGTH} characters")
     if not message.HasField("time"):
@@ -102,7 +104,7 @@ def decode(data: bytes) -> Contribution:
         kind=kind,
         occurred_at=occurred_at,
         project_id=message.repository_id,
-        project_name=message.repository_name,
+        project_name=message.repository_name.replace("\x00", ""),  # Postgres text holds no NUL
         user_id=user_id,
         raw=data,
         **facts,

@@ -140,7 +140,9 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
                 if s.contribution.project_name or s.contribution.project_id not in names:
                     names[s.contribution.project_id] = s.contribution.project_name
             cursor.execute(_STAGE_EVENTS)
-            with cursor.copy(_COPY_EVENTS) as copy:
+            # Django's cursor does not wrap COPY: without this a dropped connection would raise
+            # psycopg's own error, which callers (the consumer's retry) do not know as DatabaseError.
+            with connection.wrap_database_errors, cursor.copy(_COPY_EVENTS) as copy:
                 for s in scored:
                     c = s.contribution
                     row = (c.event_id, int(c.kind), c.user_id, c.project_id, c.occurred_at, s.points, c.raw)

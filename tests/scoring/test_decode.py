@@ -130,6 +130,7 @@ def _unknown_event_name():
         (_without_payload(), "payload is missing (expected push_payload)"),
         (_other_payload(), "payload issue_opened_payload does not match event_name PUSHED"),
         (wire(repository_id=0).SerializeToString(), "repository_id is 0"),
+        (wire(id="a\x00b").SerializeToString(), "id contains a NUL character"),
         (_user_zero(), "push_payload.user_id (the credited user) is 0"),
     ],
 )
@@ -137,3 +138,7 @@ def test_invalid_events_say_why(data, reason):
     with pytest.raises(InvalidEvent) as caught:
         decode(data)
     assert reason in str(caught.value)
+
+
+def test_a_nul_in_the_repository_name_is_dropped():
+    assert decode(wire(repository_name="org/\x00repo").SerializeToString()).project_name == "org/repo"

@@ -147,3 +147,13 @@ def test_snapshot_visibility_id_is_the_inserting_transaction():
         cursor.execute("SELECT txid_current()")
         (now_txid,) = cursor.fetchone()
     assert applied is True and 0 < txid < now_txid
+
+
+def test_a_failure_inside_the_copy_is_a_django_database_error():
+    """The consumer retries Django's DatabaseError; COPY, which Django's cursor does not wrap,
+    must raise one too (a NUL byte is one thing Postgres refuses inside COPY)."""
+    from django.db import DataError
+
+    with pytest.raises(DataError):
+        services.events_record(scored=services.contributions_score([c("bad\x00id", 2)]))
+    assert services.batch_ingest(contributions=[c("good", 2)]).applied == 1
