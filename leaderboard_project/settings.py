@@ -97,6 +97,9 @@ CONSUMER_FETCH_TIMEOUT = config.float("CONSUMER_FETCH_TIMEOUT", 1.0)
 CONSUMER_ACK_WAIT = config.int("CONSUMER_ACK_WAIT", 60, minimum=1)
 CONSUMER_MAX_DELIVER = config.int("CONSUMER_MAX_DELIVER", -1, minimum=-1)
 CONSUMER_SWEEP_INTERVAL = config.float("CONSUMER_SWEEP_INTERVAL", 30.0)
+# What the consumer calls to restore the boards when Redis holds none: named here, so that the
+# scoring app does not import the snapshots app (which depends on scoring, not the reverse).
+CONSUMER_RESTORE = "snapshots.services.boards_restore"
 # Fault injection for the crash tests: "<crash point>[:<nth hit>]" (see scoring/faults.py).
 CONSUMER_CRASH_AT = config.str("CONSUMER_CRASH_AT", "")
 

@@ -6,8 +6,8 @@ Everything is read-only: an edited log row would make the boards disagree with t
 from django.contrib import admin
 from django.utils.html import format_html
 
-from scoring.consumer import raw_as_json
 from scoring.models import ContributionEvent, DeadLetter, Project
+from scoring.wire import raw_as_json
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -56,12 +56,20 @@ class Scored:
 
 @dataclass(slots=True)
 class BatchResult:
+    """What one batch did — or, summed with `+=`, what many did (the consumer's totals)."""
+
+    batches: int = 0
     received: int = 0
     logged: int = 0  # new rows in the log
     duplicates: int = 0  # already in the log
     dead_letters: int = 0
     applied: int = 0  # events whose points were added to the boards now
     skipped: int = 0  # events the boards already held (a retry after a crash)
+
+    def __iadd__(self, other: BatchResult) -> BatchResult:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
 
 
 def scoring_table() -> ScoringTable:
@@ -296,6 +304,7 @@ def batch_ingest(*, contributions: Sequence[Contribution], dead_letters: Sequenc
     crash_point("after_record")
     applied, skipped = events_apply(scored=scored)
     return BatchResult(
+        batches=1,
         received=len(contributions) + len(dead_letters),
         logged=logged,
         duplicates=len(contributions) - logged,
