@@ -287,11 +287,19 @@ def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int
 
 def markers_prune(*, limit: int = 1000) -> int:
     """Remove pending markers of events the log already records as applied."""
-    marked = redis_boards.pending_sample(limit)
-    if not marked:
+    return pending_tidy(event_ids=redis_boards.pending_sample(limit))
+
+
+def pending_tidy(*, event_ids: Sequence[str]) -> int:
+    """Drop the pending markers of those `event_ids` whose log rows say `applied`: such a row
+    is never applied again, so its marker is only clutter; rows still unapplied keep theirs.
+    Returns how many markers went."""
+    if not event_ids:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute("SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND applied", [marked])
+        cursor.execute(
+            "SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND applied", [list(event_ids)]
+        )
         done = [event_id for (event_id,) in cursor.fetchall()]
     redis_boards.pending_clear(done)
     return len(done)
