@@ -71,11 +71,11 @@ async def consumer_ensure(js) -> None:
 class JetStreamSource:
     """A durable pull consumer driven from synchronous code (nats-py on its own thread).
 
-    It sends its own pull requests and takes the messages in a subscription callback:
-    nats-py's `fetch` spends three asyncio tasks per message, which was half of this thread's
-    time. A request says `no_wait` with `expires`: the server waits up to `expires` for a
-    first message, then delivers what it has (up to the batch) and ends the request with a
-    status message, so a lone event is handed over at once and a backlog in full batches.
+    It sends its own pull requests and takes the messages in a subscription callback, since
+    nats-py's `fetch` spends asyncio tasks on every message (docs/BENCHMARKS.md, Profiling).
+    A request says `no_wait` with `expires`: the server waits up to `expires` for a first
+    message, then delivers what it has (up to the batch) and ends the request with a status
+    message, so a lone event is handed over at once and a backlog in full batches.
     """
 
     def __init__(self) -> None:

@@ -84,8 +84,8 @@ def contributions_score(contributions: Sequence[Contribution], table: ScoringTab
 
 
 # The batch is COPYed into a session-local staging table (emptied at every commit), then moved
-# into the log in one statement: COPY's rows are formatted in C, where array parameters cost
-# about 25 us of Python per event. The same statement then upserts the batch's projects with
+# into the log in one statement: COPY's rows are formatted in C, array parameters in Python
+# (docs/BENCHMARKS.md, Profiling). The same statement then upserts the batch's projects with
 # their new-event counts, in id order: last, so that their row locks (which every batch of
 # every consumer wants) are held only until the commit that follows, not during the insert.
 _STAGE_EVENTS = """
@@ -195,8 +195,8 @@ _plan: BoardPlan | None = None
 
 
 def board_plan() -> BoardPlan:
-    """The plan shared by every batch of the day: computing it per batch cost about a fifth
-    of the consumer's time."""
+    """The plan shared by every batch of the day: computing it per batch was a large share of
+    the consumer's time (docs/BENCHMARKS.md, Profiling)."""
     global _plan
     now = datetime.now(UTC)
     if _plan is None or not _plan.serves(now):

@@ -19,7 +19,7 @@ def restore_if_missing() -> object:
 
 class Command(BaseCommand):
     help = "Consume contribution events from NATS JetStream into the event log and the boards."
-    requires_system_checks = []  # a long-running worker: the checks cost 0.3 s of every start
+    requires_system_checks = []  # a long-running worker: the checks slow every start (docs/BENCHMARKS.md)
 
     def handle(self, *args, **options):
         stop = threading.Event()
