@@ -1,6 +1,6 @@
 """The only module that knows the Redis keys and the Lua scripts.
 
-Three kinds of key live in Redis:
+Four kinds of key live in Redis:
 
 - the boards, sorted sets named by `boards.board_key`, member = user id, score = points;
 - `leaderboard:meta:ready`, the sentinel: present exactly when the boards are whole. A restore
@@ -9,6 +9,8 @@ Three kinds of key live in Redis:
   log row may not say `applied` yet. The apply script adds an id and its points in one atomic
   step, and skips ids already there, so re-applying after a crash cannot count twice. Ids are
   removed once Postgres has recorded them as applied (so the hash holds only in-flight events).
+- `leaderboard:meta:build:<token>:<board key>`, boards a restore or rebuild builds aside
+  (`BoardBuild`), renamed over the live boards at its swap.
 """
 
 from __future__ import annotations
