@@ -35,7 +35,7 @@ Progress = Callable[[str], None]
 
 
 def quiet(_: str) -> None:
-    pass
+    """The default `Progress`: says nothing."""
 
 
 class Ticker:
@@ -210,6 +210,12 @@ class BoardsQuery:
             if is_retained(Board(GLOBAL, Timeframe(timeframe), period), now, retention)
         ]
         return cls(_ON_SNAPSHOT.format(events=events), params, sum(n for _, n in day_counts), base)
+
+    @property
+    def source(self) -> str:
+        """What the aggregate sums, for people: "snapshot 7 + 120 events" or "120 events"."""
+        events = f"{self.delta_events} events"
+        return f"snapshot {self.base.id} + {events}" if self.base is not None else events
 
     def stream(self) -> Iterator[tuple[Board, list[str], list[int]]]:
         """Each board with its user ids (decimal strings) and their scores, in no set order:

@@ -151,8 +151,7 @@ def _build_aside(build: BoardBuild, *, now: datetime, use_snapshot: bool, progre
             (seen,) = cursor.fetchone()
             base = base_snapshot(now) if use_snapshot else None
             query = BoardsQuery.prepare(cursor, now=now, base=base)
-            source = f"snapshot {base.id} + {query.delta_events} events" if base else f"{query.delta_events} events"
-            progress(f"{what}: building boards aside from {source}")
+            progress(f"{what}: building boards aside from {query.source}")
             tick = Ticker(progress, what)
             for board, user_ids, scores in query.stream():
                 writer.add(
@@ -166,7 +165,7 @@ def _build_aside(build: BoardBuild, *, now: datetime, use_snapshot: bool, progre
         writer.close(raise_error=False)
         raise
     build.flush()  # every board is now in Redis under its temporary key
-    return _Bulk(seen=seen, source=source, snapshot_id=base.id if base else None, delta_events=query.delta_events)
+    return _Bulk(seen=seen, source=query.source, snapshot_id=base.id if base else None, delta_events=query.delta_events)
 
 
 def _catch_up(build: BoardBuild, *, now: datetime, since: str) -> tuple[dict[str, int], int]:

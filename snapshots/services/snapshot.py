@@ -54,8 +54,7 @@ def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None]
                 after_start()
             base = base_snapshot(now)
             query = BoardsQuery.prepare(cursor, base=base, now=now)
-            source = f"snapshot {base.id} + {query.delta_events} events" if base else f"{query.delta_events} events"
-            progress(f"snapshot: aggregating {source}")
+            progress(f"snapshot: aggregating {query.source}")
             snapshot = Snapshot.objects.create(
                 pg_snapshot=pg_snapshot,
                 retained_from=retained_from(now),
