@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from typing import Any
 
 import environ
 import yaml
 from django.core.exceptions import ImproperlyConfigured
+
+from scoring.rules import ScoringTable  # pure: the table's defaults are the settings' defaults
 
 # (section, key) in the YAML file -> environment variable.
 YAML_KEYS: dict[tuple[str, str], str] = {
@@ -41,20 +44,9 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("consumer", "snapshot_retention"): "SNAPSHOT_RETENTION",
 }
 
-# The scoring table's rows (SPEC section 2); YAML `scoring.<row>` or env `SCORING_<ROW>`.
-SCORING_DEFAULTS: dict[str, int] = {
-    "pull_request_opened": 2,
-    "pull_request_merged": 10,
-    "pull_request_closed_unmerged": 0,
-    "review_approved_or_changes_requested": 3,
-    "review_other": 1,
-    "issue_opened": 2,
-    "issue_closed_completed": 3,
-    "issue_closed_other": 0,
-    "issue_commented": 1,
-    "push_per_commit": 1,
-    "push_max_commits": 10,
-}
+# The scoring table (SPEC section 2; its rows and defaults are written once, in scoring/rules.py):
+# YAML `scoring.<row>` or env `SCORING_<ROW>`.
+SCORING_DEFAULTS: dict[str, int] = {row.name: row.default for row in fields(ScoringTable)}
 YAML_KEYS.update({("scoring", row): f"SCORING_{row.upper()}" for row in SCORING_DEFAULTS})
 
 
@@ -113,16 +105,12 @@ class Config:
         return [item.strip() for item in self._read(name, self.env.list, default) if item.strip()]
 
     def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        value = self._read(name, self.env.int, default)
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise ImproperlyConfigured(f"{name}: {value} is out of range [{minimum}, {maximum}]")
-        return value
+        """An integer within [`minimum`, `maximum`] (both inclusive, either may be None)."""
+        return _in_range(name, self._read(name, self.env.int, default), minimum, maximum)
 
-    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
-        value = self._read(name, self.env.float, default)
-        if value <= minimum:
-            raise ImproperlyConfigured(f"{name}: {value} must be greater than {minimum}")
-        return value
+    def float(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+        """A number within [`minimum`, `maximum`] (both inclusive, either may be None)."""
+        return _in_range(name, self._read(name, self.env.float, default), minimum, maximum)
 
     def db_url(self, name: str, default: str) -> dict[str, Any]:
         url = self.str(name, default)
@@ -135,3 +123,9 @@ class Config:
         if not url.startswith(tuple(f"{scheme}://" for scheme in schemes)):
             raise ImproperlyConfigured(f"{name}: {url!r} must start with {' or '.join(s + '://' for s in schemes)}")
         return url
+
+
+def _in_range(name: str, value, minimum, maximum):
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ImproperlyConfigured(f"{name}: {value} is out of range [{minimum}, {maximum}]")
+    return value

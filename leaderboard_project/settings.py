@@ -93,10 +93,13 @@ NATS_STREAM_MAX_AGE_DAYS = config.int("NATS_STREAM_MAX_AGE_DAYS", 7, minimum=0)
 # The consumer: events fetched per batch, seconds to wait for a batch, JetStream ack_wait
 # (seconds) and max_deliver (-1: redeliver until acked, so a valid event is never dropped).
 CONSUMER_BATCH_SIZE = config.int("CONSUMER_BATCH_SIZE", 1000, minimum=1, maximum=10000)
-CONSUMER_FETCH_TIMEOUT = config.float("CONSUMER_FETCH_TIMEOUT", 1.0)
+CONSUMER_FETCH_TIMEOUT = config.float("CONSUMER_FETCH_TIMEOUT", 1.0, minimum=0.01)
 CONSUMER_ACK_WAIT = config.int("CONSUMER_ACK_WAIT", 60, minimum=1)
 CONSUMER_MAX_DELIVER = config.int("CONSUMER_MAX_DELIVER", -1, minimum=-1)
-CONSUMER_SWEEP_INTERVAL = config.float("CONSUMER_SWEEP_INTERVAL", 30.0)
+CONSUMER_SWEEP_INTERVAL = config.float("CONSUMER_SWEEP_INTERVAL", 30.0, minimum=0.01)
+# What the consumer calls to restore the boards when Redis holds none: named here, so that the
+# scoring app does not import the snapshots app (which depends on scoring, not the reverse).
+CONSUMER_RESTORE = "snapshots.services.boards_restore"
 # Fault injection for the crash tests: "<crash point>[:<nth hit>]" (see scoring/faults.py).
 CONSUMER_CRASH_AT = config.str("CONSUMER_CRASH_AT", "")
 
@@ -111,7 +114,7 @@ SNAPSHOT_RETENTION = config.int("SNAPSHOT_RETENTION", 3, minimum=1)
 SCORING = {row: config.int(f"SCORING_{row.upper()}", points, minimum=0) for row, points in SCORING_DEFAULTS.items()}
 
 # Board pages asked again within this many seconds come from the worker's memory (0: off).
-API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=-1.0)
+API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=0.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -6,19 +6,9 @@ Everything is read-only: an edited log row would make the boards disagree with t
 from django.contrib import admin
 from django.utils.html import format_html
 
-from scoring.consumer import raw_as_json
+from leaderboard_project.admin import ReadOnlyAdmin
 from scoring.models import ContributionEvent, DeadLetter, Project
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from scoring.wire import raw_as_json
 
 
 def _pre(text: str):

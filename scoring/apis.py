@@ -32,7 +32,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leaderboard_project.exceptions import InvalidParameter, NotFound
-from scoring.boards import GLOBAL, PERIOD_FORMATS, Board, Timeframe, period_end, period_of, validate_period
+from scoring.boards import (
+    GLOBAL,
+    PERIOD_FORMATS,
+    PERIOD_PATTERN,
+    Board,
+    Timeframe,
+    period_end,
+    period_of,
+    validate_period,
+)
 from scoring.health import health_check
 from scoring.rules import EventKind
 from scoring.selectors import (
@@ -56,7 +65,12 @@ CURRENT_MAX_AGE = 5
 CLOSED_MAX_AGE = 3600
 TIMEFRAMES = [timeframe.value for timeframe in Timeframe]
 BAD_CURSOR = "not a cursor this API gave out; follow the next and previous links"
-PERIOD_PATTERN = r"^(all|[0-9]{4}|[0-9]{4}-[0-9]{2}|[0-9]{4}-W[0-9]{2}|[0-9]{4}-[0-9]{2}-[0-9]{2})$"
+
+
+def previous_offset(*, offset: int, limit: int, total: int) -> int | None:
+    """Where the page before the one at `offset` starts (None on the first page): `limit`
+    rows back, and never past the last full page (an offset beyond the end steps back into it)."""
+    return max(0, min(offset - limit, total - limit)) if offset > 0 else None
 
 
 class HealthCheckApi(APIView):
@@ -317,14 +331,14 @@ class BoardPageApi(QueryApi):
         def to_representation(self, page: BoardPage) -> dict[str, Any]:
             request, limit, offset = self.context["request"], page.limit, page.offset
             has_next = offset + limit < page.total
-            previous = max(0, min(offset - limit, page.total - limit))
+            previous = previous_offset(offset=offset, limit=limit, total=page.total)
             return {
                 **_board_fields(page.board),
                 "total": page.total,
                 "limit": limit,
                 "offset": offset,
                 "next": _link(request, page.board, limit=limit, offset=offset + limit) if has_next else None,
-                "previous": _link(request, page.board, limit=limit, offset=previous) if offset > 0 else None,
+                "previous": _link(request, page.board, limit=limit, offset=previous) if previous is not None else None,
                 "results": [_row(row) for row in page.rows],
             }
 
@@ -549,6 +563,7 @@ class ProjectListApi(QueryApi):
         projects = project_list()
         total = projects.count()
         page = projects[offset : offset + limit] if offset < total else []
+        previous = previous_offset(offset=offset, limit=limit, total=total)
 
         def link(at: int) -> str:
             return request.build_absolute_uri(f"{request.path}?{urlencode({'limit': limit, 'offset': at})}")
@@ -558,7 +573,7 @@ class ProjectListApi(QueryApi):
             "limit": limit,
             "offset": offset,
             "next": link(offset + limit) if offset + limit < total else None,
-            "previous": link(max(0, min(offset - limit, total - limit))) if offset > 0 else None,
+            "previous": link(previous) if previous is not None else None,
             "results": self.ProjectSerializer(page, many=True).data,
         }
         return _cached(Response(body), closed=False)

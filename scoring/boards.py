@@ -30,13 +30,16 @@ class Timeframe(enum.StrEnum):
 
 
 ALL_PERIOD = "all"
-_PERIOD_RE = {
-    Timeframe.ALL_TIME: re.compile(r"all"),
-    Timeframe.YEARLY: re.compile(r"(\d{4})"),
-    Timeframe.MONTHLY: re.compile(r"(\d{4})-(\d{2})"),
-    Timeframe.WEEKLY: re.compile(r"(\d{4})-W(\d{2})"),
-    Timeframe.DAILY: re.compile(r"(\d{4})-(\d{2})-(\d{2})"),
+# Each timeframe's period syntax (ASCII digits only); the API's OpenAPI pattern is their union.
+PERIOD_PATTERNS = {
+    Timeframe.ALL_TIME: r"all",
+    Timeframe.YEARLY: r"([0-9]{4})",
+    Timeframe.MONTHLY: r"([0-9]{4})-([0-9]{2})",
+    Timeframe.WEEKLY: r"([0-9]{4})-W([0-9]{2})",
+    Timeframe.DAILY: r"([0-9]{4})-([0-9]{2})-([0-9]{2})",
 }
+PERIOD_PATTERN = "^(?:" + "|".join(PERIOD_PATTERNS.values()) + ")$"
+_PERIOD_RE = {timeframe: re.compile(pattern) for timeframe, pattern in PERIOD_PATTERNS.items()}
 PERIOD_FORMATS = {
     Timeframe.ALL_TIME: "all",
     Timeframe.YEARLY: "YYYY",
@@ -129,20 +132,7 @@ def board_key(project_id: int, timeframe: Timeframe | str, period: str) -> str:
     return f"{KEY_PREFIX}:project:{project_id}:{timeframe.value}:{period}"
 
 
-_KEY_RE = re.compile(rf"{KEY_PREFIX}:(?:global|project:(\d+)):([a-z_]+):([0-9A-Za-z-]+)")
 BOARD_KEY_PATTERNS = (f"{KEY_PREFIX}:global:*", f"{KEY_PREFIX}:project:*")
-
-
-def parse_board_key(key: str) -> Board | None:
-    """The board a Redis key names, or None if it is not a board key."""
-    match = _KEY_RE.fullmatch(key)
-    if match is None:
-        return None
-    project, timeframe, period = match.groups()
-    try:
-        return Board(int(project or GLOBAL), Timeframe(timeframe), period)
-    except ValueError:
-        return None
 
 
 def boards_of(project_id: int, moment: datetime) -> list[Board]:
@@ -177,14 +167,3 @@ def is_retained(board: Board, now: datetime, retention_days: dict[str, int]) -> 
     """Whether `board` is kept in Redis at `now`."""
     oldest = oldest_retained_period(board.timeframe, now, retention_days)
     return oldest is None or board.period >= oldest
-
-
-# The same periods in SQL, over a timestamptz column `t` (rebuild, snapshot and verify
-# aggregate in Postgres). `verify_leaderboards` proves these agree with `period_of`.
-SQL_PERIODS = {
-    Timeframe.ALL_TIME: "'all'",
-    Timeframe.YEARLY: "to_char({t} AT TIME ZONE 'UTC', 'YYYY')",
-    Timeframe.MONTHLY: "to_char({t} AT TIME ZONE 'UTC', 'YYYY-MM')",
-    Timeframe.WEEKLY: "to_char({t} AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
-    Timeframe.DAILY: "to_char({t} AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-}

@@ -2,9 +2,9 @@
 is answered from this process's memory instead of being validated, read and rendered again.
 
 Fifty clients polling the top of a board ask for the same few URLs hundreds of times a second;
-with `API_MICROCACHE_SECONDS` (default 0.1 s) each worker computes such a page about ten times
-a second and serves the rest from here. A reader sees a board at most that much older than
-Redis. Only 200 answers of GET board reads are kept; 0 turns the cache off.
+with `API_MICROCACHE_SECONDS` (default 0.1 s) each worker computes such a page at most once per
+that interval and serves the rest from here (docs/BENCHMARKS.md has what it saves). A reader
+sees a board at most that much older than Redis. Only 200 answers of GET board reads are kept; 0 turns the cache off.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import nats
 from django.conf import settings
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring.consumer import stream_ensure
+from scoring.jetstream import stream_ensure
 
 POISON = (
     b"\xff\xff not protobuf",

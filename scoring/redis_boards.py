@@ -1,6 +1,6 @@
 """The only module that knows the Redis keys and the Lua scripts.
 
-Three kinds of key live in Redis:
+Four kinds of key live in Redis:
 
 - the boards, sorted sets named by `boards.board_key`, member = user id, score = points;
 - `leaderboard:meta:ready`, the sentinel: present exactly when the boards are whole. A restore
@@ -9,6 +9,8 @@ Three kinds of key live in Redis:
   log row may not say `applied` yet. The apply script adds an id and its points in one atomic
   step, and skips ids already there, so re-applying after a crash cannot count twice. Ids are
   removed once Postgres has recorded them as applied (so the hash holds only in-flight events).
+- `leaderboard:meta:build:<token>:<board key>`, boards a restore or rebuild builds aside
+  (`BoardBuild`), renamed over the live boards at its swap.
 """
 
 from __future__ import annotations
@@ -162,32 +164,50 @@ def board_keys(client: redis.Redis | None = None) -> Iterator[str]:
             yield key.decode() if isinstance(key, bytes) else key
 
 
+class BuildLost(Exception):
+    """Boards built aside lost members before the swap: Redis was emptied, or a board expired."""
+
+
 class BoardBuild:
-    """Boards built aside under temporary keys, then swapped in at once (restore, rebuild)."""
+    """Boards built aside under temporary keys, then swapped in at once (restore, rebuild).
+
+    One thread at a time uses a build: its pipeline is not shared."""
 
     def __init__(self, client: redis.Redis | None = None, chunk: int = 10000) -> None:
         self.client = client or connection()
         self.token = uuid.uuid4().hex
         self.chunk = chunk
-        self.built: dict[str, str] = {}  # board key -> temporary key
-        self.members = 0
+        self._built: dict[str, str] = {}  # board key -> temporary key
+        self._written: dict[str, int] = {}  # board key -> members written when it was built
         self._pipe = self.client.pipeline(transaction=False)
         self._queued = 0
 
-    def add(self, board: Board, scores: Iterable[tuple[int, int]], expire_at: datetime | None) -> None:
-        """Queue one board's (user id, score) pairs under a temporary key."""
-        temp = f"{BUILD_PREFIX}:{self.token}:{board.key}"
-        batch = {str(user_id): score for user_id, score in scores}
-        if not batch:
-            return  # an empty board is no key at all
-        items = list(batch.items())
-        for start in range(0, len(items), self.chunk):
-            self._pipe.zadd(temp, dict(items[start : start + self.chunk]))
-        if expire_at is not None:
-            self._pipe.expireat(temp, int(expire_at.timestamp()))
-        self.members += len(batch)
-        self._queued += len(batch)
-        self.built[board.key] = temp
+    @property
+    def boards(self) -> int:
+        """How many boards are built."""
+        return len(self._built)
+
+    def add(self, board: Board, scores: Iterable[tuple[int | str, int]], expire_at: datetime | None) -> None:
+        """Queue one board's (user id, score) pairs under a temporary key. On a board already
+        built, the scores are added to its members' (the restore's catch-up)."""
+        temp = self._built.get(board.key)
+        if temp is not None:
+            for user_id, score in scores:
+                self._pipe.zincrby(temp, score, str(user_id))
+                self._queued += 1
+        else:
+            temp = f"{BUILD_PREFIX}:{self.token}:{board.key}"
+            batch = {str(user_id): score for user_id, score in scores}
+            if not batch:
+                return  # an empty board is no key at all
+            items = list(batch.items())
+            for start in range(0, len(items), self.chunk):
+                self._pipe.zadd(temp, dict(items[start : start + self.chunk]))
+            if expire_at is not None:
+                self._pipe.expireat(temp, int(expire_at.timestamp()))
+            self._queued += len(batch)
+            self._built[board.key] = temp
+            self._written[board.key] = len(batch)
         if self._queued >= self.chunk:
             self.flush()
 
@@ -196,14 +216,27 @@ class BoardBuild:
         self._pipe.execute()
         self._queued = 0
 
+    def check(self) -> None:
+        """Raise BuildLost unless every built board still holds at least the members written to
+        it (one pipelined ZCARD per board). A FLUSHDB between two writes of a big board would
+        leave a board that the swap's RENAME cannot tell from a whole one."""
+        self.flush()
+        built = list(self._built.items())
+        pipe = self.client.pipeline(transaction=False)
+        for _, temp in built:
+            pipe.zcard(temp)
+        for (key, _), found in zip(built, pipe.execute(), strict=True):
+            if found < self._written[key]:
+                raise BuildLost(f"{key} holds {found} of the {self._written[key]} members built")
+
     def swap(self, pending: dict[str, int]) -> None:
         """Atomically: replace every board with the built ones, reset the pending markers to
         `pending` (event id -> points, for events the build counted that the log does not yet
         record as applied), and set the ready sentinel."""
         self.flush()
-        stale = [key for key in board_keys(self.client) if key not in self.built]
+        stale = [key for key in board_keys(self.client) if key not in self._built]
         pipe = self.client.pipeline(transaction=True)
-        for key, temp in self.built.items():
+        for key, temp in self._built.items():
             pipe.rename(temp, key)
         for start in range(0, len(stale), 1000):
             pipe.delete(*stale[start : start + 1000])
@@ -214,11 +247,46 @@ class BoardBuild:
         pipe.set(READY_KEY, self.token)
         pipe.execute()
 
+    def members(self) -> int:
+        """Members on the boards swapped in (after `swap`)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in self._built:
+            pipe.zcard(key)
+        return sum(pipe.execute())
+
     def discard(self) -> None:
         """Drop what was built (after a failure)."""
-        for temp in self.built.values():
+        for temp in self._built.values():
             self.client.delete(temp)
-        self.built.clear()
+        self._built.clear()
+
+
+def builds_drop(client: redis.Redis | None = None) -> int:
+    """Delete boards half-built by a restore that died (their temporary keys have no TTL); the
+    caller makes sure no build is running. Returns how many keys went."""
+    client = client or connection()
+    stale = list(client.scan_iter(match=f"{BUILD_PREFIX}:*", count=1000))
+    for start in range(0, len(stale), 1000):
+        client.unlink(*stale[start : start + 1000])
+    return len(stale)
+
+
+def boards_read(keys: Sequence[str], client: redis.Redis | None = None) -> list[dict[str, int]]:
+    """Every member and score of each board at `keys` (one pipelined round trip); a missing
+    board reads as empty."""
+    pipe = (client or connection()).pipeline(transaction=False)
+    for key in keys:
+        pipe.zrange(key, 0, -1, withscores=True)
+    return [{_member(m): int(score) for m, score in found} for found in pipe.execute()]
+
+
+def board_size(key: str, client: redis.Redis | None = None) -> int:
+    """How many members the board at `key` holds."""
+    return (client or connection()).zcard(key)
+
+
+def _member(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 # ---- reads (query API)

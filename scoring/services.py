@@ -56,12 +56,20 @@ class Scored:
 
 @dataclass(slots=True)
 class BatchResult:
+    """What one batch did — or, summed with `+=`, what many did (the consumer's totals)."""
+
+    batches: int = 0
     received: int = 0
     logged: int = 0  # new rows in the log
     duplicates: int = 0  # already in the log
     dead_letters: int = 0
     applied: int = 0  # events whose points were added to the boards now
     skipped: int = 0  # events the boards already held (a retry after a crash)
+
+    def __iadd__(self, other: BatchResult) -> BatchResult:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
 
 
 def scoring_table() -> ScoringTable:
@@ -76,8 +84,8 @@ def contributions_score(contributions: Sequence[Contribution], table: ScoringTab
 
 
 # The batch is COPYed into a session-local staging table (emptied at every commit), then moved
-# into the log in one statement: COPY's rows are formatted in C, where array parameters cost
-# about 25 us of Python per event. The same statement then upserts the batch's projects with
+# into the log in one statement: COPY's rows are formatted in C, array parameters in Python
+# (docs/BENCHMARKS.md, Profiling). The same statement then upserts the batch's projects with
 # their new-event counts, in id order: last, so that their row locks (which every batch of
 # every consumer wants) are held only until the commit that follows, not during the insert.
 _STAGE_EVENTS = """
@@ -187,8 +195,8 @@ _plan: BoardPlan | None = None
 
 
 def board_plan() -> BoardPlan:
-    """The plan shared by every batch of the day: computing it per batch cost about a fifth
-    of the consumer's time."""
+    """The plan shared by every batch of the day: computing it per batch was a large share of
+    the consumer's time (docs/BENCHMARKS.md, Profiling)."""
     global _plan
     now = datetime.now(UTC)
     if _plan is None or not _plan.serves(now):
@@ -279,11 +287,19 @@ def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int
 
 def markers_prune(*, limit: int = 1000) -> int:
     """Remove pending markers of events the log already records as applied."""
-    marked = redis_boards.pending_sample(limit)
-    if not marked:
+    return pending_tidy(event_ids=redis_boards.pending_sample(limit))
+
+
+def pending_tidy(*, event_ids: Sequence[str]) -> int:
+    """Drop the pending markers of those `event_ids` whose log rows say `applied`: such a row
+    is never applied again, so its marker is only clutter; rows still unapplied keep theirs.
+    Returns how many markers went."""
+    if not event_ids:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute("SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND applied", [marked])
+        cursor.execute(
+            "SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND applied", [list(event_ids)]
+        )
         done = [event_id for (event_id,) in cursor.fetchall()]
     redis_boards.pending_clear(done)
     return len(done)
@@ -296,6 +312,7 @@ def batch_ingest(*, contributions: Sequence[Contribution], dead_letters: Sequenc
     crash_point("after_record")
     applied, skipped = events_apply(scored=scored)
     return BatchResult(
+        batches=1,
         received=len(contributions) + len(dead_letters),
         logged=logged,
         duplicates=len(contributions) - logged,

@@ -9,20 +9,10 @@ from django.db import connection
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from leaderboard_project.admin import ReadOnlyAdmin
 from snapshots.models import Snapshot, SnapshotBoard
 
 TOP = 10
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Snapshot)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from scoring.boards import BOARD_KEY_PATTERNS, boards_of, is_retained
-from scoring.consumer import InvalidEvent, decode
 from scoring.rules import Contribution, ScoringTable, points
+from scoring.wire import InvalidEvent, decode
 
 
 def valid_events(messages: Iterable[bytes]) -> list[Contribution]:

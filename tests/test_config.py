@@ -37,12 +37,28 @@ def test_yaml_sections_map_to_settings_and_the_environment_wins(tmp_path):
         ({"DJANGO_DEBUG": "maybe"}, lambda c: c.bool("DJANGO_DEBUG", False), "DJANGO_DEBUG"),
         ({"REDIS_URL": "http://x"}, lambda c: c.url("REDIS_URL", "redis://", ("redis",)), "REDIS_URL"),
         ({"DATABASE_URL": "mysql://x/y"}, lambda c: c.db_url("DATABASE_URL", "postgres://"), "DATABASE_URL"),
-        ({"CONSUMER_FETCH_TIMEOUT": "-1"}, lambda c: c.float("CONSUMER_FETCH_TIMEOUT", 1.0), "CONSUMER_FETCH_TIMEOUT"),
+        (
+            {"CONSUMER_FETCH_TIMEOUT": "-1"},
+            lambda c: c.float("CONSUMER_FETCH_TIMEOUT", 1.0, minimum=0.01),
+            "CONSUMER_FETCH_TIMEOUT",
+        ),
     ],
 )
 def test_a_bad_value_names_the_setting(env, read, message):
     with pytest.raises(ImproperlyConfigured, match=message):
         read(Config(env))
+
+
+def test_minimum_and_maximum_are_inclusive_for_ints_and_floats():
+    config = Config({"A": "0", "B": "0.0", "C": "10", "D": "2.5"})
+    assert config.int("A", 1, minimum=0) == 0
+    assert config.float("B", 1.0, minimum=0.0) == 0.0
+    assert config.int("C", 1, maximum=10) == 10
+    assert config.float("D", 1.0, maximum=2.5) == 2.5
+    with pytest.raises(ImproperlyConfigured, match=r"A: 0 is out of range \[1, None\]"):
+        config.int("A", 1, minimum=1)
+    with pytest.raises(ImproperlyConfigured, match=r"B: 0.0 is out of range \[0.01, None\]"):
+        config.float("B", 1.0, minimum=0.01)
 
 
 def test_a_bad_file_is_named(tmp_path):

@@ -15,7 +15,7 @@ from django.db import connection
 
 from scoring import services
 from scoring.boards import Timeframe, board_key, period_of
-from tests.scoring.test_selectors import pushes, zero_point
+from tests.builders import pushes, zero_point
 
 PUBLIC = "/v1/leaderboard/public"
 ALL_TIME_KEY = board_key(0, Timeframe.ALL_TIME, "all")

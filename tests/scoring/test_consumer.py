@@ -11,28 +11,19 @@ from __future__ import annotations
 import signal
 import time
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
 
 from scoring.faults import CRASH_POINTS
 from scoring.models import ContributionEvent, DeadLetter
-from scoring.publisher import POISON, GeneratorOptions, event_build, events_generate, events_publish
+from scoring.publisher import POISON, event_build
 from scoring.redis_boards import PENDING_KEY
-from tests.conftest import _flush_boards, wait_for, wait_until_drained
+from tests.builders import generate, publish
+from tests.fixtures import boards_flush, pg_connect, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def generate(count: int, seed: int, **options) -> list[bytes]:
-    defaults = {"users": 40, "projects": 4, "days": 60, "duplicates": 0.1, "invalid": 0.02}
-    return list(events_generate(GeneratorOptions(count=count, seed=seed, **{**defaults, **options})))
-
-
-def publish(messages: list[bytes], rate: float = 0.0) -> None:
-    assert events_publish(iter(messages), rate=rate) == len(messages)
 
 
 def logged() -> int:
@@ -146,7 +137,7 @@ def test_killed_while_postgres_is_locked(redis_client, nats_names, spawn_consume
     consumer = spawn_consumer(CONSUMER_BATCH_SIZE="100")
     publish(first_half)
     wait_until_drained(nats_names, processes=[consumer])
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db["NAME"]) as locker:
+    with pg_connect() as locker:
         locker.execute("LOCK TABLE scoring_contributionevent IN EXCLUSIVE MODE")
         publish(second_half)
         wait_for(lambda: _blocked_on_lock(db["NAME"]), timeout=10, message="the consumer to block on the lock")
@@ -228,7 +219,7 @@ def test_an_idle_consumer_restores_boards_that_redis_lost(redis_client, nats_nam
     wait_until_drained(nats_names, processes=[consumer])
     expected = expected_boards(valid_events(messages))
     assert redis_boards_state(redis_client) == expected
-    _flush_boards()  # everything goes (but this run's claim), at a quiet moment: no event trips over it
+    boards_flush()  # everything goes (but this run's claim), at a quiet moment: no event trips over it
     wait_for(lambda: redis_boards_state(redis_client) == expected, timeout=15, message="the boards to come back")
     assert consumer.proc.poll() is None
 
@@ -237,7 +228,7 @@ def test_postgres_lost_during_the_restore_at_start(redis_client, nats_names, spa
     """The consumer's first act, the restore, loses its Postgres connection: it retries, not dies."""
     db = connection.settings_dict
     messages = generate(500, seed=12)
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db["NAME"]) as locker:
+    with pg_connect() as locker:
         locker.execute("LOCK TABLE scoring_contributionevent IN ACCESS EXCLUSIVE MODE")
         consumer = spawn_consumer()
         wait_for(lambda: _blocked_on_lock(db["NAME"]), timeout=20, message="the restore to block on the lock")

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from scoring import services
 from scoring.boards import Timeframe, board_key
-from tests.scoring.test_selectors import pushes
+from tests.builders import pushes
 
 ENDPOINTS = {
     "/v1/leaderboard/public": {"timeframe", "period", "project_id", "limit", "offset"},

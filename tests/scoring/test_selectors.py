@@ -12,8 +12,8 @@ import pytest
 
 from scoring import selectors, services
 from scoring.boards import GLOBAL, Board, Timeframe, period_of
-from scoring.rules import Contribution, EventKind
 from scoring.selectors import BoardRow, competition_ranks
+from tests.builders import pushes, zero_point
 
 ALL_TIME = Board(GLOBAL, Timeframe.ALL_TIME, "all")
 
@@ -27,22 +27,6 @@ def reference(scores: dict[int, int]) -> list[BoardRow]:
     of users scoring strictly more."""
     order = sorted(scores, key=lambda user: (scores[user], str(user).encode()), reverse=True)
     return [BoardRow(1 + sum(s > scores[user] for s in scores.values()), user, scores[user]) for user in order]
-
-
-def pushes(prefix: str, user: int, points: int, at: datetime, project: int = 7, name: str = "org/app"):
-    """Events worth `points` in all: pushes of at most 10 commits (1 point each)."""
-    events, n = [], 0
-    while points > 0:
-        commits = min(points, 10)
-        events.append(Contribution(f"{prefix}-{user}-{n}", EventKind.PUSHED, at, project, name, user, commits=commits))
-        points -= commits
-        n += 1
-    return events
-
-
-def zero_point(event_id: str, user: int, at: datetime, project: int = 7) -> Contribution:
-    """A pull request closed without merging: logged, worth 0."""
-    return Contribution(event_id, EventKind.PULL_REQUEST_CLOSED, at, project, "org/app", user, merged=False)
 
 
 # ---- pure

@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterator, Sequence
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from scoring import services
 from scoring.rules import Contribution
 from snapshots.services import boards_verify
-from tests.conftest import CLAIM_KEY, CLAIM_SECONDS
+from tests.fixtures import boards_flush, pg_connect
 from tests.oracle import expected_boards, redis_boards_state
 
 
@@ -21,12 +20,7 @@ from tests.oracle import expected_boards, redis_boards_state
 def flush_redis(redis_client) -> Callable[[], None]:
     """FLUSHDB this run's Redis db — everything goes, as when Redis dies — keeping the run's claim."""
 
-    def flush() -> None:
-        claim = redis_client.get(CLAIM_KEY)
-        redis_client.flushdb()
-        redis_client.set(CLAIM_KEY, claim, ex=CLAIM_SECONDS)
-
-    return flush
+    return boards_flush
 
 
 @pytest.fixture
@@ -60,13 +54,10 @@ def assert_exact(redis_client) -> Callable[[Sequence[Contribution]], None]:
 @pytest.fixture
 def pg_session(transactional_db) -> Iterator[Callable[[], psycopg.Connection]]:
     """Open extra connections to the test database (another process's transaction, say)."""
-    db = connection.settings_dict
     opened: list[psycopg.Connection] = []
 
     def open_one() -> psycopg.Connection:
-        conn = psycopg.connect(
-            host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres", dbname=db["NAME"]
-        )
+        conn = pg_connect()
         opened.append(conn)
         return conn
 

@@ -21,9 +21,9 @@ from scoring.rules import points
 from scoring.services import scoring_table
 from snapshots.models import Snapshot
 from snapshots.services import RESTORE_LOCK, boards_restore
-from tests.conftest import wait_for, wait_until_drained
+from tests.builders import wire_events
+from tests.fixtures import wait_for, wait_until_drained
 from tests.oracle import expected_boards, valid_events
-from tests.snapshots.events import wire_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 RESTORED = "leaderboard.snapshots restored"

@@ -21,8 +21,8 @@ from scoring.redis_boards import PENDING_KEY, BoardsNotReady
 from scoring.rules import points
 from snapshots.models import Snapshot, SnapshotBoard
 from snapshots.services import RESTORE_LOCK, boards_restore, snapshot_take
+from tests.builders import contributions
 from tests.oracle import expected_boards, redis_boards_state
-from tests.snapshots.events import contributions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

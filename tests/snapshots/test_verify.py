@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from snapshots.services import Difference, boards_verify
-from tests.conftest import ROOT, consumer_env
+from tests.builders import contributions
+from tests.fixtures import ROOT, consumer_env
 from tests.oracle import expected_boards
-from tests.snapshots.events import contributions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,19 +4,22 @@ import signal
 import threading
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
 
-from scoring.consumer import Consumer, JetStreamSource
-from snapshots.services import boards_restore
+from scoring.consumer import Consumer
+from scoring.jetstream import JetStreamSource
 
 
 def restore_if_missing() -> object:
-    return boards_restore(only_if_missing=True)
+    """Restore the boards unless another consumer already did (`settings.CONSUMER_RESTORE`)."""
+    return import_string(settings.CONSUMER_RESTORE)(only_if_missing=True)
 
 
 class Command(BaseCommand):
     help = "Consume contribution events from NATS JetStream into the event log and the boards."
-    requires_system_checks = []  # a long-running worker: the checks cost 0.3 s of every start
+    requires_system_checks = []  # a long-running worker: the checks slow every start (docs/BENCHMARKS.md)
 
     def handle(self, *args, **options):
         stop = threading.Event()

@@ -1,8 +1,10 @@
-"""Events for the snapshot tests: every kind (some worth 0 points), users and projects near the
-u64 edges, times on UTC-day, ISO-week and year edges and past every board's retention — so a
-restore that is exact here is exact because it is right, not because the data were easy.
+"""Events the tests build: plain `Contribution` values and wire messages.
 
-The expected boards come from tests/oracle.py, which does not share the service's code paths.
+`wire_events` and `contributions` make every kind (some worth 0 points), users and projects
+near the u64 edges, times on UTC-day, ISO-week and year edges and past every board's
+retention — so a restore that is exact on them is exact because it is right, not because the
+data were easy. The expected boards come from tests/oracle.py, which does not share the
+service's code paths.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring.publisher import event_build
-from scoring.rules import Contribution
+from scoring.publisher import GeneratorOptions, event_build, events_generate, events_publish
+from scoring.rules import Contribution, EventKind
 from tests.oracle import valid_events
 
 USERS = [1, 2, 3, 42, 1000, 2**53 + 1, 2**63 + 5, 2**64 - 1]
@@ -58,3 +60,28 @@ def wire_events(
 def contributions(count: int, *, seed: int, prefix: str = "", projects: list[int] = PROJECTS) -> list[Contribution]:
     """The same events as plain values, as the consumer hands them to the services."""
     return valid_events(wire_events(count, seed=seed, prefix=prefix, projects=projects))
+
+
+def pushes(prefix: str, user: int, points: int, at: datetime, project: int = 7, name: str = "org/app"):
+    """Events worth `points` in all: pushes of at most 10 commits (1 point each)."""
+    events, n = [], 0
+    while points > 0:
+        commits = min(points, 10)
+        events.append(Contribution(f"{prefix}-{user}-{n}", EventKind.PUSHED, at, project, name, user, commits=commits))
+        points -= commits
+        n += 1
+    return events
+
+
+def zero_point(event_id: str, user: int, at: datetime, project: int = 7) -> Contribution:
+    """A pull request closed without merging: logged, worth 0."""
+    return Contribution(event_id, EventKind.PULL_REQUEST_CLOSED, at, project, "org/app", user, merged=False)
+
+
+def generate(count: int, seed: int, **options) -> list[bytes]:
+    defaults = {"users": 40, "projects": 4, "days": 60, "duplicates": 0.1, "invalid": 0.02}
+    return list(events_generate(GeneratorOptions(count=count, seed=seed, **{**defaults, **options})))
+
+
+def publish(messages: list[bytes], rate: float = 0.0) -> None:
+    assert events_publish(iter(messages), rate=rate) == len(messages)

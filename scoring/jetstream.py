@@ -1,0 +1,191 @@
+"""The JetStream client: connect, ensure the stream and the durable, pull, ack and nak, close.
+
+nats-py is asyncio; `JetStreamSource` runs its loop on a thread of its own (`nats`) so that the
+batch loops (scoring/consumer.py) stay ordinary synchronous Django code. It hands out raw
+messages; decoding them is scoring/wire.py's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from concurrent.futures import Future
+
+import nats
+from django.conf import settings
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from scoring.faults import crash_point
+
+logger = logging.getLogger("leaderboard.consumer")
+
+
+def stream_config() -> StreamConfig:
+    """The stream we create when it is missing (an existing one is used as it is)."""
+    max_age = settings.NATS_STREAM_MAX_AGE_DAYS * 86400
+    return StreamConfig(name=settings.NATS_STREAM, subjects=[settings.NATS_SUBJECT], max_age=max_age or None)
+
+
+def consumer_config() -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=settings.NATS_DURABLE,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=settings.CONSUMER_ACK_WAIT,
+        max_deliver=settings.CONSUMER_MAX_DELIVER,
+        max_ack_pending=max(20_000, 4 * settings.CONSUMER_BATCH_SIZE),
+        filter_subject=settings.NATS_SUBJECT,
+    )
+
+
+async def stream_ensure(js) -> None:
+    """Create the stream if it does not exist; leave an existing one untouched."""
+    try:
+        await js.stream_info(settings.NATS_STREAM)
+        return
+    except NotFoundError:
+        pass
+    try:
+        await js.add_stream(stream_config())
+        logger.info("created stream %s for subject %s", settings.NATS_STREAM, settings.NATS_SUBJECT)
+    except BadRequestError:
+        await js.stream_info(settings.NATS_STREAM)  # another consumer created it first
+
+
+async def consumer_ensure(js) -> None:
+    """Create the durable consumer if it does not exist; leave an existing one untouched."""
+    try:
+        await js.consumer_info(settings.NATS_STREAM, settings.NATS_DURABLE)
+        return
+    except NotFoundError:
+        pass
+    try:
+        await js.add_consumer(settings.NATS_STREAM, consumer_config())
+    except BadRequestError:
+        await js.consumer_info(settings.NATS_STREAM, settings.NATS_DURABLE)  # another consumer created it first
+
+
+class JetStreamSource:
+    """A durable pull consumer driven from synchronous code (nats-py on its own thread).
+
+    It sends its own pull requests and takes the messages in a subscription callback, since
+    nats-py's `fetch` spends asyncio tasks on every message (docs/BENCHMARKS.md, Profiling).
+    A request says `no_wait` with `expires`: the server waits up to `expires` for a first
+    message, then delivers what it has (up to the batch) and ends the request with a status
+    message, so a lone event is handed over at once and a backlog in full batches.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="nats", daemon=True)
+        self.thread.start()
+        self.nc = None
+        self.sub = None
+        self.closing = False
+        self._arrived: list = []  # messages delivered to our inbox, not yet handed out
+        self._wanted = 0
+        self._fetching: asyncio.Lock | None = None
+        self._request_over: asyncio.Event | None = None
+
+    def _run(self, coroutine, timeout: float | None = None):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def connect(self) -> None:
+        self._run(self._connect(), timeout=60)
+
+    async def _connect(self) -> None:
+        async def disconnected():
+            if not self.closing:
+                logger.warning("nats disconnected; reconnecting")
+
+        async def reconnected():
+            logger.warning("nats reconnected")
+
+        self.nc = await nats.connect(
+            settings.NATS_URL,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            disconnected_cb=disconnected,
+            reconnected_cb=reconnected,
+            name=f"consume_contributions:{settings.NATS_DURABLE}",
+        )
+        js = self.nc.jetstream()
+        await stream_ensure(js)
+        await consumer_ensure(js)
+        self._fetching = asyncio.Lock()  # one pull request at a time, whichever worker asks
+        self._request_over = asyncio.Event()
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{settings.NATS_STREAM}.{settings.NATS_DURABLE}"
+        self._inbox = self.nc.new_inbox()
+        self.sub = await self.nc.subscribe(self._inbox, cb=self._arrive, pending_msgs_limit=-1, pending_bytes_limit=-1)
+
+    async def _arrive(self, msg) -> None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            self._arrived.append(msg)
+            if len(self._arrived) >= self._wanted:
+                self._request_over.set()
+            return
+        if status not in ("404", "408"):  # 404/408: nothing (more) to deliver; else e.g. 409
+            logger.warning("pull request ended: %s %s", status, msg.headers.get("Description", ""))
+        self._request_over.set()
+
+    def fetch_start(self, batch: int, timeout: float) -> Future:
+        """Start fetching up to `batch` messages; the future's result is a list (maybe empty)."""
+        return asyncio.run_coroutine_threadsafe(self._fetch(batch, timeout), self.loop)
+
+    async def _fetch(self, batch: int, timeout: float) -> list:
+        """One pull request: at most `timeout` seconds for a first message, then what is there.
+        Messages that arrive after we stop waiting stay in `_arrived` for the next fetch."""
+        async with self._fetching:
+            return await self._pull(batch, timeout)
+
+    async def _pull(self, batch: int, timeout: float) -> list:
+        if len(self._arrived) < batch:
+            self._wanted = batch
+            self._request_over.clear()
+            request = {"batch": batch - len(self._arrived), "expires": int(timeout * 1e9), "no_wait": True}
+            try:
+                await self.nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
+                await asyncio.wait_for(self._request_over.wait(), timeout + 1.0)
+            except TimeoutError:
+                pass  # the request or its answer was lost (a reconnect): ask again next time
+            except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
+                logger.warning("fetch failed: %s", exc)
+                await asyncio.sleep(min(timeout, 1.0))
+        msgs, self._arrived = self._arrived[:batch], self._arrived[batch:]
+        return msgs
+
+    def ack(self, msgs: list) -> Future:
+        """Ack messages (fire and forget: a lost ack only means a redelivery, which dedups)."""
+        return asyncio.run_coroutine_threadsafe(self._ack(msgs, "ack"), self.loop)
+
+    def nak(self, msgs: list) -> Future:
+        """Give messages back for immediate redelivery."""
+        return asyncio.run_coroutine_threadsafe(self._ack(msgs, "nak"), self.loop)
+
+    async def _ack(self, msgs: list, how: str) -> None:
+        for index, msg in enumerate(msgs):
+            if how == "ack" and index == len(msgs) // 2:
+                crash_point("mid_ack")
+            try:
+                await getattr(msg, how)()
+            except nats.errors.Error as exc:
+                logger.warning("%s failed (the message will be redelivered): %s", how, exc)
+                return
+
+    async def _close(self) -> None:
+        self.closing = True
+        await self.nc.flush(timeout=5)  # the acks still buffered
+        await self.nc.close()
+
+    def close(self) -> None:
+        if self.nc is not None:
+            try:
+                self._run(self._close(), timeout=10)
+            except Exception as exc:  # closing is best effort; unacked messages are redelivered
+                logger.warning("nats close: %s", exc)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)

@@ -1,0 +1,108 @@
+"""The wire format: protobuf bytes in, a plain `Contribution` (or the reason it is invalid) out.
+
+Protobuf stops here. `decode` checks one message against SPEC section 1 and returns the plain
+values the services take; `raw_as_json` shows stored bytes to people (the admin). Nothing here
+does I/O, so every rule is tested without a server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from google.protobuf.json_format import MessageToJson
+from google.protobuf.message import DecodeError
+
+from proto.contributions.v1 import contribution_pb2 as pb
+from scoring.rules import Contribution, EventKind, IssueCloseReason, PrCloseReason, ReviewState
+
+MAX_EVENT_ID_LENGTH = 256
+
+# EventName -> (payload field, the field naming the credited user)
+_PAYLOADS = {
+    EventKind.PULL_REQUEST_OPENED: ("pr_opened_payload", "user_id"),
+    EventKind.PULL_REQUEST_CLOSED: ("pr_closed_payload", "user_id"),
+    EventKind.PULL_REQUEST_REVIEW_SUBMITTED: ("pr_review_payload", "reviewer_user_id"),
+    EventKind.ISSUE_OPENED: ("issue_opened_payload", "user_id"),
+    EventKind.ISSUE_CLOSED: ("issue_closed_payload", "user_id"),
+    EventKind.ISSUE_COMMENTED: ("issue_commented_payload", "user_id"),
+    EventKind.PUSHED: ("push_payload", "user_id"),
+}
+_KINDS = {kind.value: kind for kind in EventKind}
+
+
+class InvalidEvent(ValueError):
+    """The message is not a valid contribution event; the text says why."""
+
+
+def decode(data: bytes) -> Contribution:
+    """Decode and validate one wire message (SPEC section 1). Raises `InvalidEvent`."""
+    message = pb.ContributionEvent()
+    try:
+        message.ParseFromString(data)
+    except (DecodeError, RuntimeWarning) as exc:
+        raise InvalidEvent(f"undecodable: {exc}") from exc
+    if not message.id:
+        raise InvalidEvent("id is empty")
+    if "\x00" in message.id:
+        raise InvalidEvent("id contains a NUL character (Postgres cannot store it)")
+    if len(message.id) > MAX_EVENT_ID_LENGTH:
+        raise InvalidEvent(f"id is longer than {MAX_EVENT_ID_LENGTH} characters")
+    if not message.HasField("time"):
+        raise InvalidEvent("time is missing")
+    try:
+        occurred_at = message.time.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidEvent(f"time is out of range: {exc}") from exc
+    kind = _KINDS.get(message.event_name)
+    if kind is None:
+        raise InvalidEvent(f"event_name {message.event_name} is unspecified or unknown")
+    payload_field, user_field = _PAYLOADS[kind]
+    present = message.WhichOneof("payload")
+    if present is None:
+        raise InvalidEvent(f"payload is missing (expected {payload_field})")
+    if present != payload_field:
+        raise InvalidEvent(f"payload {present} does not match event_name {kind.name} (expected {payload_field})")
+    if message.repository_id == 0:
+        raise InvalidEvent("repository_id is 0")
+    payload = getattr(message, present)
+    user_id = getattr(payload, user_field)
+    if user_id == 0:
+        raise InvalidEvent(f"{payload_field}.{user_field} (the credited user) is 0")
+    facts = {}
+    if kind is EventKind.PULL_REQUEST_CLOSED:
+        facts["merged"] = (
+            payload.HasField("merged") and payload.merged
+        ) or payload.close_reason == PrCloseReason.MERGED
+    elif kind is EventKind.PULL_REQUEST_REVIEW_SUBMITTED:
+        facts["review_state"] = _enum(ReviewState, payload.state)
+    elif kind is EventKind.ISSUE_CLOSED:
+        facts["issue_close_reason"] = _enum(IssueCloseReason, payload.close_reason)
+    elif kind is EventKind.PUSHED:
+        facts["commits"] = payload.commits_count or len(payload.commits)
+    return Contribution(
+        event_id=message.id,
+        kind=kind,
+        occurred_at=occurred_at,
+        project_id=message.repository_id,
+        project_name=message.repository_name.replace("\x00", ""),  # Postgres text holds no NUL
+        user_id=user_id,
+        raw=data,
+        **facts,
+    )
+
+
+def _enum(enum_type, value: int):
+    try:
+        return enum_type(value)
+    except ValueError:
+        return enum_type(0)  # an unknown state scores like UNSPECIFIED
+
+
+def raw_as_json(data: bytes) -> str:
+    """A wire message as indented JSON, for people (the admin); the reason if it does not decode."""
+    message = pb.ContributionEvent()
+    try:
+        message.ParseFromString(bytes(data))
+    except DecodeError as exc:
+        return f"(not a ContributionEvent: {exc})"
+    return MessageToJson(message, indent=2, preserving_proto_field_name=True)

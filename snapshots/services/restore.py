@@ -1,0 +1,221 @@
+"""Restore and rebuild: every retained board in Redis, exactly, from a snapshot plus the log
+rows it did not see (restore) or from the whole log (rebuild).
+
+The boards are written aside while consumers keep applying to the live ones; then the ready
+sentinel goes (no consumer applies without it), the rows committed meanwhile are added to the
+built boards, and the boards are swapped in atomically together with the pending markers of
+every event they counted that the log does not yet record as applied. The Postgres advisory
+lock `RESTORE_LOCK` lets only one restore or rebuild run at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+
+from scoring import redis_boards, services
+from scoring.boards import Board, expires_at
+from scoring.redis_boards import BoardBuild, BuildLost
+from snapshots.services.aggregate import (
+    BoardsQuery,
+    Progress,
+    Ticker,
+    base_snapshot,
+    quiet,
+    repeatable_read,
+    session_lock,
+)
+
+logger = logging.getLogger("leaderboard.snapshots")
+
+RESTORE_LOCK = 0x1EADB0A2D  # pg_advisory_lock key: one restore or rebuild at a time
+
+
+@dataclass
+class RestoreResult:
+    restored: bool  # False: the boards were already there (only_if_missing)
+    source: str = ""
+    snapshot_id: int | None = None
+    delta_events: int = 0
+    boards: int = 0
+    members: int = 0
+    pending: int = 0
+    seconds: float = 0.0
+
+
+def boards_restore(
+    *,
+    use_snapshot: bool = True,
+    only_if_missing: bool = False,
+    progress: Progress = quiet,
+    before_swap: Callable[[], None] | None = None,
+) -> RestoreResult:
+    """Rebuild every retained board in Redis exactly: from the newest usable snapshot plus the
+    log rows it did not see (`use_snapshot`), or from the whole log. With `only_if_missing`,
+    do nothing when the boards are already there (another consumer restored them).
+
+    Readers keep the old boards until the new ones are swapped in at once. Consumers keep
+    applying while the bulk is built, and pause only for the catch-up and the swap.
+    `before_swap` (tests) runs after the build, with applies paused, before the swap.
+    """
+    started = time.perf_counter()
+    with session_lock(RESTORE_LOCK):
+        if only_if_missing and redis_boards.is_ready():
+            return RestoreResult(restored=False)
+        if dropped := redis_boards.builds_drop():  # under RESTORE_LOCK: no build is running
+            logger.warning("dropped %d keys of an unfinished restore", dropped)
+        try:
+            result = _restore_once(use_snapshot, progress, before_swap)
+        except (BuildLost, redis.ResponseError) as exc:
+            # Built boards were lost (Redis emptied, or a board expired, mid-build): found before
+            # the swap, or by the swap's RENAME — whose MULTI went on and set the sentinel over
+            # partial boards. Either way: sentinel off, build again (with a fresh `now`).
+            redis_boards.ready_clear()
+            logger.warning("restore: built boards were lost (%s); building again", exc)
+            result = _restore_once(use_snapshot, progress, None)
+    result.seconds = time.perf_counter() - started
+    logger.info(
+        "restored %d boards, %d members from %s in %.2fs", result.boards, result.members, result.source, result.seconds
+    )
+    return result
+
+
+@dataclass
+class _Bulk:
+    """What the first pass built: as of transaction snapshot `seen`, from `source`."""
+
+    seen: str
+    source: str
+    snapshot_id: int | None
+    delta_events: int
+
+
+def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[[], None] | None) -> RestoreResult:
+    """Two passes over the log, then the swap:
+
+    1. `_build_aside`: every board as of one transaction snapshot S1, written aside while
+       consumers still apply to the live boards;
+    2. the sentinel goes (no apply from here), and `_catch_up`: the rows committed since S1,
+       added to the built boards, as of a snapshot S2 taken after the sentinel went — so every
+       event already applied to the live boards is counted — with the markers of the counted
+       rows not yet `applied`;
+    3. check that no built board lost members, and swap them in with those markers."""
+    now = datetime.now(UTC)
+    what = "restore" if use_snapshot else "rebuild"
+    build = BoardBuild()
+    try:
+        bulk = _build_aside(build, now=now, use_snapshot=use_snapshot, progress=progress, what=what)
+        redis_boards.ready_clear()  # from here no consumer applies; readers still see the old boards
+        progress(f"{what}: {build.boards} boards built aside; applies paused for the catch-up")
+        pending, caught_up = _catch_up(build, now=now, since=bulk.seen)
+        build.check()
+        if before_swap is not None:
+            before_swap()
+        build.swap(pending)
+    except BaseException:
+        build.discard()
+        raise
+    members = build.members()
+    progress(f"{what}: {members} members on {build.boards} boards swapped in (+{caught_up} events)")
+    services.pending_tidy(event_ids=list(pending))
+    return RestoreResult(
+        restored=True,
+        source=bulk.source if not caught_up else f"{bulk.source} + {caught_up} events",
+        snapshot_id=bulk.snapshot_id,
+        delta_events=bulk.delta_events + caught_up,
+        boards=build.boards,
+        members=members,
+        pending=len(pending),
+    )
+
+
+def _build_aside(build: BoardBuild, *, now: datetime, use_snapshot: bool, progress: Progress, what: str) -> _Bulk:
+    """Write every board, as of one REPEATABLE READ transaction, under temporary keys: Postgres
+    streams the aggregate while the `board-writer` thread feeds Redis."""
+    retention = settings.BOARD_RETENTION_DAYS
+    writer = _BoardWriter(build)
+    boards = members = 0
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            repeatable_read(cursor, read_only=True)
+            cursor.execute("SELECT txid_current_snapshot()::text")
+            (seen,) = cursor.fetchone()
+            base = base_snapshot(now) if use_snapshot else None
+            query = BoardsQuery.prepare(cursor, now=now, base=base)
+            progress(f"{what}: building boards aside from {query.source}")
+            tick = Ticker(progress, what)
+            for board, user_ids, scores in query.stream():
+                writer.add(
+                    board, zip(user_ids, scores, strict=True), expires_at(board.timeframe, board.period, retention)
+                )
+                boards += 1
+                members += len(user_ids)
+                tick(boards, members)
+        writer.close()
+    except BaseException:
+        writer.close(raise_error=False)
+        raise
+    build.flush()  # every board is now in Redis under its temporary key
+    return _Bulk(seen=seen, source=query.source, snapshot_id=base.id if base else None, delta_events=query.delta_events)
+
+
+def _catch_up(build: BoardBuild, *, now: datetime, since: str) -> tuple[dict[str, int], int]:
+    """Add the rows not visible in `since` to the built boards (run with applies paused).
+    Returns the pending markers to swap in (event id -> points of every counted row not yet
+    `applied`) and how many rows were added."""
+    retention = settings.BOARD_RETENTION_DAYS
+    with transaction.atomic(), connection.cursor() as cursor:
+        repeatable_read(cursor, read_only=True)
+        cursor.execute("SELECT event_id, points FROM scoring_contributionevent WHERE NOT applied AND points > 0")
+        pending = dict(cursor.fetchall())
+        query = BoardsQuery.prepare(cursor, now=now, since=since)
+        if query.delta_events:
+            for board, user_ids, scores in query.stream():
+                build.add(
+                    board, zip(user_ids, scores, strict=True), expires_at(board.timeframe, board.period, retention)
+                )
+    build.flush()
+    return pending, query.delta_events
+
+
+class _BoardWriter:
+    """Feeds a `BoardBuild` from a thread of its own (`board-writer`), so that Redis digests
+    one batch while Postgres streams the next (the GIL is free while either waits on its
+    socket). Only this thread touches the build until `close` returns."""
+
+    def __init__(self, build: BoardBuild, depth: int = 16) -> None:
+        self.build = build
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="board-writer", daemon=True)
+        self.thread.start()
+
+    def add(self, board: Board, scores: Iterable[tuple[str, int]], expire_at: datetime | None) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((board, scores, expire_at))
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.build.add(*item)
+                except BaseException as exc:  # handed to the caller by add() or close()
+                    self.error = exc
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait until everything queued is in the build's pipeline; re-raise a failure."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if raise_error and self.error is not None:
+            raise self.error

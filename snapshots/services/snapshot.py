@@ -1,0 +1,89 @@
+"""Snapshot: save every retained board to Postgres, tied to an exact point of the log.
+
+A snapshot stores the aggregate for exactly the rows one transaction could see and names those
+rows by the transaction's snapshot (`txid_current_snapshot()`), so "snapshot + rows not
+visible in it" is exactly the log, whatever order ids and transactions committed in
+(docs/SNAPSHOTS.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from snapshots.models import Snapshot
+from snapshots.services.aggregate import (
+    BoardsQuery,
+    Progress,
+    base_snapshot,
+    quiet,
+    repeatable_read,
+    retained_from,
+    session_lock,
+)
+
+SNAPSHOT_LOCK = 0x1EADB0A2E  # pg_advisory_lock key: one snapshot at a time (overlapping cron runs queue up)
+
+
+@dataclass
+class SnapshotResult:
+    snapshot: Snapshot
+    delta_events: int
+    pruned: int
+
+
+def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None] | None = None) -> SnapshotResult:
+    """Save every retained board to Postgres: the newest usable snapshot plus the log rows it
+    did not see, in one REPEATABLE READ transaction. The consumer keeps running meanwhile.
+
+    `after_start` (tests) runs once the transaction's view of the log is fixed.
+    """
+    with session_lock(SNAPSHOT_LOCK):
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        with transaction.atomic(), connection.cursor() as cursor:
+            repeatable_read(cursor, read_only=False)
+            cursor.execute("SELECT txid_current_snapshot()::text")
+            (pg_snapshot,) = cursor.fetchone()
+            if after_start is not None:
+                after_start()
+            base = base_snapshot(now)
+            query = BoardsQuery.prepare(cursor, base=base, now=now)
+            progress(f"snapshot: aggregating {query.source}")
+            snapshot = Snapshot.objects.create(
+                pg_snapshot=pg_snapshot,
+                retained_from=retained_from(now),
+                based_on=base,
+                events=(base.events if base else 0) + query.delta_events,
+            )
+            cursor.execute(
+                "INSERT INTO snapshots_snapshotboard (snapshot_id, project_id, timeframe, period, members, user_ids,"
+                f" scores) SELECT %(snapshot)s, * FROM ({query.sql}) AS boards",
+                query.params | {"snapshot": snapshot.id},
+            )
+            cursor.execute(
+                "SELECT count(*), coalesce(sum(members), 0) FROM snapshots_snapshotboard WHERE snapshot_id = %s",
+                [snapshot.id],
+            )
+            snapshot.boards, snapshot.entries = cursor.fetchone()
+            snapshot.duration_ms = int((time.perf_counter() - started) * 1000)
+            snapshot.save(update_fields=["boards", "entries", "duration_ms"])
+        progress(f"snapshot: {snapshot.entries} members on {snapshot.boards} boards saved")
+    pruned = snapshot_prune(keep=settings.SNAPSHOT_RETENTION)
+    return SnapshotResult(snapshot=snapshot, delta_events=query.delta_events, pruned=pruned)
+
+
+def snapshot_prune(*, keep: int) -> int:
+    """Delete all but the `keep` newest snapshots; returns how many went."""
+    old = list(Snapshot.objects.order_by("-id").values_list("id", flat=True)[keep:])
+    if old:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE snapshots_snapshot SET based_on_id = NULL WHERE based_on_id = ANY(%s)", [old])
+            cursor.execute("DELETE FROM snapshots_snapshotboard WHERE snapshot_id = ANY(%s)", [old])
+            cursor.execute("DELETE FROM snapshots_snapshot WHERE id = ANY(%s)", [old])
+    return len(old)

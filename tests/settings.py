@@ -1,0 +1,14 @@
+"""The project's settings for the test suite (pyproject's DJANGO_SETTINGS_MODULE).
+
+The same settings as production, read from the same environment, except: Redis is the
+configured server's database that this run claimed (tests/redis_claim.py), and the API's
+micro-cache is off, since tests read what they just wrote (test_microcache turns it on).
+"""
+
+from leaderboard_project.settings import *  # noqa: F403
+from leaderboard_project.settings import CACHES, REDIS_URL
+from tests.redis_claim import redis_url_claimed
+
+REDIS_URL = redis_url_claimed(REDIS_URL)
+CACHES["default"]["LOCATION"] = REDIS_URL
+API_MICROCACHE_SECONDS = 0
