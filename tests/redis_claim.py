@@ -46,7 +46,7 @@ def with_db(url: str, db: int) -> str:
 def redis_url_claimed(configured_url: str) -> str:
     """The configured Redis URL, naming a database this run has claimed for itself."""
     for db in range(1, 16):
-        client = redis.Redis.from_url(configured_url, db=db)
+        client = redis.Redis.from_url(with_db(configured_url, db))  # a db in the URL wins over db=
         try:
             if client.set(CLAIM_KEY, CLAIM, nx=True, ex=CLAIM_SECONDS):
                 return with_db(configured_url, db)
