@@ -113,6 +113,14 @@ SNAPSHOT_RETENTION = config.int("SNAPSHOT_RETENTION", 3, minimum=1)
 
 SCORING = {row: config.int(f"SCORING_{row.upper()}", points, minimum=0) for row, points in SCORING_DEFAULTS.items()}
 
+# Boards past their retention are aggregated from the log once and kept in Redis this long, at
+# most this many of them (docs/API.md, "Expired periods").
+API_ARCHIVE_SECONDS = config.int("API_ARCHIVE_SECONDS", 3600, minimum=1)
+API_ARCHIVE_MAX_BOARDS = config.int("API_ARCHIVE_MAX_BOARDS", 50, minimum=1)
+# Postgres statement_timeout of the web server's sessions, in milliseconds (0: none): a slow
+# read is a 503 instead of a query that holds the log for ever (leaderboard_project/wsgi.py).
+API_STATEMENT_TIMEOUT_MS = config.int("API_STATEMENT_TIMEOUT_MS", 5000, minimum=0)
+
 # Board pages asked again within this many seconds come from the worker's memory (0: off).
 API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=0.0)
 

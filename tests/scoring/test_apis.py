@@ -41,10 +41,10 @@ def invalid(name: str, message: str) -> dict:
 
 
 @pytest.fixture
-def ties(redis_client):
+def ties(live_boards):
     """30, then a three-way tie at 20 across the first page boundary (limit 2), then 10."""
-    redis_client.zadd(ALL_TIME_KEY, {"1": 30, "2": 20, "3": 20, "4": 20, "5": 10})
-    return redis_client
+    live_boards.zadd(ALL_TIME_KEY, {"1": 30, "2": 20, "3": 20, "4": 20, "5": 10})
+    return live_boards
 
 
 # ---- the board page
@@ -113,9 +113,9 @@ def test_past_the_end_and_empty_boards(client, ties):
     }
 
 
-def test_a_project_board(client, redis_client):
+def test_a_project_board(client, live_boards):
     # a yearly board: never past its retention, so this reads Redis whatever the date
-    redis_client.zadd(board_key(7, Timeframe.YEARLY, "2026"), {"9": 3, "10": 3, "100": 1})
+    live_boards.zadd(board_key(7, Timeframe.YEARLY, "2026"), {"9": 3, "10": 3, "100": 1})
     body = client.get(PUBLIC, {"project_id": 7, "timeframe": "yearly", "period": "2026", "limit": 2}).json()
     assert body["project_id"] == 7
     assert body["results"] == [row(1, 9, 3), row(1, 10, 3)]  # "9" > "10" byte-wise
