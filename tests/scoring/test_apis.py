@@ -593,31 +593,45 @@ def test_projects(client, user_history):
 # ---- dependencies down
 
 
-@pytest.mark.parametrize("path", [PUBLIC, "/v1/leaderboard/users/1"])
-def test_redis_down_is_a_503(client, settings, path):
-    cache = dict(settings.CACHES["default"])
-    cache["LOCATION"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    settings.CACHES = {"default": cache}
-    response = client.get(path)
+SECRET_USER = "internal_db_user"
+
+
+def assert_unavailable(response, dependency: str, *secrets: str) -> None:
+    """A 503 that names the dependency and nothing else (no host, port, user, exception text),
+    which no cache may keep, with a time to try again."""
     assert response.status_code == 503
-    body = response.json()
-    assert body["error"]["code"] == "dependency_unavailable"
-    assert body["error"]["message"] == "redis is unavailable"
-    assert "Connection refused" in body["error"]["details"]["redis"]
+    assert response.json() == {
+        "error": {
+            "code": "dependency_unavailable",
+            "message": f"{dependency} is unavailable",
+            "details": {dependency: "unavailable"},
+        }
+    }
+    assert (response["Cache-Control"], response["Retry-After"]) == ("no-store", "5")
+    for secret in ("127.0.0.1", "Error", "refused", "connect", *secrets):
+        assert secret not in response.content.decode()
 
 
-def test_postgres_down_is_a_503(client, transactional_db):
+@pytest.mark.parametrize("path", [PUBLIC, "/v1/leaderboard/users/1"])
+def test_redis_down_is_a_503(client, settings, path, caplog):
+    cache = dict(settings.CACHES["default"])
+    cache["LOCATION"] = f"redis://{SECRET_USER}:pw@127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CACHES = {"default": cache}
+    assert_unavailable(client.get(path), "redis", SECRET_USER)
+    assert "redis unavailable: ConnectionError" in caplog.text  # the log keeps the detail
+
+
+def test_postgres_down_is_a_503(client, transactional_db, caplog):
+    saved = dict(connection.settings_dict)
     connection.close()
-    port = connection.settings_dict["PORT"]
-    connection.settings_dict["PORT"] = "1"  # nothing listens on port 1
+    connection.settings_dict.update({"PORT": "1", "USER": SECRET_USER})  # nothing listens on port 1
     try:
         response = client.get("/v1/projects")
     finally:
         connection.close()
-        connection.settings_dict["PORT"] = port
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "dependency_unavailable"
-    assert response.json()["error"]["message"] == "postgres is unavailable"
+        connection.settings_dict.update(saved)
+    assert_unavailable(response, "postgres", SECRET_USER, ":1")
+    assert "postgres unavailable: OperationalError" in caplog.text
 
 
 # ---- the docs page
