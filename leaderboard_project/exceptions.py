@@ -97,8 +97,9 @@ def _error_response(exc: Exception) -> Response | None:
 
 
 def _unavailable(dependency: str, what: str) -> Response:
+    message = f"{dependency} timed out" if what == "timed out" else f"{dependency} is {what}"
     return Response(
-        _body("dependency_unavailable", f"{dependency} is {what}", {dependency: what}),
+        _body("dependency_unavailable", message, {dependency: what}),
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
     )
 

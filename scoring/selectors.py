@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import redis_boards
@@ -202,6 +202,25 @@ def _from_archive(board: Board, read: Callable[[str, str], T]) -> T:
 # ---- provenance and projects
 
 
+class EventPosition(NamedTuple):
+    """A place in a user's events, newest first: the row with this (time, log id), which is
+    unique, so a page boundary inside many events of one instant is still exact. `backwards`:
+    the page wanted is the one before this place (a `previous` link), else the one after."""
+
+    occurred_at: datetime
+    id: int
+    backwards: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EventsPage:
+    """One page of a user's events, newest first, and where the pages beside it start."""
+
+    events: list[ContributionEvent]
+    next: EventPosition | None
+    previous: EventPosition | None
+
+
 def user_events(*, user_id: int, board: Board) -> QuerySet[ContributionEvent]:
     """The user's events that scored on `board` (points > 0), newest first.
 
@@ -220,6 +239,37 @@ def user_events(*, user_id: int, board: Board) -> QuerySet[ContributionEvent]:
         .only("id", "event_id", "kind", "points", "occurred_at", "project__id", "project__name")
         .order_by("-occurred_at", "-id")
     )
+
+
+def user_events_page(*, user_id: int, board: Board, limit: int, at: EventPosition | None) -> EventsPage:
+    """`limit` of the user's scored events on `board` (see `user_events`): the newest, or
+    those after (before, when `at.backwards`) the position `at`. Keyset paging on the unique
+    (time, id): one index range per page, whatever the depth, and no row on two pages."""
+    events = user_events(user_id=user_id, board=board)
+    if at is None:
+        rows = list(events[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return EventsPage(rows, _position(rows[-1]) if more else None, None)
+    t, i = at.occurred_at, at.id
+    if not at.backwards:
+        # (occurred_at, id) < (t, i); the first term bounds the index range
+        older = events.filter(Q(occurred_at__lte=t) & (Q(occurred_at__lt=t) | Q(id__lt=i)))
+        rows = list(older[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        previous = _position(rows[0], backwards=True) if rows else at._replace(backwards=True)
+        return EventsPage(rows, _position(rows[-1]) if more else None, previous)
+    newer = events.filter(Q(occurred_at__gte=t) & (Q(occurred_at__gt=t) | Q(id__gt=i))).order_by("occurred_at", "id")
+    rows = list(newer[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit][::-1]
+    following = _position(rows[-1]) if rows else at._replace(backwards=False)
+    return EventsPage(rows, following, _position(rows[0], backwards=True) if more else None)
+
+
+def _position(event: ContributionEvent, *, backwards: bool = False) -> EventPosition:
+    return EventPosition(event.occurred_at, event.id, backwards)
 
 
 def project_list() -> QuerySet[Project]:

@@ -541,7 +541,7 @@ def test_provenance_pages_newest_first(client, user_history):
         event("e5-5-0", 6, "2026-03-02T15:00:00Z"),
         event("e4-5-0", 5, "2026-03-02T14:00:00Z"),
     ]
-    assert body["next"].startswith("http://testserver/v1/users/5/events?cursor=")
+    assert body["next"].startswith("http://testserver/v1/users/5/events?timeframe=all_time&period=all&limit=3&cursor=")
     second = client.get(body["next"]).json()
     assert second["results"] == [
         event("e3-5-0", 4, "2026-03-02T13:00:00Z"),
