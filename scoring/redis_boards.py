@@ -459,8 +459,8 @@ def archive_store(
     swap.zremrangebyscore(ARCHIVE_INDEX, "-inf", now)
     swap.execute()
     excess = client.zcard(ARCHIVE_INDEX) - max_boards
-    if excess > 0:
-        for old in client.zrange(ARCHIVE_INDEX, 0, excess - 1):
-            old = old.decode() if isinstance(old, bytes) else old
+    if excess > 0:  # the oldest others (the one just stored may share their second)
+        oldest = [k.decode() if isinstance(k, bytes) else k for k in client.zrange(ARCHIVE_INDEX, 0, excess)]
+        for old in [k for k in oldest if k != board.key][:excess]:
             client.delete(f"{ARCHIVE_READY_PREFIX}:{old}", f"{ARCHIVE_PREFIX}:{old}")
             client.zrem(ARCHIVE_INDEX, old)
