@@ -86,7 +86,9 @@ class HealthCheckApi(APIView):
     def get(self, request):
         healthy, checks = health_check()
         body = {"status": "ok" if healthy else "error", "checks": checks}
-        return Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+        response = Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Cache-Control"] = "no-store"  # a health answer is about this moment only
+        return response
 
 
 class JsonOnly(BaseContentNegotiation):

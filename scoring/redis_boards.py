@@ -440,13 +440,14 @@ def archive_store(
     key, marker = archive_keys(board)
     temp = f"{ARCHIVE_PREFIX}-build:{uuid.uuid4().hex}"
     written = 0
-    pipe = client.pipeline(transaction=False)
-    items = [(str(user_id), score) for user_id, score in scores]
-    for start in range(0, len(items), chunk):
-        pipe.zadd(temp, dict(items[start : start + chunk]))
-        pipe.expire(temp, ttl + ARCHIVE_GRACE)  # a worker killed mid-way leaves nothing for ever
-        written += len(items[start : start + chunk])
-    pipe.execute()
+    batch: dict[str, int] = {}
+    for user_id, score in scores:
+        batch[str(user_id)] = score
+        if len(batch) >= chunk:
+            written += _archive_chunk(client, temp, batch, ttl)
+            batch = {}
+    if batch:
+        written += _archive_chunk(client, temp, batch, ttl)
     now = int(time.time())
     swap = client.pipeline(transaction=True)
     if written:
@@ -464,3 +465,11 @@ def archive_store(
         for old in [k for k in oldest if k != board.key][:excess]:
             client.delete(f"{ARCHIVE_READY_PREFIX}:{old}", f"{ARCHIVE_PREFIX}:{old}")
             client.zrem(ARCHIVE_INDEX, old)
+
+
+def _archive_chunk(client: redis.Redis, temp: str, batch: dict[str, int], ttl: int) -> int:
+    pipe = client.pipeline(transaction=False)
+    pipe.zadd(temp, batch)
+    pipe.expire(temp, ttl + ARCHIVE_GRACE)  # a worker killed mid-way leaves nothing for ever
+    pipe.execute()
+    return len(batch)

@@ -183,8 +183,14 @@ def _archive(board: Board) -> None:
             return
         cursor.execute(_BOARD_SCORES.format(where=where), params)
         redis_boards.archive_store(
-            board, cursor.fetchall(), ttl=settings.API_ARCHIVE_SECONDS, max_boards=settings.API_ARCHIVE_MAX_BOARDS
+            board, _rows_of(cursor), ttl=settings.API_ARCHIVE_SECONDS, max_boards=settings.API_ARCHIVE_MAX_BOARDS
         )
+
+
+def _rows_of(cursor, size: int = 10000) -> Iterator[tuple[int, int]]:
+    """The cursor's rows a chunk at a time (a big board never becomes one Python list)."""
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
 def _from_archive(board: Board, read: Callable[[str, str], T]) -> T:

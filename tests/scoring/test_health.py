@@ -30,6 +30,7 @@ def test_all_dependencies_up(client, redis_client):
     response = client.get("/v1/health-check")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok", "nats": "ok"}}
+    assert response["Cache-Control"] == "no-store"
 
 
 @pytest.mark.django_db
