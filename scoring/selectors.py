@@ -94,8 +94,8 @@ def board_from_event_log(board: Board, *, now: datetime) -> bool:
 
 
 def board_page(*, board: Board, limit: int, offset: int, now: datetime | None = None) -> BoardPage:
-    """One page of a board, ranked. Costs one Redis round trip (or one SQL query when the
-    board has left Redis)."""
+    """One page of a board, ranked. Costs one Redis round trip; a board that has left Redis is
+    aggregated from the log by its first read, then read from its archive the same way."""
     now = now or datetime.now(UTC)
     stop = offset + limit - 1
     if board_from_event_log(board, now=now):
