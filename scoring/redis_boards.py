@@ -1,6 +1,6 @@
 """The only module that knows the Redis keys and the Lua scripts.
 
-Four kinds of key live in Redis:
+Five kinds of key live in Redis:
 
 - the boards, sorted sets named by `boards.board_key`, member = user id, score = points;
 - `leaderboard:meta:ready`, the sentinel: present exactly when the boards are whole. A restore
@@ -11,6 +11,10 @@ Four kinds of key live in Redis:
   removed once Postgres has recorded them as applied (so the hash holds only in-flight events).
 - `leaderboard:meta:build:<token>:<board key>`, boards a restore or rebuild builds aside
   (`BoardBuild`), renamed over the live boards at its swap.
+- the archives of boards past their retention, aggregated from the log by the API and kept a
+  while (`archive_store`): `leaderboard:archive:<board key>` (a sorted set like a board),
+  `leaderboard:archive-ready:<board key>` (its marker), `leaderboard:archive-index` (all of
+  them by expiry) and `leaderboard:archive-build:<token>` (one being written).
 """
 
 from __future__ import annotations

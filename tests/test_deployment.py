@@ -10,7 +10,7 @@ import sys
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.fixtures import ROOT
 
 DEV_TOOLS = {
     "pytest",

@@ -28,9 +28,9 @@ import psycopg
 import pytest
 
 from scoring.publisher import POISON
-from tests.conftest import ROOT, consumer_env, wait_for, wait_until_drained
+from tests.builders import generate, publish
+from tests.fixtures import ROOT, consumer_env, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
-from tests.scoring.test_consumer import generate, publish
 
 pytestmark = [pytest.mark.slow]
 

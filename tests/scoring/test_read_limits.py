@@ -19,8 +19,8 @@ from scoring import services
 from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_start
 from scoring.redis_boards import ARCHIVE_INDEX, READY_KEY, archive_keys
 from snapshots.services import boards_restore
-from tests.conftest import ROOT
-from tests.scoring.test_selectors import pushes
+from tests.builders import pushes
+from tests.fixtures import ROOT, database_url
 
 PUBLIC = "/v1/leaderboard/public"
 RESTORING = {
@@ -34,11 +34,6 @@ RESTORING = {
 
 def row(rank: int, user: int, score: int) -> dict:
     return {"rank": rank, "user_id": str(user), "score": score}
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 # ---- the statement timeout
