@@ -47,6 +47,13 @@ class NotFound(ApplicationError):
     code = "not_found"
 
 
+class DependencyUnavailable(ApplicationError):
+    """A dependency cannot answer now (e.g. the boards are being restored): a 503."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "dependency_unavailable"
+
+
 def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
