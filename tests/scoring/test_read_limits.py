@@ -16,11 +16,11 @@ from django.db import connection
 
 from leaderboard_project.api_sessions import limit_api_queries, unlimit_api_queries
 from scoring import services
-from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_start
+from scoring.boards import GLOBAL, Board, Timeframe, board_key, period_of, period_start
 from scoring.redis_boards import ARCHIVE_INDEX, READY_KEY, archive_keys
 from snapshots.services import boards_restore
 from tests.builders import pushes
-from tests.fixtures import ROOT, database_url
+from tests.fixtures import ROOT, boards_flush, database_url
 
 PUBLIC = "/v1/leaderboard/public"
 RESTORING = {
@@ -113,7 +113,8 @@ def test_board_reads_during_a_restore_are_503s_that_no_cache_keeps(client, ready
 
 
 def test_an_emptied_redis_is_a_503_not_an_empty_board(client, live_boards):
-    live_boards.flushdb()  # Redis restarted without its data: no sentinel, no boards
+    live_boards.zadd(board_key(GLOBAL, Timeframe.YEARLY, "2020"), {"1": 3})
+    boards_flush()  # Redis restarted without its data: no sentinel, no boards (the run's claim kept)
     for path in (PUBLIC, "/v1/leaderboard/users/1"):
         response = client.get(path, {"timeframe": "yearly", "period": "2020"})
         assert (response.status_code, response.json(), response["Cache-Control"]) == (503, RESTORING, "no-store")
