@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -15,12 +16,12 @@ import pytest
 from django.db import connection
 
 from leaderboard_project.api_sessions import limit_api_queries, unlimit_api_queries
-from scoring import services
+from scoring import redis_boards, selectors, services
 from scoring.boards import GLOBAL, Board, Timeframe, board_key, period_of, period_start
 from scoring.redis_boards import ARCHIVE_INDEX, READY_KEY, archive_keys
 from snapshots.services import boards_restore
 from tests.builders import pushes
-from tests.fixtures import ROOT, boards_flush, database_url
+from tests.fixtures import ROOT, boards_flush, database_url, wait_for
 
 PUBLIC = "/v1/leaderboard/public"
 RESTORING = {
@@ -182,6 +183,37 @@ def test_an_expired_board_is_aggregated_once_then_read_from_its_archive(
     assert client.get(PUBLIC, {**query, "limit": 1}).json()["results"] == [row(1, 1, 4)]
     ready_boards.delete(marker)  # what the TTL does
     assert client.get(PUBLIC, {**query, "limit": 1}).json()["results"] == [row(1, 4, 10)]
+
+
+def test_readers_that_waited_for_an_aggregate_read_it_instead_of_aggregating_again(ready_boards, expired_day):
+    """Three first readers of one board: they queue on the board's advisory lock; whoever holds
+    it stores the archive (here the test, with a planted row no aggregate could give), and
+    those that waited read that archive rather than aggregating the log again."""
+    board = Board(GLOBAL, Timeframe.DAILY, period_of(Timeframe.DAILY, expired_day))
+    pages: list[selectors.BoardPage] = []
+
+    def read() -> None:
+        try:
+            pages.append(selectors.board_page(board=board, limit=10, offset=0))
+        finally:
+            connection.close()  # this thread's own session
+
+    lock = [f"archive:{board.key}"]
+    with psycopg.connect(database_url(), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", lock)
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for reader in readers:
+            reader.start()
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        wait_for(lambda: holder.execute(waiting).fetchone()[0] == 3, message="three readers waiting on the lock")
+        redis_boards.archive_store(board, [(77, 1)], ttl=3600, max_boards=50)
+        holder.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", lock)
+        for reader in readers:
+            reader.join(30)
+    assert [page.rows for page in pages] == [[selectors.BoardRow(1, 77, 1)]] * 3
 
 
 def test_an_empty_expired_board_is_archived_too(client, ready_boards, expired_day, django_assert_num_queries):
