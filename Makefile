@@ -7,10 +7,11 @@ WORKERS ?= 2
 
 .PHONY: run test install db lint format proto bench lock clean
 
-$(VENV)/.installed: requirements.txt
+# .venv gets the runtime (requirements.txt, what the image installs) and the test and dev tools.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -44,9 +45,19 @@ proto: install
 bench: db
 	$(PY) bench/run.py
 
-lock: install
-	(echo "# Generated from requirements.in by 'make lock': every package pinned."; \
-	 $(PY) -m pip freeze --exclude-editable | grep -v "^pip==") > requirements.txt
+# Re-pin both files from the .in files, in a scratch venv: the runtime alone first (so
+# requirements.txt holds only what it pulls in), then the dev tools constrained to those pins.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet -r requirements.in
+	(echo "# Generated from requirements.in by 'make lock': the runtime, every package pinned (the image)."; \
+	 $(LOCK_VENV)/bin/pip freeze --exclude-editable | grep -v "^pip==") > requirements.txt
+	$(LOCK_VENV)/bin/pip install --quiet -r requirements-dev.in -c requirements.txt
+	(echo "# Generated from requirements-dev.in by 'make lock': the runtime plus the test and dev tools."; \
+	 echo "-r requirements.txt"; \
+	 $(LOCK_VENV)/bin/pip freeze --exclude-editable | grep -v "^pip==" | grep -vxFf requirements.txt) > requirements-dev.txt
+	rm -rf $(LOCK_VENV)
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) staticfiles .pytest_cache

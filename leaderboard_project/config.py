@@ -8,10 +8,13 @@ stops the start with an `ImproperlyConfigured` naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 import yaml
@@ -25,7 +28,14 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("http_server", "allowed_hosts"): "DJANGO_ALLOWED_HOSTS",
     ("http_server", "debug"): "DJANGO_DEBUG",
     ("http_server", "secret_key"): "DJANGO_SECRET_KEY",
+    ("http_server", "secure_proxy_ssl_header"): "DJANGO_SECURE_PROXY_SSL_HEADER",
+    ("http_server", "csrf_trusted_origins"): "DJANGO_CSRF_TRUSTED_ORIGINS",
+    ("http_server", "secure_cookies"): "DJANGO_SECURE_COOKIES",
+    ("http_server", "hsts_seconds"): "DJANGO_SECURE_HSTS_SECONDS",
     ("http_server", "microcache_seconds"): "API_MICROCACHE_SECONDS",
+    ("http_server", "archive_seconds"): "API_ARCHIVE_SECONDS",
+    ("http_server", "archive_max_boards"): "API_ARCHIVE_MAX_BOARDS",
+    ("http_server", "statement_timeout_ms"): "API_STATEMENT_TIMEOUT_MS",
     ("postgres_db", "url"): "DATABASE_URL",
     ("redis", "url"): "REDIS_URL",
     ("nats", "url"): "NATS_URL",
@@ -43,6 +53,22 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("consumer", "retention_monthly_days"): "BOARD_RETENTION_MONTHLY_DAYS",
     ("consumer", "snapshot_retention"): "SNAPSHOT_RETENTION",
 }
+
+# Django's own key for a machine that only talks to itself (SPEC section 6; README, "The secret key").
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-set-DJANGO_SECRET_KEY-in-production"
+LOCAL_NAMES = {"", "localhost"}  # "": no host, a Unix socket
+
+
+def is_local_host(host: str | None) -> bool:
+    """Whether `host` (a name, an address or a socket path) is this machine."""
+    host = (host or "").strip("[]").lower()
+    if host in LOCAL_NAMES or host.startswith("/") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 # The scoring table (SPEC section 2; its rows and defaults are written once, in scoring/rules.py):
 # YAML `scoring.<row>` or env `SCORING_<ROW>`.
@@ -123,6 +149,44 @@ class Config:
         if not url.startswith(tuple(f"{scheme}://" for scheme in schemes)):
             raise ImproperlyConfigured(f"{name}: {url!r} must start with {' or '.join(s + '://' for s in schemes)}")
         return url
+
+    def secret_key(self, *, debug: bool, local: bool) -> str:
+        """`DJANGO_SECRET_KEY`; unset, the development key with a warning, but only where that
+        key protects nothing: with `DJANGO_DEBUG` true, or when every service and every allowed
+        host is this machine (`make run`, the tests). Anywhere else the start stops here."""
+        key = self.str("DJANGO_SECRET_KEY", None)
+        if key:
+            return key
+        if not (debug or local):
+            raise ImproperlyConfigured(
+                "DJANGO_SECRET_KEY is not set: it is required when DJANGO_DEBUG is false and the service "
+                "is reachable beyond this machine (DJANGO_ALLOWED_HOSTS) or uses services on other hosts; "
+                "set it to a long random value (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+            )
+        logging.getLogger("leaderboard").warning(
+            "DJANGO_SECRET_KEY is unset: using a development key (allowed only for DEBUG or a service that "
+            "runs and answers on this machine alone); set it in production"
+        )
+        return DEVELOPMENT_SECRET_KEY
+
+    def proxy_ssl_header(self, name: str) -> tuple[str, str] | None:
+        """The header a TLS proxy sets to `https` (e.g. `X-Forwarded-Proto`) as Django's
+        SECURE_PROXY_SSL_HEADER; unset: none (requests are trusted as they arrive)."""
+        header = (self.str(name, "") or "").strip()
+        if not header:
+            return None
+        if not all(part.isalnum() for part in header.split("-")):
+            raise ImproperlyConfigured(f"{name}: {header!r} is not a header name (e.g. X-Forwarded-Proto)")
+        return "HTTP_" + header.upper().replace("-", "_"), "https"
+
+    def origins(self, name: str) -> list[str]:
+        """A list of origins (`https://host[:port]`), as CSRF_TRUSTED_ORIGINS wants them."""
+        origins = self.list(name, [])
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+                raise ImproperlyConfigured(f"{name}: {origin!r} is not an origin (https://host[:port])")
+        return origins
 
 
 def _in_range(name: str, value, minimum, maximum):

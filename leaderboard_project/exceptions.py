@@ -3,6 +3,11 @@
 Services and selectors raise `ApplicationError` subclasses; DRF's own errors and the
 dependency failures (Postgres, Redis down) are folded into the same JSON shape:
 `{"error": {"code": ..., "message": ..., "details": {...}}}`.
+
+A dependency failure's body names the dependency and nothing else: no host, port, user or
+exception text reaches an anonymous caller (the log keeps the detail). No error answer may be
+stored by a cache (`Cache-Control: no-store`): a 503 passes, a 404 may not last; a 503 also
+says when to try again (`Retry-After`).
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 import redis
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -41,6 +47,13 @@ class NotFound(ApplicationError):
     code = "not_found"
 
 
+class DependencyUnavailable(ApplicationError):
+    """A dependency cannot answer now (e.g. the boards are being restored): a 503."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "dependency_unavailable"
+
+
 def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
@@ -54,8 +67,20 @@ def _invalid_message(details: dict[str, Any]) -> str:
     return f"invalid parameter{'s' if len(parts) > 1 else ''} " + "; ".join(parts)
 
 
+RETRY_AFTER_SECONDS = 5
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error becomes the one JSON shape with a fitting status."""
+    response = _error_response(exc)
+    if response is not None:
+        response["Cache-Control"] = "no-store"
+        if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _error_response(exc: Exception) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, drf_exceptions.ValidationError):
@@ -68,18 +93,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, drf_exceptions.APIException):
         return Response(_body(exc.default_code, str(exc.detail), {}), status=exc.status_code)
     if isinstance(exc, redis.RedisError):
-        logger.warning("redis unavailable: %s", exc)
-        return Response(
-            _body("dependency_unavailable", "redis is unavailable", {"redis": str(exc)}),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        logger.warning("redis unavailable: %s: %s", type(exc).__name__, exc)
+        return _unavailable("redis", "timed out" if isinstance(exc, redis.TimeoutError) else "unavailable")
     if isinstance(exc, DatabaseError):
-        logger.warning("postgres unavailable: %s", exc)
-        return Response(
-            _body("dependency_unavailable", "postgres is unavailable", {"postgres": str(exc)}),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+        logger.warning("postgres unavailable: %s: %s", type(exc).__name__, exc)
+        if isinstance(exc, OperationalError) and isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
+            return _unavailable("postgres", "timed out")  # API_STATEMENT_TIMEOUT_MS
+        return _unavailable("postgres", "unavailable")
     return None
+
+
+def _unavailable(dependency: str, what: str) -> Response:
+    message = f"{dependency} timed out" if what == "timed out" else f"{dependency} is {what}"
+    return Response(
+        _body("dependency_unavailable", message, {dependency: what}),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
 
 
 # Django's own error pages (no URL matched, a bad Host header, a crash) in the same JSON shape.

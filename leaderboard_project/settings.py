@@ -1,22 +1,23 @@
 """Django settings. Every value comes through `config.Config` (environment over YAML)."""
 
-import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from leaderboard_project.config import SCORING_DEFAULTS, Config
+from leaderboard_project.config import SCORING_DEFAULTS, Config, is_local_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 config = Config()
 
 DEBUG = config.bool("DJANGO_DEBUG", False)
-_DEV_SECRET_KEY = "django-insecure-development-key-set-DJANGO_SECRET_KEY-in-production"
-SECRET_KEY = config.str("DJANGO_SECRET_KEY", None) or _DEV_SECRET_KEY
-if SECRET_KEY == _DEV_SECRET_KEY:
-    logging.getLogger("leaderboard").warning(
-        "DJANGO_SECRET_KEY is unset: using a development key; set it in production"
-    )
 ALLOWED_HOSTS = config.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 HTTP_PORT = config.int("HTTP_PORT", 8000, minimum=1, maximum=65535)
+
+# Behind a TLS proxy (README, "Behind a TLS proxy"): the header it sets to https, the origins
+# of forms posted through it (the admin), cookies sent over https only, HSTS.
+SECURE_PROXY_SSL_HEADER = config.proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER")
+CSRF_TRUSTED_ORIGINS = config.origins("DJANGO_CSRF_TRUSTED_ORIGINS")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = config.bool("DJANGO_SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = config.int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -90,6 +91,13 @@ NATS_STREAM = config.str("NATS_STREAM", "CONTRIBUTIONS")
 NATS_DURABLE = config.str("NATS_DURABLE", "leaderboard-scoring")
 NATS_STREAM_MAX_AGE_DAYS = config.int("NATS_STREAM_MAX_AGE_DAYS", 7, minimum=0)
 
+# The development key only where it protects nothing: DEBUG, or everything on this machine.
+_LOCAL = all(is_local_host(host) for host in ALLOWED_HOSTS) and all(
+    is_local_host(host)
+    for host in (DATABASES["default"].get("HOST"), urlsplit(REDIS_URL).hostname, urlsplit(NATS_URL).hostname)
+)
+SECRET_KEY = config.secret_key(debug=DEBUG, local=_LOCAL)
+
 # The consumer: events fetched per batch, seconds to wait for a batch, JetStream ack_wait
 # (seconds) and max_deliver (-1: redeliver until acked, so a valid event is never dropped).
 CONSUMER_BATCH_SIZE = config.int("CONSUMER_BATCH_SIZE", 1000, minimum=1, maximum=10000)
@@ -112,6 +120,14 @@ BOARD_RETENTION_DAYS = {
 SNAPSHOT_RETENTION = config.int("SNAPSHOT_RETENTION", 3, minimum=1)
 
 SCORING = {row: config.int(f"SCORING_{row.upper()}", points, minimum=0) for row, points in SCORING_DEFAULTS.items()}
+
+# Boards past their retention are aggregated from the log once and kept in Redis this long, at
+# most this many of them (docs/API.md, "Expired periods").
+API_ARCHIVE_SECONDS = config.int("API_ARCHIVE_SECONDS", 3600, minimum=1)
+API_ARCHIVE_MAX_BOARDS = config.int("API_ARCHIVE_MAX_BOARDS", 50, minimum=1)
+# Postgres statement_timeout of the web server's sessions, in milliseconds (0: none): a slow
+# read is a 503 instead of a query that holds the log for ever (leaderboard_project/wsgi.py).
+API_STATEMENT_TIMEOUT_MS = config.int("API_STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 
 # Board pages asked again within this many seconds come from the worker's memory (0: off).
 API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=0.0)

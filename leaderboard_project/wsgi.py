@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn leaderboard_project.wsgi)."""
+"""WSGI entry point (gunicorn leaderboard_project.wsgi; runserver loads it too)."""
 
 import os
 
@@ -6,3 +6,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
 application = get_wsgi_application()
+
+from leaderboard_project.api_sessions import limit_api_queries  # noqa: E402 - needs the settings
+
+limit_api_queries()

@@ -9,7 +9,7 @@ directly, and nothing on that path touches Postgres unless the board has left Re
 from __future__ import annotations
 
 import copy
-from base64 import b64decode
+from base64 import b64decode, b64encode
 from datetime import UTC, datetime
 from typing import Any
 from urllib import parse
@@ -24,9 +24,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound as DrfNotFound
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,11 +45,12 @@ from scoring.rules import EventKind
 from scoring.selectors import (
     BoardPage,
     BoardRow,
+    EventPosition,
     Standing,
     board_page,
     period_is_closed,
     project_list,
-    user_events,
+    user_events_page,
     user_standing,
 )
 
@@ -87,7 +86,9 @@ class HealthCheckApi(APIView):
     def get(self, request):
         healthy, checks = health_check()
         body = {"status": "ok" if healthy else "error", "checks": checks}
-        return Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+        response = Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Cache-Control"] = "no-store"  # a health answer is about this moment only
+        return response
 
 
 class JsonOnly(BaseContentNegotiation):
@@ -418,44 +419,33 @@ class UserStandingApi(QueryApi):
 # ---- provenance and projects
 
 
-class EventPagination(CursorPagination):
-    """Newest first; the cursor is DRF's (an opaque, base64 position)."""
+ID_MAX = 2**63 - 1  # the log's bigint ids
 
-    ordering = ("-occurred_at", "-id")
-    cursor_query_param = "cursor"
 
-    def __init__(self, page_size: int, base_url: str) -> None:
-        self.page_size = page_size
-        self._base_url = base_url
+def encode_cursor(position: EventPosition) -> str:
+    """An opaque cursor: base64 of `p=<time>&i=<log id>` (and `&r=1` for a `previous` link)."""
+    fields = {"p": position.occurred_at.astimezone(UTC).isoformat(), "i": position.id}
+    if position.backwards:
+        fields["r"] = 1
+    return b64encode(urlencode(fields).encode("ascii")).decode("ascii")
 
-    def get_page_size(self, request: Request) -> int:
-        return self.page_size
 
-    def paginate_queryset(self, queryset, request, view=None):
-        page = super().paginate_queryset(queryset, request, view)
-        self.base_url = self._base_url  # links name the resolved board, so they stay on it
-        return page
-
-    def decode_cursor(self, request: Request) -> Cursor | None:
-        # DRF answers a bad cursor with a 404, reads any string as base64 leniently, and trusts
-        # the position inside; a cursor is a parameter like any other, so anything but a cursor
-        # DRF itself wrote is a 400, and its position must be a time.
-        encoded = request.query_params.get(self.cursor_query_param)
-        if encoded is None:
-            return None
-        try:
-            tokens = parse.parse_qs(b64decode(encoded, validate=True).decode("ascii"), strict_parsing=True)
-            if not tokens or not set(tokens) <= {"o", "r", "p"}:
-                raise ValueError("unknown cursor field")
-            cursor = super().decode_cursor(request)
-            if cursor.position is None:
-                return cursor
-            position = datetime.fromisoformat(cursor.position)
-            if position.tzinfo is None:
-                raise ValueError("naive time")
-            return cursor._replace(position=position.astimezone(UTC).isoformat())
-        except (DrfNotFound, ValueError, OverflowError) as exc:
-            raise InvalidParameter(f"invalid parameter cursor: {BAD_CURSOR}", details={"cursor": [BAD_CURSOR]}) from exc
+def decode_cursor(encoded: str) -> EventPosition:
+    """The position in a cursor `encode_cursor` wrote; anything else is a 400 (a cursor is a
+    parameter like any other), a time without a zone or an id out of range included."""
+    try:
+        tokens = parse.parse_qs(b64decode(encoded, validate=True).decode("ascii"), strict_parsing=True)
+        if set(tokens) - {"r"} != {"p", "i"} or any(len(values) != 1 for values in tokens.values()):
+            raise ValueError("not the cursor fields")
+        (moment,), (raw_id,), backwards = tokens["p"], tokens["i"], tokens.get("r", ["0"])[0]
+        occurred_at = datetime.fromisoformat(moment)
+        if occurred_at.tzinfo is None or not (raw_id.isascii() and raw_id.isdigit()) or backwards not in ("0", "1"):
+            raise ValueError("a naive time, or an id or direction that is not ours")
+        if not 0 < int(raw_id) <= ID_MAX:
+            raise ValueError("id out of range")
+        return EventPosition(occurred_at.astimezone(UTC), int(raw_id), backwards == "1")
+    except (ValueError, OverflowError, UnicodeDecodeError) as exc:
+        raise InvalidParameter(f"invalid parameter cursor: {BAD_CURSOR}", details={"cursor": [BAD_CURSOR]}) from exc
 
 
 @extend_schema_field(serializers.ChoiceField(choices=[kind.name for kind in EventKind]))
@@ -513,14 +503,21 @@ class UserEventsApi(QueryApi):
         now = datetime.now(UTC)
         query = self.InputSerializer.validated(request, now=now, user_id=user_id)
         board, limit = query["board"], query["limit"]
-        paginator = EventPagination(limit, _link(request, board, limit=limit))
-        events = paginator.paginate_queryset(user_events(user_id=query["user_id"], board=board), request, view=self)
+        at = decode_cursor(query["cursor"]) if "cursor" in query else None
+        page = user_events_page(user_id=query["user_id"], board=board, limit=limit, at=at)
+
+        def link(position: EventPosition | None) -> str | None:
+            if position is None:
+                return None
+            # links name the resolved board, so they stay on it; base64 needs quoting (+, /, =)
+            return _link(request, board, limit=limit) + "&cursor=" + parse.quote(encode_cursor(position), safe="")
+
         body = {
             "user_id": str(query["user_id"]),
             **_board_fields(board),
-            "next": paginator.get_next_link(),
-            "previous": paginator.get_previous_link(),
-            "results": self.EventSerializer(events, many=True).data,
+            "next": link(page.next),
+            "previous": link(page.previous),
+            "results": self.EventSerializer(page.events, many=True).data,
         }
         return _cached(Response(body), closed=False)
 

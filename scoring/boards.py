@@ -30,7 +30,9 @@ class Timeframe(enum.StrEnum):
 
 
 ALL_PERIOD = "all"
-# Each timeframe's period syntax (ASCII digits only); the API's OpenAPI pattern is their union.
+# Each timeframe's period syntax; the API's OpenAPI pattern is their union. [0-9], not \d:
+# \d and int() also take other scripts' digits (fullwidth, Arabic-Indic), which would name the
+# same period with another string (another Redis key, another cache entry).
 PERIOD_PATTERNS = {
     Timeframe.ALL_TIME: r"all",
     Timeframe.YEARLY: r"([0-9]{4})",

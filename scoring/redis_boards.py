@@ -1,6 +1,6 @@
 """The only module that knows the Redis keys and the Lua scripts.
 
-Four kinds of key live in Redis:
+Five kinds of key live in Redis:
 
 - the boards, sorted sets named by `boards.board_key`, member = user id, score = points;
 - `leaderboard:meta:ready`, the sentinel: present exactly when the boards are whole. A restore
@@ -11,10 +11,15 @@ Four kinds of key live in Redis:
   removed once Postgres has recorded them as applied (so the hash holds only in-flight events).
 - `leaderboard:meta:build:<token>:<board key>`, boards a restore or rebuild builds aside
   (`BoardBuild`), renamed over the live boards at its swap.
+- the archives of boards past their retention, aggregated from the log by the API and kept a
+  while (`archive_store`): `leaderboard:archive:<board key>` (a sorted set like a board),
+  `leaderboard:archive-ready:<board key>` (its marker), `leaderboard:archive-index` (all of
+  them by expiry) and `leaderboard:archive-build:<token>` (one being written).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -292,21 +297,26 @@ def _member(raw: bytes | str) -> str:
 # ---- reads (query API)
 # Each read is one Lua script: one round trip whatever the page size, and one consistent view
 # of the board, so the count of higher scores and the rows it ranks agree. Board order is
-# ZREVRANGE's: score descending, then member descending byte-wise.
+# ZREVRANGE's: score descending, then member descending byte-wise. Each read names a guard key
+# that must exist for the board to be whole: the ready sentinel for a live board (a missing
+# key then means "no entries", not "not restored yet"), an archive's marker for an archive.
 
-# KEYS: the board. ARGV: start, stop (0-based, inclusive).
-# Returns {size, members scoring more than the first row, {member, score, ...}}.
+# KEYS: the board, its guard. ARGV: start, stop (0-based, inclusive).
+# Returns {-1} without the guard; else {size, members scoring more than the first row,
+# {member, score, ...}}.
 _SLICE_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
 local rows = redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
 local higher = 0
 if #rows > 0 then higher = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf') end
 return {redis.call('ZCARD', KEYS[1]), higher, rows}
 """
 
-# KEYS: the board. ARGV: member, around (-1: no rows around).
-# Returns {} when the member is not on the board; else {size, score, position, members scoring
+# KEYS: the board, its guard. ARGV: member, around (-1: no rows around).
+# Returns {-1} without the guard; {} when the member is not on the board; else {size, score, position, members scoring
 # more, and with around: first position, members scoring more than the first row, rows}.
 _MEMBER_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return {} end
 local size = redis.call('ZCARD', KEYS[1])
@@ -365,23 +375,105 @@ class BoardMember:
     around: BoardSlice | None
 
 
-def board_slice(key: str, *, start: int, stop: int, client: redis.Redis | None = None) -> BoardSlice:
-    """Rows `start`..`stop` (inclusive) of the board at `key`; a missing key is an empty board."""
+def board_slice(
+    key: str, *, start: int, stop: int, guard: str = READY_KEY, client: redis.Redis | None = None
+) -> BoardSlice:
+    """Rows `start`..`stop` (inclusive) of the board at `key`; a missing key is an empty board.
+    Raises `BoardsNotReady` when `guard` is missing (the boards are being restored)."""
     client = client or connection()
-    total, higher, flat = _read_script(client, _SLICE_LUA)(keys=[key], args=[start, stop], client=client)
+    found = _read_script(client, _SLICE_LUA)(keys=[key, guard], args=[start, stop], client=client)
+    if found[0] == NOT_READY:
+        raise BoardsNotReady(f"{guard} is missing")
+    total, higher, flat = found
     return BoardSlice(total, start, higher, _rows(flat))
 
 
 def board_member(
-    key: str, *, user_id: int, around: int | None, client: redis.Redis | None = None
+    key: str, *, user_id: int, around: int | None, guard: str = READY_KEY, client: redis.Redis | None = None
 ) -> BoardMember | None:
     """The user's place on the board at `key` with `around` rows either side (clipped at the
-    ends, the user's own row included); None when the user is not on the board."""
+    ends, the user's own row included); None when the user is not on the board. Raises
+    `BoardsNotReady` when `guard` is missing."""
     client = client or connection()
     args = [user_id, -1 if around is None else around]
-    found = _read_script(client, _MEMBER_LUA)(keys=[key], args=args, client=client)
+    found = _read_script(client, _MEMBER_LUA)(keys=[key, guard], args=args, client=client)
     if not found:
         return None
+    if found[0] == NOT_READY:
+        raise BoardsNotReady(f"{guard} is missing")
     total, score, position, higher = found[0], _points(found[1]), found[2], found[3]
     rows = BoardSlice(total, found[4], found[5], _rows(found[6])) if around is not None else None
     return BoardMember(total, score, position, higher, rows)
+
+
+# ---- archives: boards past their retention, aggregated from the log once and kept a while
+# `leaderboard:archive:<board key>` is the sorted set (absent when the board has no entries),
+# `leaderboard:archive-ready:<board key>` its marker, which expires a minute before the set so
+# that a present marker always means a whole set. `leaderboard:archive-index` scores every
+# archive by its expiry, to keep at most `max_boards` of them (Redis runs with noeviction: an
+# unbounded cache filled by reads would refuse the consumer's writes).
+
+ARCHIVE_PREFIX = f"{KEY_PREFIX}:archive"
+ARCHIVE_READY_PREFIX = f"{KEY_PREFIX}:archive-ready"
+ARCHIVE_INDEX = f"{KEY_PREFIX}:archive-index"
+ARCHIVE_GRACE = 60  # seconds the set outlives its marker
+
+
+def archive_keys(board: Board) -> tuple[str, str]:
+    """(the archive's sorted set, its marker) for `board`."""
+    return f"{ARCHIVE_PREFIX}:{board.key}", f"{ARCHIVE_READY_PREFIX}:{board.key}"
+
+
+def archive_exists(board: Board, client: redis.Redis | None = None) -> bool:
+    return bool((client or connection()).exists(archive_keys(board)[1]))
+
+
+def archive_store(
+    board: Board,
+    scores: Iterable[tuple[int, int]],
+    *,
+    ttl: int,
+    max_boards: int,
+    client: redis.Redis | None = None,
+    chunk: int = 10000,
+) -> None:
+    """Keep `board`'s (user id, score) pairs as an archive for `ttl` seconds (written aside,
+    then renamed in, so a reader never sees half of it), then drop the oldest archives beyond
+    `max_boards`."""
+    client = client or connection()
+    key, marker = archive_keys(board)
+    temp = f"{ARCHIVE_PREFIX}-build:{uuid.uuid4().hex}"
+    written = 0
+    batch: dict[str, int] = {}
+    for user_id, score in scores:
+        batch[str(user_id)] = score
+        if len(batch) >= chunk:
+            written += _archive_chunk(client, temp, batch, ttl)
+            batch = {}
+    if batch:
+        written += _archive_chunk(client, temp, batch, ttl)
+    now = int(time.time())
+    swap = client.pipeline(transaction=True)
+    if written:
+        swap.rename(temp, key)
+        swap.expire(key, ttl + ARCHIVE_GRACE)
+    else:
+        swap.delete(key)
+    swap.set(marker, written, ex=ttl)
+    swap.zadd(ARCHIVE_INDEX, {board.key: now + ttl})
+    swap.zremrangebyscore(ARCHIVE_INDEX, "-inf", now)
+    swap.execute()
+    excess = client.zcard(ARCHIVE_INDEX) - max_boards
+    if excess > 0:  # the oldest others (the one just stored may share their second)
+        oldest = [k.decode() if isinstance(k, bytes) else k for k in client.zrange(ARCHIVE_INDEX, 0, excess)]
+        for old in [k for k in oldest if k != board.key][:excess]:
+            client.delete(f"{ARCHIVE_READY_PREFIX}:{old}", f"{ARCHIVE_PREFIX}:{old}")
+            client.zrem(ARCHIVE_INDEX, old)
+
+
+def _archive_chunk(client: redis.Redis, temp: str, batch: dict[str, int], ttl: int) -> int:
+    pipe = client.pipeline(transaction=False)
+    pipe.zadd(temp, batch)
+    pipe.expire(temp, ttl + ARCHIVE_GRACE)  # a worker killed mid-way leaves nothing for ever
+    pipe.execute()
+    return len(batch)

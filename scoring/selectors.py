@@ -2,27 +2,31 @@
 
 A board is read from Redis while it is retained (`boards.is_retained`). A period board past
 its retention has left Redis (and the consumer no longer applies late events to it), so it is
-aggregated from the event log instead — the same rows in the same order: score descending,
-then user id descending byte-wise, which is the order Redis's ZREVRANGE gives equal scores.
-Either way ranks are standard competition ranks (1, 2, 2, 4).
+aggregated from the event log instead, once, into an archive in Redis that expires, and read
+from there with the same scripts — the same rows in the same order: score descending, then
+user id descending byte-wise (ZREVRANGE's order). Ranks are standard competition ranks
+(1, 2, 2, 4). While the boards are being restored a live board read is a 503.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 
+from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import redis_boards
 from scoring.boards import GLOBAL, Board, is_retained, period_end, period_start
 from scoring.models import ContributionEvent, Project
 
 Source = Literal["redis", "event_log"]
+T = TypeVar("T")
 
 
 class BoardRow(NamedTuple):
@@ -90,13 +94,17 @@ def board_from_event_log(board: Board, *, now: datetime) -> bool:
 
 
 def board_page(*, board: Board, limit: int, offset: int, now: datetime | None = None) -> BoardPage:
-    """One page of a board, ranked. Costs one Redis round trip (or one SQL query when the
-    board has left Redis)."""
+    """One page of a board, ranked. Costs one Redis round trip; a board that has left Redis is
+    aggregated from the log by its first read, then read from its archive the same way."""
     now = now or datetime.now(UTC)
+    stop = offset + limit - 1
     if board_from_event_log(board, now=now):
-        total, rows = _event_log_page(board, limit=limit, offset=offset)
-        return BoardPage(board, total, limit, offset, rows, "event_log")
-    found = redis_boards.board_slice(board.key, start=offset, stop=offset + limit - 1)
+        found = _from_archive(
+            board, lambda key, marker: redis_boards.board_slice(key, start=offset, stop=stop, guard=marker)
+        )
+        return BoardPage(board, found.total, limit, offset, _ranked(found), "event_log")
+    with _restoring_is_unavailable():
+        found = redis_boards.board_slice(board.key, start=offset, stop=stop)
     return BoardPage(board, found.total, limit, offset, _ranked(found), "redis")
 
 
@@ -106,13 +114,30 @@ def user_standing(
     """The user's rank and score on `board`, with `around` rows either side when given;
     None when the user is not on the board."""
     now = now or datetime.now(UTC)
-    if board_from_event_log(board, now=now):
-        return _event_log_standing(board, user_id=user_id, around=around)
-    found = redis_boards.board_member(board.key, user_id=user_id, around=around)
+    source: Source = "event_log" if board_from_event_log(board, now=now) else "redis"
+    if source == "event_log":
+        found = _from_archive(
+            board, lambda key, marker: redis_boards.board_member(key, user_id=user_id, around=around, guard=marker)
+        )
+    else:
+        with _restoring_is_unavailable():
+            found = redis_boards.board_member(board.key, user_id=user_id, around=around)
     if found is None:
         return None
     rows = _ranked(found.around) if found.around is not None else None
-    return Standing(board, user_id, found.higher + 1, found.score, found.total, rows, "redis")
+    return Standing(board, user_id, found.higher + 1, found.score, found.total, rows, source)
+
+
+@contextmanager
+def _restoring_is_unavailable() -> Iterator[None]:
+    """A live board read while the ready sentinel is missing is a 503, not an empty board: the
+    boards are being restored (or Redis came back empty), and an empty 200 would be cached."""
+    try:
+        yield
+    except redis_boards.BoardsNotReady as exc:
+        raise DependencyUnavailable(
+            "the boards are being restored; try again shortly", details={"redis": "boards being restored"}
+        ) from exc
 
 
 def _ranked(found: redis_boards.BoardSlice) -> list[BoardRow]:
@@ -121,32 +146,11 @@ def _ranked(found: redis_boards.BoardSlice) -> list[BoardRow]:
     return [BoardRow(rank, user_id, score) for rank, (user_id, score) in zip(ranks, found.rows, strict=True)]
 
 
-# ---- the event log's answer for boards that have left Redis
+# ---- the event log's answer for boards that have left Redis: aggregated once, then archived
+# in Redis for `API_ARCHIVE_SECONDS` and read there like a live board (docs/API.md, "Expired
+# periods"), so paging through an old board costs one aggregate, not one per page.
 
-# One board aggregated from the log, ranked: `position` is the 0-based place in Redis's
-# order (score desc, member desc byte-wise — hence COLLATE "C"), `rank` the competition rank.
-_RANKED_BOARD = """
-WITH board AS (
-    SELECT user_id, sum(points)::bigint AS score
-      FROM scoring_contributionevent
-     WHERE {where}
-     GROUP BY user_id
-), ranked AS (
-    SELECT user_id::text AS member, score,
-           rank() OVER (ORDER BY score DESC) AS rank,
-           row_number() OVER (ORDER BY score DESC, user_id::text COLLATE "C" DESC) - 1 AS position,
-           count(*) OVER () AS total
-      FROM board
-)
-"""
-_PAGE = "SELECT member, score, rank, total FROM ranked WHERE position >= %s AND position < %s ORDER BY position"
-_AROUND = """
-, me AS (SELECT position FROM ranked WHERE member = %s)
-SELECT r.member, r.score, r.rank, r.total
-  FROM ranked AS r, me
- WHERE r.position BETWEEN me.position - %s AND me.position + %s
- ORDER BY r.position
-"""
+_BOARD_SCORES = "SELECT user_id, sum(points)::bigint FROM scoring_contributionevent WHERE {where} GROUP BY user_id"
 
 
 def _midnight(day: date) -> datetime:
@@ -166,36 +170,61 @@ def _board_events(board: Board) -> tuple[str, list[object]]:
     return " AND ".join(clauses), params
 
 
-def _event_log_page(board: Board, *, limit: int, offset: int) -> tuple[int, list[BoardRow]]:
+def _archive(board: Board) -> None:
+    """Aggregate `board` from the log into its Redis archive, unless it is there already.
+
+    A transaction-scoped advisory lock per board makes concurrent readers of the same missing
+    archive wait for the one that aggregates, then find its result: one aggregate per board.
+    """
     where, params = _board_events(board)
-    with connection.cursor() as cursor:
-        cursor.execute(_RANKED_BOARD.format(where=where) + _PAGE, [*params, offset, offset + limit])
-        found = cursor.fetchall()
-        if found:
-            total = found[0][3]
-        elif offset == 0:
-            total = 0
-        else:  # a page past the end still tells how many users there are
-            cursor.execute(f"SELECT count(DISTINCT user_id) FROM scoring_contributionevent WHERE {where}", params)
-            total = cursor.fetchone()[0]
-    return int(total), [BoardRow(int(rank), int(member), int(score)) for member, score, rank, _ in found]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"archive:{board.key}"])
+        if redis_boards.archive_exists(board):
+            return
+        cursor.execute(_BOARD_SCORES.format(where=where), params)
+        redis_boards.archive_store(
+            board, _rows_of(cursor), ttl=settings.API_ARCHIVE_SECONDS, max_boards=settings.API_ARCHIVE_MAX_BOARDS
+        )
 
 
-def _event_log_standing(board: Board, *, user_id: int, around: int | None) -> Standing | None:
-    where, params = _board_events(board)
-    span = around or 0
-    with connection.cursor() as cursor:
-        cursor.execute(_RANKED_BOARD.format(where=where) + _AROUND, [*params, str(user_id), span, span])
-        found = cursor.fetchall()
-    if not found:
-        return None
-    total = int(found[0][3])
-    rows = [BoardRow(int(rank), int(member), int(score)) for member, score, rank, _ in found]
-    me = next(row for row in rows if row.user_id == user_id)
-    return Standing(board, user_id, me.rank, me.score, total, rows if around is not None else None, "event_log")
+def _rows_of(cursor, size: int = 10000) -> Iterator[tuple[int, int]]:
+    """The cursor's rows a chunk at a time (a big board never becomes one Python list)."""
+    while rows := cursor.fetchmany(size):
+        yield from rows
+
+
+def _from_archive(board: Board, read: Callable[[str, str], T]) -> T:
+    """`read(archive key, marker)` on the board's archive, made first when missing (and again
+    if it expired between the two steps)."""
+    key, marker = redis_boards.archive_keys(board)
+    for _ in range(2):
+        try:
+            return read(key, marker)
+        except redis_boards.BoardsNotReady:
+            _archive(board)
+    return read(key, marker)
 
 
 # ---- provenance and projects
+
+
+class EventPosition(NamedTuple):
+    """A place in a user's events, newest first: the row with this (time, log id), which is
+    unique, so a page boundary inside many events of one instant is still exact. `backwards`:
+    the page wanted is the one before this place (a `previous` link), else the one after."""
+
+    occurred_at: datetime
+    id: int
+    backwards: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EventsPage:
+    """One page of a user's events, newest first, and where the pages beside it start."""
+
+    events: list[ContributionEvent]
+    next: EventPosition | None
+    previous: EventPosition | None
 
 
 def user_events(*, user_id: int, board: Board) -> QuerySet[ContributionEvent]:
@@ -216,6 +245,37 @@ def user_events(*, user_id: int, board: Board) -> QuerySet[ContributionEvent]:
         .only("id", "event_id", "kind", "points", "occurred_at", "project__id", "project__name")
         .order_by("-occurred_at", "-id")
     )
+
+
+def user_events_page(*, user_id: int, board: Board, limit: int, at: EventPosition | None) -> EventsPage:
+    """`limit` of the user's scored events on `board` (see `user_events`): the newest, or
+    those after (before, when `at.backwards`) the position `at`. Keyset paging on the unique
+    (time, id): one index range per page, whatever the depth, and no row on two pages."""
+    events = user_events(user_id=user_id, board=board)
+    if at is None:
+        rows = list(events[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return EventsPage(rows, _position(rows[-1]) if more else None, None)
+    t, i = at.occurred_at, at.id
+    if not at.backwards:
+        # (occurred_at, id) < (t, i); the first term bounds the index range
+        older = events.filter(Q(occurred_at__lte=t) & (Q(occurred_at__lt=t) | Q(id__lt=i)))
+        rows = list(older[: limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        previous = _position(rows[0], backwards=True) if rows else at._replace(backwards=True)
+        return EventsPage(rows, _position(rows[-1]) if more else None, previous)
+    newer = events.filter(Q(occurred_at__gte=t) & (Q(occurred_at__gt=t) | Q(id__gt=i))).order_by("occurred_at", "id")
+    rows = list(newer[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit][::-1]
+    following = _position(rows[-1]) if rows else at._replace(backwards=False)
+    return EventsPage(rows, following, _position(rows[0], backwards=True) if more else None)
+
+
+def _position(event: ContributionEvent, *, backwards: bool = False) -> EventPosition:
+    return EventPosition(event.occurred_at, event.id, backwards)
 
 
 def project_list() -> QuerySet[Project]:

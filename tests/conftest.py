@@ -46,6 +46,16 @@ def redis_client() -> Iterator[redis_lib.Redis]:
 
 
 @pytest.fixture
+def live_boards(redis_client) -> redis_lib.Redis:
+    """This run's Redis, emptied, with the ready sentinel set as a restore leaves it, and no
+    database (board reads from Redis must not query Postgres)."""
+    from scoring.redis_boards import READY_KEY
+
+    redis_client.set(READY_KEY, "test")
+    return redis_client
+
+
+@pytest.fixture
 def ready_boards(redis_client, transactional_db) -> redis_lib.Redis:
     """Empty, ready boards: what a restore of an empty log leaves."""
     from snapshots.services import boards_restore

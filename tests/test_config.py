@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from leaderboard_project.config import Config
+from leaderboard_project.config import DEVELOPMENT_SECRET_KEY, Config, is_local_host
 
 
 def test_defaults_and_environment():
@@ -79,3 +79,110 @@ def test_a_bad_setting_stops_a_command_with_its_name():
     result = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert "CONSUMER_BATCH_SIZE" in result.stderr
+
+
+# ---- the secret key: a development key only where it protects nothing
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("api.localhost", True),
+        ("", True),  # no host: a Unix socket
+        (None, True),
+        ("/var/run/postgresql", True),
+        ("postgres", False),
+        ("10.0.0.5", False),
+        ("example.com", False),
+        ("*", False),
+        (".example.com", False),
+    ],
+)
+def test_local_hosts(host, local):
+    assert is_local_host(host) is local
+
+
+def test_the_secret_key_when_set_is_used():
+    assert Config({"DJANGO_SECRET_KEY": "s3cret"}).secret_key(debug=False, local=False) == "s3cret"
+
+
+@pytest.mark.parametrize(("debug", "local"), [(True, False), (False, True), (True, True)])
+def test_unset_the_development_key_serves_debug_or_a_local_service(debug, local, caplog):
+    assert Config({}).secret_key(debug=debug, local=local) == DEVELOPMENT_SECRET_KEY
+    assert "DJANGO_SECRET_KEY is unset: using a development key" in caplog.text
+
+
+def test_unset_a_reachable_service_without_debug_refuses_to_start():
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY is not set: it is required when DJANGO_DEBUG"):
+        Config({"DJANGO_SECRET_KEY": ""}).secret_key(debug=False, local=False)
+
+
+def run_check(**env: str):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "NATS_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], env={**clean, **env}, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DJANGO_ALLOWED_HOSTS": "api.example.com"},
+        {"DATABASE_URL": "postgres://postgres:pw@postgres:5432/leaderboard"},
+        {"REDIS_URL": "redis://redis:6379/0"},
+        {"NATS_URL": "nats://nats:4222"},
+    ],
+)
+def test_a_command_without_a_key_beyond_this_machine_stops_with_the_reason(env):
+    result = run_check(**env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_with_only_the_defaults_every_command_starts():
+    result = run_check()
+    assert result.returncode == 0, result.stderr
+    assert "using a development key" in result.stderr
+    assert run_check(DJANGO_DEBUG="true", DJANGO_ALLOWED_HOSTS="api.example.com").returncode == 0
+
+
+# ---- behind a TLS proxy
+
+
+def test_tls_proxy_settings():
+    config = Config(
+        {
+            "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+            "DJANGO_CSRF_TRUSTED_ORIGINS": "https://scores.example.com,https://admin.example.com:8443",
+        }
+    )
+    assert config.proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER") == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert config.origins("DJANGO_CSRF_TRUSTED_ORIGINS") == [
+        "https://scores.example.com",
+        "https://admin.example.com:8443",
+    ]
+    assert Config({}).proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADER") is None
+    assert Config({}).origins("DJANGO_CSRF_TRUSTED_ORIGINS") == []
+
+
+@pytest.mark.parametrize(
+    ("env", "read"),
+    [
+        ({"DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https"}, Config.proxy_ssl_header),
+        ({"DJANGO_CSRF_TRUSTED_ORIGINS": "scores.example.com"}, Config.origins),
+        ({"DJANGO_CSRF_TRUSTED_ORIGINS": "https://scores.example.com/admin"}, Config.origins),
+    ],
+)
+def test_bad_tls_proxy_settings_name_themselves(env, read):
+    (name,) = env
+    with pytest.raises(ImproperlyConfigured, match=name):
+        read(Config(env), name)

@@ -41,10 +41,10 @@ def invalid(name: str, message: str) -> dict:
 
 
 @pytest.fixture
-def ties(redis_client):
+def ties(live_boards):
     """30, then a three-way tie at 20 across the first page boundary (limit 2), then 10."""
-    redis_client.zadd(ALL_TIME_KEY, {"1": 30, "2": 20, "3": 20, "4": 20, "5": 10})
-    return redis_client
+    live_boards.zadd(ALL_TIME_KEY, {"1": 30, "2": 20, "3": 20, "4": 20, "5": 10})
+    return live_boards
 
 
 # ---- the board page
@@ -113,9 +113,9 @@ def test_past_the_end_and_empty_boards(client, ties):
     }
 
 
-def test_a_project_board(client, redis_client):
+def test_a_project_board(client, live_boards):
     # a yearly board: never past its retention, so this reads Redis whatever the date
-    redis_client.zadd(board_key(7, Timeframe.YEARLY, "2026"), {"9": 3, "10": 3, "100": 1})
+    live_boards.zadd(board_key(7, Timeframe.YEARLY, "2026"), {"9": 3, "10": 3, "100": 1})
     body = client.get(PUBLIC, {"project_id": 7, "timeframe": "yearly", "period": "2026", "limit": 2}).json()
     assert body["project_id"] == 7
     assert body["results"] == [row(1, 9, 3), row(1, 10, 3)]  # "9" > "10" byte-wise
@@ -541,7 +541,7 @@ def test_provenance_pages_newest_first(client, user_history):
         event("e5-5-0", 6, "2026-03-02T15:00:00Z"),
         event("e4-5-0", 5, "2026-03-02T14:00:00Z"),
     ]
-    assert body["next"].startswith("http://testserver/v1/users/5/events?cursor=")
+    assert body["next"].startswith("http://testserver/v1/users/5/events?timeframe=all_time&period=all&limit=3&cursor=")
     second = client.get(body["next"]).json()
     assert second["results"] == [
         event("e3-5-0", 4, "2026-03-02T13:00:00Z"),
@@ -593,31 +593,45 @@ def test_projects(client, user_history):
 # ---- dependencies down
 
 
-@pytest.mark.parametrize("path", [PUBLIC, "/v1/leaderboard/users/1"])
-def test_redis_down_is_a_503(client, settings, path):
-    cache = dict(settings.CACHES["default"])
-    cache["LOCATION"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    settings.CACHES = {"default": cache}
-    response = client.get(path)
+SECRET_USER = "internal_db_user"
+
+
+def assert_unavailable(response, dependency: str, *secrets: str) -> None:
+    """A 503 that names the dependency and nothing else (no host, port, user, exception text),
+    which no cache may keep, with a time to try again."""
     assert response.status_code == 503
-    body = response.json()
-    assert body["error"]["code"] == "dependency_unavailable"
-    assert body["error"]["message"] == "redis is unavailable"
-    assert "Connection refused" in body["error"]["details"]["redis"]
+    assert response.json() == {
+        "error": {
+            "code": "dependency_unavailable",
+            "message": f"{dependency} is unavailable",
+            "details": {dependency: "unavailable"},
+        }
+    }
+    assert (response["Cache-Control"], response["Retry-After"]) == ("no-store", "5")
+    for secret in ("127.0.0.1", "Error", "refused", "connect", *secrets):
+        assert secret not in response.content.decode()
 
 
-def test_postgres_down_is_a_503(client, transactional_db):
+@pytest.mark.parametrize("path", [PUBLIC, "/v1/leaderboard/users/1"])
+def test_redis_down_is_a_503(client, settings, path, caplog):
+    cache = dict(settings.CACHES["default"])
+    cache["LOCATION"] = f"redis://{SECRET_USER}:pw@127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CACHES = {"default": cache}
+    assert_unavailable(client.get(path), "redis", SECRET_USER)
+    assert "redis unavailable: ConnectionError" in caplog.text  # the log keeps the detail
+
+
+def test_postgres_down_is_a_503(client, transactional_db, caplog):
+    saved = dict(connection.settings_dict)
     connection.close()
-    port = connection.settings_dict["PORT"]
-    connection.settings_dict["PORT"] = "1"  # nothing listens on port 1
+    connection.settings_dict.update({"PORT": "1", "USER": SECRET_USER})  # nothing listens on port 1
     try:
         response = client.get("/v1/projects")
     finally:
         connection.close()
-        connection.settings_dict["PORT"] = port
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "dependency_unavailable"
-    assert response.json()["error"]["message"] == "postgres is unavailable"
+        connection.settings_dict.update(saved)
+    assert_unavailable(response, "postgres", SECRET_USER, ":1")
+    assert "postgres unavailable: OperationalError" in caplog.text
 
 
 # ---- the docs page

@@ -1,0 +1,216 @@
+"""A full stop and start of a Postgres server under a running consumer and a running API.
+
+The test creates a Postgres cluster of its own (`initdb` in a temporary directory, a free port,
+run as the `postgres` user when the test runs as root, since initdb refuses root), migrates a
+database there, and starts a real consumer process and a real API (gunicorn) against it. In
+the middle of the stream the server is stopped (`pg_ctl stop -m fast`: every connection gone,
+the port closed) and later started again. Nothing is mocked, and the shared Postgres is never
+touched. The cluster is removed whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from scoring.publisher import POISON
+from tests.builders import generate, publish
+from tests.fixtures import ROOT, consumer_env, wait_for, wait_until_drained
+from tests.oracle import expected_boards, redis_boards_state, valid_events
+
+pytestmark = [pytest.mark.slow]
+
+DATABASE = "leaderboard_restart"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivatePostgres:
+    """A Postgres cluster in a temporary directory, on a free port, owned by this test."""
+
+    def __init__(self) -> None:
+        versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+        assert versions, "no Postgres server binaries under /usr/lib/postgresql/*/bin"
+        self.bin = Path(versions[-1])
+        self.root = Path(tempfile.mkdtemp(prefix="pg-restart-", dir="/tmp"))  # postgres must reach it
+        self.data, self.sockets, self.log = self.root / "data", self.root / "sockets", self.root / "server.log"
+        self.sockets.mkdir()
+        self.port = free_port()
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+            shutil.chown(self.sockets, "postgres", "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{DATABASE}"
+
+    def _run(self, *argv: str) -> None:
+        subprocess.run([*self.as_postgres, *argv], check=True, capture_output=True, timeout=120)
+
+    def create(self) -> None:
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        self.start()
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as c:
+            c.execute(f"CREATE DATABASE {DATABASE}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
+
+    def stop(self) -> None:
+        """A full, clean stop: every session ends and the port closes."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server however it is, and delete the cluster."""
+        with contextlib.suppress(Exception):
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        pid_file = self.data / "postmaster.pid"
+        if pid_file.exists():  # pg_ctl could not stop it: end the postmaster this test started
+            with contextlib.suppress(Exception):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def query(self, sql: str) -> list[tuple]:
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def private_postgres():
+    server = PrivatePostgres()
+    try:
+        server.create()
+        yield server
+    finally:
+        server.remove()
+
+
+class Api:
+    """gunicorn serving the API, as in `make run`, against the given environment."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port, self.handle = free_port(), open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.log = log
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        argv = [str(gunicorn), "leaderboard_project.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
+        argv += ["--worker-class", "gthread", "--threads", "4", "--timeout", "60"]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT)
+
+    def get(self, path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def answers(self, path: str) -> bool:
+        with contextlib.suppress(OSError):
+            self.get(path)
+            return True
+        return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.handle.close()
+
+
+@pytest.fixture
+def spawn_api():
+    started: list[Api] = []
+
+    def spawn(env: dict[str, str], log: Path) -> Api:
+        started.append(Api(env, log))
+        return started[-1]
+
+    yield spawn
+    for api in started:
+        api.stop()
+
+
+POSTGRES_DOWN = {
+    "error": {
+        "code": "dependency_unavailable",
+        "message": "postgres is unavailable",
+        "details": {"postgres": "unavailable"},
+    }
+}
+
+
+def test_a_postgres_stopped_and_started_under_the_consumer_and_the_api(
+    private_postgres, nats_names, spawn_consumer, spawn_api, redis_client, tmp_path
+):
+    env = consumer_env(nats_names, DATABASE_URL=private_postgres.url, CONSUMER_BATCH_SIZE="100")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"], cwd=ROOT, env=env, check=True, timeout=120)
+    messages = generate(2400, seed=31)
+    before, during, after = messages[:800], messages[800:1600], messages[1600:]
+
+    consumer = spawn_consumer(DATABASE_URL=private_postgres.url, CONSUMER_BATCH_SIZE="100")
+    api = spawn_api(env, tmp_path / "api.log")
+    wait_for(lambda: api.answers("/v1/health-check"), timeout=60, message="the API to listen")
+    publish(before)
+    wait_until_drained(nats_names, processes=[consumer])
+    assert api.get("/v1/projects")[0] == 200
+
+    private_postgres.stop()
+    publish(during)  # events keep coming while the log is gone
+    wait_for(lambda: "retrying" in consumer.output(), timeout=60, message="the consumer to retry a batch")
+    assert api.get("/v1/projects") == (503, POSTGRES_DOWN)
+    health = api.get("/v1/health-check")
+    assert (health[0], health[1]["checks"]["postgres"]) == (503, "error: unavailable")
+    board = api.get("/v1/leaderboard/public")  # boards are Redis: still answered
+    assert board[0] == 200
+
+    private_postgres.start()
+    publish(after)
+    wait_until_drained(nats_names, timeout=120, processes=[consumer])
+    assert consumer.proc.poll() is None  # it recovered by itself; it did not exit
+    wait_for(lambda: api.get("/v1/projects")[0] == 200, timeout=30, message="the API to answer again")
+    assert api.get("/v1/health-check") == (
+        200,
+        {"status": "ok", "checks": dict.fromkeys(("postgres", "redis", "nats"), "ok")},
+    )
+
+    # nothing lost, nothing doubled: the log and every board are what the messages say
+    events = valid_events(messages)
+    assert sorted(row[0] for row in private_postgres.query("SELECT event_id FROM scoring_contributionevent")) == sorted(
+        e.event_id for e in events
+    )
+    assert private_postgres.query("SELECT count(*) FROM scoring_contributionevent WHERE NOT applied") == [(0,)]
+    assert private_postgres.query("SELECT count(*) FROM scoring_deadletter") == [
+        (sum(1 for data in messages if data in POISON),)
+    ]
+    expected = expected_boards(events)
+    assert redis_boards_state(redis_client) == expected
+    top = api.get("/v1/leaderboard/public?limit=1000")[1]
+    assert {row["user_id"]: row["score"] for row in top["results"]} == expected["leaderboard:global:all_time:all"]
+    verify = subprocess.run(
+        [sys.executable, "manage.py", "verify_leaderboards"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    # the fault happened where it was meant to: the consumer retried, the API said 503
+    assert "batch of" in consumer.output() and "retrying" in consumer.output()
+    assert "postgres unavailable" in api.log.read_text(errors="replace")
