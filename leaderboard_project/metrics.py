@@ -3,10 +3,9 @@
 `RequestMetrics` (the outermost middleware) counts every request under its URL pattern's
 name — `board-page`, `user-standing`, `admin:index` — never its raw path, so the label's
 values are bounded by urls.py. `/metrics` exposes them. Under gunicorn each worker is a
-process of its own: with `PROMETHEUS_MULTIPROC_DIR` set (bin/run empties it before the workers
-start; gunicorn_conf's `child_exit` marks a dead worker's files) every worker writes its
-samples to files there, and `/metrics` adds up the files of all workers, so a scrape that lands
-on any worker reads the whole server's figures.
+process of its own: with `PROMETHEUS_MULTIPROC_DIR` set (gunicorn.conf.py names and empties it
+before the workers start) every worker writes its samples to files there, and `/metrics` adds
+up the files of all workers, so a scrape that lands on any worker reads the whole server's figures.
 
 django-prometheus was the first choice and was set aside: its names put the unit inside the
 name and end counters in `_total_by_…_total` (`django_http_requests_total_by_view_transport_method_total`,

@@ -174,6 +174,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# Web metrics across gunicorn's workers: prometheus-client's multiprocess mode, on when bin/run
-# (or the container) names an emptied directory here before the workers start.
+# Web metrics across gunicorn's workers: prometheus-client's multiprocess mode, on when
+# gunicorn.conf.py has named (and emptied) the workers' shared directory.
 PROMETHEUS_MULTIPROC_DIR = config.str("PROMETHEUS_MULTIPROC_DIR", None)
