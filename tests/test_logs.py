@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import urllib.error
 import urllib.request
 
@@ -109,3 +110,39 @@ def test_gunicorn_writes_json_lines_only(spawn_api, ready_boards):
     assert all(line["duration_seconds"] >= 0 for line in access if line["logger"] == "gunicorn.access")
     errors = json_lines(api.stderr_path.read_text())
     assert any(line["logger"] == "django.request" and line["status_code"] == 404 for line in errors), errors
+
+
+@pytest.mark.slow
+def test_the_consumer_writes_json_lines_with_each_batch_range_and_each_dead_letter_once(
+    ready_boards, nats_names, spawn_consumer
+):
+    from scoring.publisher import POISON, GeneratorOptions, events_generate, events_publish
+    from tests.conftest import wait_until_drained
+
+    valid = list(events_generate(GeneratorOptions(count=120, seed=5, duplicates=0, invalid=0)))
+    messages = [*valid[:60], POISON[0], *valid[60:], POISON[1], *valid[:10]]  # poison at seq 61 and 122
+    consumer = spawn_consumer(LOG_FORMAT="json", CONSUMER_BATCH_SIZE="50")
+    events_publish(iter(messages))
+    wait_until_drained(nats_names, processes=[consumer])
+    consumer.proc.send_signal(signal.SIGTERM)
+    assert consumer.wait(30) == 0
+
+    lines = json_lines(consumer.output())
+    batches = [line for line in lines if line["message"].startswith("batch ")]
+    assert batches
+    assert sum(line["received"] for line in batches) == len(messages)
+    covered = set()
+    for line in batches:
+        assert line["message"].startswith(f"batch seq={line['seq_first']}-{line['seq_last']} ")
+        assert line["seq_first"] <= line["seq_last"]
+        covered.update(range(line["seq_first"], line["seq_last"] + 1))
+    assert covered == set(range(1, len(messages) + 1))
+    dead = [line for line in lines if line["message"].startswith("dead letter")]
+    assert [(line["stream_sequence"], line["reason"]) for line in dead] == [
+        (
+            61,
+            "undecodable: Error parsing message with type 'contributions.v1.ContributionEvent': Wire format was corrupt",
+        ),
+        (122, "id is empty"),
+    ]
+    assert lines[-1]["message"].startswith(f"consumed {len(messages)} messages in ")
