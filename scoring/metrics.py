@@ -55,7 +55,7 @@ EVENTS_DEAD_LETTERED = Counter(
 )
 EVENTS_APPLIED = Counter(
     "leaderboard_consumer_events_applied_total",
-    "Events whose points were added to the Redis boards (by a batch or by the sweep).",
+    "Events whose points were added to the Redis boards, by a batch or the sweep (0 points: no board changes).",
     registry=REGISTRY,
 )
 BATCH_FAILURES = Counter(
@@ -148,9 +148,15 @@ def failure_count(error: BaseException) -> None:
     BATCH_FAILURES.labels(type(error).__name__).inc()
 
 
-def consumer_state(*, pending: int, ack_pending: int) -> None:
-    JETSTREAM_PENDING.set(pending)
-    JETSTREAM_ACK_PENDING.set(ack_pending)
+def jetstream_follow(source) -> None:
+    """The JetStream gauges show the source's last read of the durable (`pending` and
+    `ack_pending`, None until the first read: NaN), read at each scrape."""
+    JETSTREAM_PENDING.set_function(lambda: _known(source.pending))
+    JETSTREAM_ACK_PENDING.set_function(lambda: _known(source.ack_pending))
+
+
+def _known(value: int | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def serve(port: int, addr: str = "0.0.0.0") -> object | None:

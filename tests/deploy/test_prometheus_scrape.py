@@ -21,7 +21,10 @@ import pytest
 import yaml
 
 from scoring.publisher import POISON, GeneratorOptions, events_generate, events_publish
-from tests.conftest import free_port, wait_for, wait_until_drained
+from scoring.rules import points
+from scoring.services import scoring_table
+from scoring.wire import decode
+from tests.fixtures import free_port, wait_for, wait_until_drained
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -126,7 +129,7 @@ def get(url: str) -> int:
 def test_prometheus_reads_the_truth_from_the_api_and_the_consumer(
     ready_boards, nats_names, spawn_consumer, spawn_api, prometheus
 ):
-    api = spawn_api(workers=2)
+    api = spawn_api(workers=2, HEALTH_CONSUMER_MAX_AGE="3")
     metrics_port = free_port()
     consumer = spawn_consumer(CONSUMER_METRICS_PORT=str(metrics_port))
     wait_for(lambda: _answers(f"http://127.0.0.1:{metrics_port}/metrics"), timeout=30, message="consumer metrics")
@@ -142,13 +145,14 @@ def test_prometheus_reads_the_truth_from_the_api_and_the_consumer(
     poison = [POISON[i % len(POISON)] for i in range(7)]
     events_publish(iter(valid[:150] + poison[:3] + duplicates + valid[150:] + poison[3:]))
     wait_until_drained(nats_names, processes=[consumer])
+    scoring = [data for data in valid if points(decode(data), scoring_table()) > 0]  # 0 points: no board changes
 
     for name, expected in [
         ("received", 327),
         ("logged", 300),
         ("duplicate", 20),
         ("dead_lettered", 7),
-        ("applied", 300),
+        ("applied", len(scoring)),
     ]:
         server.wait_value(f"sum(leaderboard_consumer_events_{name}_total{consumer_job})", expected)
     # drained: nothing waits in JetStream, nothing waits in the log, no lag
@@ -157,6 +161,9 @@ def test_prometheus_reads_the_truth_from_the_api_and_the_consumer(
     server.wait_value(f"leaderboard_consumer_lag_seconds{consumer_job}", 0)
     server.wait_value(f"leaderboard_consumer_log_unapplied_events{consumer_job}", 0)
     server.wait_value(f"leaderboard_consumer_boards_ready{consumer_job}", 1)
+    # the health-check reads the consumer's heartbeat: a drained, live consumer is ok
+    health = wait_for(lambda: _consumer_health(api, "ok"), timeout=30, message="the consumer check to be ok")
+    assert (health["pending"], health["last_batch_age_seconds"] >= 0) == (0, True)
     assert server.value(f"sum(leaderboard_consumer_batch_duration_seconds_count{consumer_job})") >= 1
     assert server.value(f"sum(leaderboard_consumer_batch_lag_seconds_count{consumer_job})") >= 1
 
@@ -185,6 +192,8 @@ def test_prometheus_reads_the_truth_from_the_api_and_the_consumer(
         message="LeaderboardConsumerDown to be pending",
     )
     assert _alert_state(server, "LeaderboardApiDown") is None
+    health = wait_for(lambda: _consumer_health(api, "degraded"), timeout=30, message="the consumer check to degrade")
+    assert health["detail"].startswith("no consumer has reported for ")
 
 
 def _answers(url: str) -> bool:
@@ -192,6 +201,15 @@ def _answers(url: str) -> bool:
         return get(url) == 200
     except OSError:
         return False
+
+
+def _consumer_health(api, status: str) -> dict | None:
+    """The health-check's consumer part once it has `status` (the endpoint answers 200 all along)."""
+    request = urllib.request.Request(f"{api.url}/v1/health-check", headers={"Connection": "close"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        consumer = json.load(response)["checks"]["consumer"]
+    return consumer if consumer["status"] == status else None
 
 
 def _alert_state(server: Prometheus, name: str) -> str | None:
