@@ -141,10 +141,12 @@ def caught_up() -> None:
 
 
 def restore_timed(*, source: str, seconds: float) -> None:
+    """A restore this consumer ran: `source` is "snapshot" (a snapshot plus the log) or "log"."""
     RESTORE_DURATION.labels(source or "unknown").observe(seconds)
 
 
 def failure_count(error: BaseException) -> None:
+    """An attempt at a batch failed with `error` (it is retried): counted by the error's class."""
     BATCH_FAILURES.labels(type(error).__name__).inc()
 
 
