@@ -117,7 +117,7 @@ def test_the_consumer_writes_json_lines_with_each_batch_range_and_each_dead_lett
     ready_boards, nats_names, spawn_consumer
 ):
     from scoring.publisher import POISON, GeneratorOptions, events_generate, events_publish
-    from tests.conftest import wait_until_drained
+    from tests.fixtures import wait_until_drained
 
     valid = list(events_generate(GeneratorOptions(count=120, seed=5, duplicates=0, invalid=0)))
     messages = [*valid[:60], POISON[0], *valid[60:], POISON[1], *valid[:10]]  # poison at seq 61 and 122
@@ -141,7 +141,8 @@ def test_the_consumer_writes_json_lines_with_each_batch_range_and_each_dead_lett
     assert [(line["stream_sequence"], line["reason"]) for line in dead] == [
         (
             61,
-            "undecodable: Error parsing message with type 'contributions.v1.ContributionEvent': Wire format was corrupt",
+            "undecodable: Error parsing message with type 'contributions.v1.ContributionEvent': "
+            "Wire format was corrupt",
         ),
         (122, "id is empty"),
     ]
