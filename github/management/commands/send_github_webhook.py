@@ -50,7 +50,9 @@ class Command(BaseCommand):
             "X-Hub-Signature-256": signature_of(body, settings.GITHUB_WEBHOOK_SECRETS[0]),
         }
         try:
-            with request.urlopen(request.Request(url, data=body, headers=headers), timeout=options["timeout"]) as answer:
+            with request.urlopen(
+                request.Request(url, data=body, headers=headers), timeout=options["timeout"]
+            ) as answer:
                 status, text = answer.status, answer.read().decode(errors="replace")
         except error.HTTPError as answer:
             status, text = answer.code, answer.read().decode(errors="replace")
