@@ -24,7 +24,7 @@ import nats
 from django.conf import settings
 
 from leaderboard_project.exceptions import DependencyUnavailable
-from scoring.consumer import stream_ensure
+from scoring.jetstream import stream_ensure
 
 logger = logging.getLogger("leaderboard.github")
 

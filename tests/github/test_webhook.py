@@ -19,7 +19,7 @@ from github.signatures import signature_of
 from github.translate import delivery_translate
 from github.views import MAX_BODY_BYTES
 from proto.contributions.v1 import contribution_pb2 as pb
-from tests.conftest import wait_for
+from tests.fixtures import wait_for
 from tests.github import examples
 from tests.github.conftest import GUID, SECRET, URL, post, published
 from tests.scoring.test_outages import Server, free_port

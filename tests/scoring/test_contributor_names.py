@@ -6,7 +6,7 @@ import pytest
 
 from scoring import services
 from scoring.models import Contributor
-from tests.scoring.test_selectors import pushes
+from tests.builders import pushes
 
 AT = datetime(2026, 3, 2, 10, tzinfo=UTC)
 OCTOCAT = "https://avatars.githubusercontent.com/u/5346?v=4"
