@@ -34,8 +34,11 @@ class Project(models.Model):
 class Contributor(models.Model):
     """A user id with what the events' `actor` said of it last (SPEC section 9).
 
-    Logins are case-insensitive on GitHub and may be renamed or reused, so the id is the key
-    and the login is looked up case-insensitively (an index on its upper case)."""
+    Kept by the consumer in the statement that logs a batch: the name is the newest event's,
+    and `first_seen_at` / `last_seen_at` are the times of the earliest and the newest event
+    that named the user. Logins are case-insensitive on GitHub and may be renamed or reused,
+    so the id is the key and the login is looked up case-insensitively (an index on its upper
+    case)."""
 
     id = models.DecimalField(primary_key=True, **U64)
     # text, not varchar(n): whatever the wire carries fits (cut only of NUL, which Postgres refuses)
