@@ -10,7 +10,7 @@ import pytest
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring import services
 from scoring.models import ContributionEvent, Contributor
-from scoring.publisher import event_build
+from scoring.publisher import GeneratorOptions, event_build, events_generate, generated_login
 from scoring.wire import decode
 from tests.builders import pushes
 
@@ -116,3 +116,14 @@ def test_a_redelivered_batch_changes_nothing():
     result = services.batch_ingest(contributions=batch)
     assert (result.logged, result.duplicates) == (0, 2)
     assert contributors() == before
+
+
+def test_generated_events_name_their_users_and_link_their_activity():
+    for data in events_generate(GeneratorOptions(count=50, users=5, seed=3, duplicates=0)):
+        c = decode(data)
+        assert (c.login, c.avatar_url, c.is_bot) == (
+            generated_login(c.user_id),
+            f"https://github.com/identicons/user-{c.user_id}.png",
+            False,
+        )
+        assert c.url.startswith(f"https://github.com/org/repo-{c.project_id}/")
