@@ -267,6 +267,12 @@ def private_nats(tmp_path: Path, webhook, nats_elsewhere):
     server.stop()
 
 
+def stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP takes effect asynchronously)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0] == "T"
+
+
 def connected() -> bool:
     nc = publisher_module.publisher().nc
     return nc is not None and nc.is_connected
@@ -292,6 +298,7 @@ def test_no_acknowledgement_in_time_is_a_503(client, private_nats):
     payload = examples.example("issues", "opened")
     assert post(client, "issues", payload, delivery="before").status_code == 202
     private_nats.proc.send_signal(signal.SIGSTOP)  # the server takes the bytes but never answers
+    wait_for(lambda: stopped(private_nats.proc.pid), timeout=10, message="nats-server to stop")
     response = post(client, "issues", payload, delivery="late")
     assert error(response) == (503, "dependency_unavailable")
     assert response.json()["error"]["details"] == {"nats": "no acknowledgement from JetStream within 1s"}
