@@ -10,7 +10,9 @@ event that JetStream must store and acknowledge before the 202. After each run t
 must hold exactly one message per 202 (the `Nats-Msg-Id` dedup would hide a repeated GUID).
 
 Prints deliveries/s and p50/p99 latency per run and the median; exit 1 on any non-202 answer
-or a stream count that disagrees. The machine is shared: figures move with the neighbours.
+or a stream count that disagrees. The machine is shared: figures move with the neighbours, so
+it also prints the CPU time one delivery costs (gunicorn's workers and wrk; the shared
+nats-server is not counted) and the deliveries/s two idle cores could serve at that cost.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from nats.js.errors import NotFoundError
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.api import children_cpu, process_tree_cpu  # noqa: E402
 from github.signatures import signature_of  # noqa: E402 - after the path is set
 
 PYTHON = sys.executable
@@ -86,6 +89,7 @@ class Run:
     requests: int
     errors: int
     stored: int
+    cpu_us: float = 0.0  # gunicorn's workers and wrk, per delivery
 
 
 def _ms(text: str) -> float:
@@ -160,8 +164,9 @@ def warm_up(url: str, body: bytes) -> None:
         raise SystemExit(f"the webhook at {url} did not answer 202 within 30 s")
 
 
-def run_wrk(url: str, script: Path, body_file: Path, signature: str, args, n: int) -> Run:
+def run_wrk(url: str, script: Path, body_file: Path, signature: str, args, n: int, server_pid: int) -> Run:
     stream("reset")
+    cpu_before = process_tree_cpu(server_pid) + children_cpu()
     prefix = f"bench-{uuid.uuid4().hex[:8]}-{n}"
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
     command += ["-s", str(script), url, "--", prefix, str(body_file), signature]
@@ -170,6 +175,7 @@ def run_wrk(url: str, script: Path, body_file: Path, signature: str, args, n: in
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     errors = sum(int(k) for k in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     errors += sum(int(k) for k in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    cpu = process_tree_cpu(server_pid) + children_cpu() - cpu_before
     return Run(
         deliveries_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         p50_ms=_ms(latency["50"]),
@@ -177,6 +183,7 @@ def run_wrk(url: str, script: Path, body_file: Path, signature: str, args, n: in
         requests=requests,
         errors=errors,
         stored=stream("count"),
+        cpu_us=cpu / max(requests, 1) * 1e6,
     )
 
 
@@ -200,14 +207,15 @@ def main() -> int:
     try:
         warm_up(url, body)
         for n in range(1, args.runs + 1):
-            run = run_wrk(url, script, PAYLOAD, signature_of(body, SECRET), args, n)
+            run = run_wrk(url, script, PAYLOAD, signature_of(body, SECRET), args, n, server.pid)
             runs.append(run)
             # wrk counts the answers it read; a request cut off at the end may still be stored
             agrees = run.requests <= run.stored <= run.requests + args.connections
             print(
                 f"run {n}: {run.deliveries_per_second:,.0f} deliveries/s  p50 {run.p50_ms:.2f} ms"
                 f"  p99 {run.p99_ms:.2f} ms  answered 202: {run.requests - run.errors}  errors {run.errors}"
-                f"  in the stream: {run.stored}{'' if agrees else '  MISMATCH'}",
+                f"  in the stream: {run.stored}{'' if agrees else '  MISMATCH'}  CPU {run.cpu_us:.0f} us/delivery"
+                f"  (load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
     finally:
@@ -221,6 +229,12 @@ def main() -> int:
         f" each acknowledged by JetStream: median {statistics.median(rates):,.0f} deliveries/s"
         f" (range {min(rates):,.0f}-{max(rates):,.0f}), p99 median {statistics.median(p99):.2f} ms"
         f" (range {min(p99):.2f}-{max(p99):.2f})"
+    )
+    cpu = statistics.median(r.cpu_us for r in runs)
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU per delivery (gunicorn + wrk): median {cpu:.0f} us: {cores} idle cores would serve about"
+        f" {cores / cpu * 1e6:,.0f} deliveries/s"
     )
     ok = all(r.errors == 0 and r.requests <= r.stored <= r.requests + args.connections for r in runs)
     return 0 if ok else 1
