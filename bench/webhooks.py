@@ -1,6 +1,6 @@
 """GitHub webhook deliveries: signed POSTs to /v1/webhooks/github, each acknowledged by JetStream.
 
-    .venv/bin/python bench/webhooks.py [--connections 8] [--duration 10] [--runs 3] [--threads 2]
+    .venv/bin/python bench/webhooks.py [--connections 6] [--duration 10] [--runs 3] [--threads 2]
 
 Starts a gunicorn of its own on a free port, as `make run` starts it (2 gthread workers of 8
 threads), with a secret and a stream of its own (`BENCH_WEBHOOKS`, deleted afterwards: the
@@ -189,7 +189,7 @@ def run_wrk(url: str, script: Path, body_file: Path, signature: str, args, n: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--connections", type=int, default=8, help="concurrent deliveries (default 8)")
+    parser.add_argument("--connections", type=int, default=6, help="concurrent deliveries (default 6)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
