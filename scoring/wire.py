@@ -79,16 +79,27 @@ def decode(data: bytes) -> Contribution:
         facts["issue_close_reason"] = _enum(IssueCloseReason, payload.close_reason)
     elif kind is EventKind.PUSHED:
         facts["commits"] = payload.commits_count or len(payload.commits)
+    # The actor names the credited user; one naming somebody else (or nobody) is not trusted
+    # with this user's name, and the event is scored without it.
+    if message.HasField("actor") and message.actor.id == user_id:
+        facts["login"] = _text(message.actor.login)
+        facts["avatar_url"] = _text(message.actor.avatar_url)
+        facts["is_bot"] = message.actor.is_bot
     return Contribution(
         event_id=message.id,
         kind=kind,
         occurred_at=occurred_at,
         project_id=message.repository_id,
-        project_name=message.repository_name.replace("\x00", ""),  # Postgres text holds no NUL
+        project_name=_text(message.repository_name),
         user_id=user_id,
         raw=data,
+        url=_text(message.url),
         **facts,
     )
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "")  # Postgres text holds no NUL
 
 
 def _enum(enum_type, value: int):
