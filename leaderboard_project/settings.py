@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "scoring",
     "snapshots",
     "github",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,8 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise also serves the apps' static files where `collectstatic` has not run (tests).
+WHITENOISE_USE_FINDERS = True
 
 # Web metrics across gunicorn's workers: prometheus-client's multiprocess mode, on when
 # gunicorn.conf.py has named (and emptied) the workers' shared directory.

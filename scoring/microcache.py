@@ -14,7 +14,9 @@ import time
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-CACHED_PREFIXES = ("/v1/leaderboard/",)
+# The board reads of the API, and the pages (their board rows come from the same reads).
+CACHED_PREFIXES = ("/v1/leaderboard/", "/projects/", "/contributors/")
+CACHED_PATHS = ("/",)
 MAX_ENTRIES = 2048
 
 
@@ -23,9 +25,13 @@ class BoardReadMicroCache:
         self.get_response = get_response
         self.entries: dict[str, tuple[float, bytes, list[tuple[str, str]], object]] = {}
 
+    @staticmethod
+    def cached(path: str) -> bool:
+        return path in CACHED_PATHS or path.startswith(CACHED_PREFIXES)
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
         ttl = settings.API_MICROCACHE_SECONDS
-        if ttl <= 0 or request.method != "GET" or not request.path.startswith(CACHED_PREFIXES):
+        if ttl <= 0 or request.method != "GET" or not self.cached(request.path):
             return self.get_response(request)
         key = request.get_full_path()
         now = time.monotonic()
