@@ -17,11 +17,16 @@ Five kinds of key live in Redis:
   them by expiry) and `leaderboard:archive-build:<token>` (one being written);
 - `leaderboard:meta:consumer:<durable>`, the consumers' heartbeat: when one last fetched, when
   one last applied a batch and what JetStream had pending, for the health-check.
+
+And one pub/sub channel, `leaderboard:boards:changed:<db>`: after each apply, the keys of the
+boards it changed (the live pages follow it). Channels are server-wide, so the name carries
+the database number: two deployments or test runs on one server do not wake each other.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -33,6 +38,8 @@ import redis.asyncio
 from django_redis import get_redis_connection
 
 from scoring.boards import BOARD_KEY_PATTERNS, KEY_PREFIX, Board
+
+logger = logging.getLogger("leaderboard.redis")
 
 READY_KEY = f"{KEY_PREFIX}:meta:ready"
 PENDING_KEY = f"{KEY_PREFIX}:meta:pending"
@@ -544,16 +551,26 @@ def board_ranks(
 
 # ---- announcements: which boards changed (the live pages listen)
 
-CHANGED_CHANNEL = f"{KEY_PREFIX}:boards:changed"
+CHANGED_CHANNEL = f"{KEY_PREFIX}:boards:changed"  # + ":<db>": channels span a server's databases
+
+
+def _changed_channel(client: redis.Redis) -> str:
+    return f"{CHANGED_CHANNEL}:{client.connection_pool.connection_kwargs.get('db', 0)}"
 
 
 def boards_announce(boards: Iterable[Board], client: redis.Redis | None = None) -> None:
     """Tell listeners (the SSE stream) that these boards changed: one PUBLISH per batch, the
-    board keys separated by spaces. Fire and forget: nobody listening costs nothing, and a
-    listener that misses one re-reads the board on the next."""
+    board keys separated by spaces. Fire and forget: nobody listening costs nothing, a failure
+    is logged and never fails the apply, and a listener that misses one re-reads the board on
+    the next (or when it resubscribes)."""
     keys = " ".join(sorted({board.key for board in boards}))
-    if keys:
-        (client or connection()).publish(CHANGED_CHANNEL, keys)
+    if not keys:
+        return
+    client = client or connection()
+    try:
+        client.publish(_changed_channel(client), keys)
+    except redis.RedisError as exc:  # the boards are right; only the live pages are late
+        logger.warning("could not announce changed boards: %s", exc)
 
 
 async def boards_changed(*, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[list[str]]:
@@ -564,7 +581,7 @@ async def boards_changed(*, on_subscribed: Callable[[], None] | None = None) -> 
     client = redis.asyncio.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
-        await pubsub.subscribe(CHANGED_CHANNEL)
+        await pubsub.subscribe(_changed_channel(client))
         if on_subscribed is not None:
             on_subscribed()
         async for message in pubsub.listen():

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from scoring import redis_boards
 from scoring.boards import Board
 from web.live import HEARTBEAT, RESPONSE_HEAD, board_frame
@@ -124,7 +126,10 @@ class StreamHub:
         channel = self.channels.get(board.key)
         if channel is None:
             channel = self.channels[board.key] = Channel(board)
-            self._changed(channel)  # a board nobody watched: read it now
+            # A board nobody watched: read it now, outside the pace of its changes (the first
+            # change after it is sent at once, not a second later).
+            channel.reading = True
+            self._spawn(self._read(channel, paced=False))
         self._spawn(self._connect(sock, channel, last_event_id))
 
     async def _connect(self, sock: socket.socket, channel: Channel, last_event_id: str | None) -> None:
@@ -152,9 +157,10 @@ class StreamHub:
         delay = max(0.0, channel.last_read + self.min_interval - self.loop.time())
         channel.timer = self.loop.call_later(delay, lambda: self._spawn(self._read(channel)))
 
-    async def _read(self, channel: Channel) -> None:
+    async def _read(self, channel: Channel, paced: bool = True) -> None:
         channel.timer, channel.reading, channel.dirty = None, True, False
-        channel.last_read = self.loop.time()
+        if paced:
+            channel.last_read = self.loop.time()
         try:
             event_id, data = await self.loop.run_in_executor(self.readers, self.read, channel.board)
         except Exception:
@@ -212,5 +218,5 @@ def hub() -> StreamHub:
         if _hub is None:
             from web.board import board_event
 
-            _hub = StreamHub(read=board_event).start()
+            _hub = StreamHub(read=board_event, heartbeat=settings.STREAM_HEARTBEAT_SECONDS).start()
         return _hub

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import socket
 
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 from gunicorn.workers.gthread import ThreadWorker
 
 from web.live import STREAM_PATH, stream_board
@@ -36,11 +38,14 @@ class StreamingThreadWorker(ThreadWorker):
 
     def handle_request(self, req, conn):
         if req.method == "GET" and req.path == STREAM_PATH:
+            headers = dict(req.headers)
             board = stream_board(req.query or "")
-            if board is not None:
+            # Django checks the Host header of every request it serves; so does the stream
+            host_ok = validate_host(split_domain_port(headers.get("HOST", ""))[0], settings.ALLOWED_HOSTS)
+            if board is not None and host_ok:
                 from web.stream import hub
 
-                last_event_id = next((value for name, value in req.headers if name == "LAST-EVENT-ID"), None)
+                last_event_id = headers.get("LAST-EVENT-ID")
                 sock = socket.socket(fileno=conn.sock.detach())
                 conn.sock = _HandedOff()
                 hub().attach(sock, board, last_event_id)

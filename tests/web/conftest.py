@@ -4,7 +4,9 @@ by Playwright."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,15 +14,21 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from scoring.rules import Contribution, EventKind
 from scoring.services import batch_ingest
 from tests.conftest import REDIS_URL, ROOT
+
+# Playwright's sync API keeps an event loop running in this thread, which Django's ORM takes
+# for an async context; the tests' ORM calls are plain synchronous ones (Playwright's advice).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -65,13 +73,15 @@ def _free_port() -> int:
 class WebServer:
     """`bin/run`'s gunicorn (the stream worker, gthread) as a real process."""
 
-    def __init__(self, log: Path, port: int | None = None) -> None:
+    def __init__(self, log: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         db = settings.DATABASES["default"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "API_"))}
-        env.update(
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "API_", "DJANGO_ALLOW"))
+        }
+        base.update(
             DATABASE_URL="postgres://{}@{}:{}/{}".format(
                 db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["NAME"]
             ),
@@ -79,7 +89,7 @@ class WebServer:
             DJANGO_SECRET_KEY="test",
             API_MICROCACHE_SECONDS="0",
         )
-        self.env = env
+        self.env = {**base, **(env or {})}
 
     def start(self) -> WebServer:
         self.handle = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
@@ -115,7 +125,7 @@ class WebServer:
         raise AssertionError("gunicorn did not answer within 30 s")
 
     def stop(self) -> None:
-        self.proc.terminate()
+        self.proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: open streams just drop
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -131,14 +141,34 @@ def web_server(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's Chromium under Playwright. While it is open, Playwright's event loop runs in
+    this thread: code that calls asyncio.run (publishing to NATS) goes through `off_loop`."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            # While Playwright's loop runs, Django keeps the ORM's connections per context, not
+            # per thread: close them here, or they outlive the run and block dropping the test
+            # database.
+            connections.close_all()
+            browser.close()
+
+
+def off_loop(function, *args, **kwargs):
+    """Run `function` on a thread of its own (away from Playwright's event loop)."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(function, *args, **kwargs).result()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as opened:
+        yield opened
 
 
 @pytest.fixture
