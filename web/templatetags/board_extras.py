@@ -7,10 +7,12 @@ from django import template
 register = template.Library()
 
 
-@register.filter
-def hue(user_id: object) -> int:
-    """A stable colour (0..359) for a user's placeholder avatar."""
+def avatar_hue(user_id: object) -> int:
+    """A stable colour (0..359) for a user's placeholder avatar (live.js computes the same)."""
     return int(str(user_id)) * 137 % 360 if str(user_id).isdigit() else 0
+
+
+register.filter("hue", avatar_hue)
 
 
 @register.filter
