@@ -7,12 +7,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 
-from scoring.apis import ERRORS, BoardQuerySerializer, QueryApi
+from scoring.apis import BOARD_PARAMETERS, ERRORS, BoardQuerySerializer, QueryApi
 from web.board import board_event
 from web.live import RETRY_MS, board_frame
+
+# One event of the stream, as the OpenAPI document describes it.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["board"]},
+        "id": {"type": "string", "description": "A digest of the page: send it back as Last-Event-ID."},
+        "data": {"type": "string", "description": "The board's first page, JSON (see the description)."},
+        "retry": {"type": "integer"},
+    },
+}
 
 
 class BoardStreamApi(QueryApi):
@@ -31,9 +42,10 @@ class BoardStreamApi(QueryApi):
             "is stale. The first event comes at once."
         ),
         parameters=[
-            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, description="The last `id:` received.")
+            *BOARD_PARAMETERS,
+            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, description="The last `id:` received."),
         ],
-        responses={200: OpenApiResponse(description="text/event-stream"), **ERRORS},
+        responses={(200, "text/event-stream"): SSE_EVENT, **ERRORS},
     )
     def get(self, request: Request) -> HttpResponse:
         query = self.InputSerializer.validated(request, now=datetime.now(UTC))

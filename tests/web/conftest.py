@@ -24,7 +24,7 @@ from django.db import connections
 
 from scoring.rules import Contribution, EventKind
 from scoring.services import batch_ingest
-from tests.conftest import REDIS_URL, ROOT
+from tests.fixtures import ROOT, database_url
 
 # Playwright's sync API keeps an event loop running in this thread, which Django's ORM takes
 # for an async context; the tests' ORM calls are plain synchronous ones (Playwright's advice).
@@ -77,15 +77,13 @@ class WebServer:
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        db = settings.DATABASES["default"]
         base = {
             k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "API_", "DJANGO_ALLOW"))
         }
         base.update(
-            DATABASE_URL="postgres://{}@{}:{}/{}".format(
-                db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["NAME"]
-            ),
-            REDIS_URL=REDIS_URL,
+            DJANGO_SETTINGS_MODULE="leaderboard_project.settings",  # the test settings claim a Redis db
+            DATABASE_URL=database_url(),
+            REDIS_URL=settings.REDIS_URL,
             DJANGO_SECRET_KEY="test",
             API_MICROCACHE_SECONDS="0",
         )

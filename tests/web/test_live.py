@@ -14,7 +14,7 @@ import pytest
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring.publisher import event_build, events_publish
-from tests.conftest import wait_until_drained
+from tests.fixtures import wait_until_drained
 from tests.web.conftest import WebServer, chromium, ingest, off_loop, push, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
