@@ -75,7 +75,7 @@ class Channel:
     board: Board
     watchers: set[Watcher] = field(default_factory=set)
     event: tuple[str, bytes] | None = None  # (id, frame)
-    last_read: float = float("-inf")
+    last_sent: float = float("-inf")
     timer: asyncio.TimerHandle | None = None
     reading: bool = False
     dirty: bool = False
@@ -150,17 +150,15 @@ class StreamHub:
             del self.channels[channel.board.key]
 
     def _changed(self, channel: Channel) -> None:
-        """The board changed: read it now, or once a second has passed since the last read."""
+        """The board changed: read and send it now, or a second after the last send."""
         channel.dirty = True
         if channel.reading or channel.timer is not None:
             return
-        delay = max(0.0, channel.last_read + self.min_interval - self.loop.time())
+        delay = max(0.0, channel.last_sent + self.min_interval - self.loop.time())
         channel.timer = self.loop.call_later(delay, lambda: self._spawn(self._read(channel)))
 
     async def _read(self, channel: Channel, paced: bool = True) -> None:
         channel.timer, channel.reading, channel.dirty = None, True, False
-        if paced:
-            channel.last_read = self.loop.time()
         try:
             event_id, data = await self.loop.run_in_executor(self.readers, self.read, channel.board)
         except Exception:
@@ -172,6 +170,8 @@ class StreamHub:
                 watcher.offer(*channel.event)
         finally:
             channel.reading = False
+            if paced:  # the next event of this board goes out a second after this one at the earliest
+                channel.last_sent = self.loop.time()
         if channel.dirty and self.channels.get(channel.board.key) is channel:
             self._changed(channel)
 
