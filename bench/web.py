@@ -53,7 +53,7 @@ import nats
 from bench.api import BENCH_PROJECT, BOARD_KEY, run_wrk, seed
 from bench.common import NATS_URL, PYTHON, ROOT, Process, Target, percentile, redis_claim
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring.publisher import GeneratorOptions, event_build, events_generate
+from scoring.publisher import event_build
 
 DATABASE = "leaderboard_bench_web"
 STREAM, SUBJECT = "BENCH_WEB", "bench.web.CONTRIBUTION_REGISTERED"
@@ -238,7 +238,7 @@ class LiveFigure:
 
 
 async def live_run(
-    url: str, query: str, clients: int, rate: float, seconds: float, marker_base: int, every: float
+    url: str, query: str, clients: int, rate: float, seconds: float, marker_base: int, every: float, env: dict
 ) -> LiveFigure:
     """`clients` streams on one board while ingest runs; a marker every `every` s (+-30 %)."""
     host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
@@ -254,47 +254,35 @@ async def live_run(
         await asyncio.sleep(0.1)
     await asyncio.sleep(2)  # every client has had its first event
 
+    # The ingest comes from a process of its own (`publish_events`), so that this one, which
+    # times a thousand streams, only publishes the markers.
+    total = int(rate * seconds)
+    ingest = await asyncio.create_subprocess_exec(
+        PYTHON, str(ROOT / "manage.py"), "publish_events", "--count", str(total), "--rate", str(rate),
+        "--users", "2000", "--projects", "20", "--days", "1", "--duplicates", "0", "--invalid", "0",
+        "--seed", str(random.randrange(10**9)),
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
     nc = await nats.connect(NATS_URL)
     js = nc.jetstream()
-    generated = iter(
-        events_generate(
-            GeneratorOptions(
-                count=int(rate * seconds) + 10,
-                users=2000,
-                projects=20,
-                days=1,
-                duplicates=0.0,
-                invalid=0.0,
-                seed=random.randrange(10**9),
-            )
-        )
-    )
     markers: list[tuple[int, float]] = []  # (the marker user's score it makes, publish time)
-    acks = []
     token = uuid.uuid4().hex[:8]
-    start = time.perf_counter()
-    total = int(rate * seconds)
-    next_marker = start + every * (1 + random.random())
-    published = 0
-    for i in range(total):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        acks.append(asyncio.ensure_future(js.publish(SUBJECT, next(generated))))
-        published += 1
-        if time.perf_counter() >= next_marker:
-            event = event_build(
-                event_id=f"marker-{token}-{len(markers)}",
-                kind=pb.PULL_REQUEST_CLOSED,
-                user_id=MARKER_USER,
-                project_id=MARKER_PROJECT,
-                occurred_at=datetime.now(UTC),
-            )
-            markers.append((marker_base + 10 * (len(markers) + 1), time.perf_counter()))
-            acks.append(asyncio.ensure_future(js.publish(SUBJECT, event.SerializeToString())))
-            next_marker += every * random.uniform(0.7, 1.3)
-    publish_rate = total / (time.perf_counter() - start)
-    await asyncio.gather(*acks)
+    waiting = asyncio.ensure_future(ingest.communicate())
+    await asyncio.sleep(every * (1 + random.random()))
+    while not waiting.done():
+        event = event_build(
+            event_id=f"marker-{token}-{len(markers)}",
+            kind=pb.PULL_REQUEST_CLOSED,
+            user_id=MARKER_USER,
+            project_id=MARKER_PROJECT,
+            occurred_at=datetime.now(UTC),
+        )
+        markers.append((marker_base + 10 * (len(markers) + 1), time.perf_counter()))
+        await js.publish(SUBJECT, event.SerializeToString())
+        await asyncio.sleep(every * random.uniform(0.7, 1.3))
+    output = (await waiting)[0].decode()
+    found = re.search(r"published (\d+) events in [\d.]+s \(([\d.]+)/s\)", output)
+    published, publish_rate = (int(found.group(1)), float(found.group(2))) if found else (0, float("nan"))
     await asyncio.sleep(3)  # the last marker reaches everyone
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -435,12 +423,30 @@ def main() -> int:
         print(f"4. {args.clients} streams while ingest runs at {args.rate:,.0f}/s", flush=True)
         quiet_base = marker_score(url, f"project_id={MARKER_PROJECT}")
         quiet = asyncio.run(
-            live_run(url, f"project_id={MARKER_PROJECT}", args.clients, args.rate, args.seconds, quiet_base, every=2.0)
+            live_run(
+                url,
+                f"project_id={MARKER_PROJECT}",
+                args.clients,
+                args.rate,
+                args.seconds,
+                quiet_base,
+                every=2.0,
+                env=target_env(target),
+            )
         )
         print(describe(quiet), flush=True)
         busy_base = marker_score(url, "")
         busy = asyncio.run(
-            live_run(url, "timeframe=all_time", args.clients, args.rate, args.seconds, busy_base, every=1.0)
+            live_run(
+                url,
+                "timeframe=all_time",
+                args.clients,
+                args.rate,
+                args.seconds,
+                busy_base,
+                every=1.0,
+                env=target_env(target),
+            )
         )
         print(describe(busy), flush=True)
         time.sleep(2)  # the consumer has applied the last events
