@@ -133,7 +133,7 @@ def _rows(html: str) -> list[tuple[str, str, str]]:
     return [
         (rank, name, points)
         for rank, name, points in re.findall(
-            r'<td class="rank">(\d+)</td>.*?<span class="name">([^<]+)</span>.*?<td class="score">(\d+)</td>',
+            r'<td class="rank[^"]*">(\d+)</td>.*?<span class="name">([^<]+)</span>.*?<td class="score">(\d+)</td>',
             body,
             re.S,
         )
@@ -150,6 +150,7 @@ def test_board_page_ranks_ties_like_the_api(boards, client):
     ]
     assert _rows(page.content.decode()) == [("1", "#9", "12"), ("1", "#5", "12"), ("3", "#7", "7")]
     html = page.content.decode()
+    assert html.count('<td class="rank first">') == 2  # both rows ranked 1 are marked first
     assert 'rel="prev" href="/?timeframe=weekly&amp;period=2026-W48"' in html
     # 9 was 2nd last week (1 point, behind 7's 9): up one; 7 was 1st: down two; 5 is new
     moves = re.findall(r'<td class="move">(.*?)</td>', html, re.S)

@@ -52,7 +52,9 @@
       } else {
         tr = build(row);
       }
-      tr.querySelector(".rank").textContent = row.rank;
+      var rank = tr.querySelector(".rank");
+      rank.textContent = row.rank;
+      rank.classList.toggle("first", row.rank === 1);
       tr.querySelector(".score").textContent = row.score;
       var move = tr.querySelector(".move");
       if (move && moves) moveCell(move, row);
