@@ -73,7 +73,8 @@ def _free_port() -> int:
 class WebServer:
     """`bin/run`'s gunicorn (the stream worker, gthread) as a real process."""
 
-    def __init__(self, log: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, log: Path, port: int | None = None, env: dict[str, str] | None = None, threads: int = 4) -> None:
+        self.threads = threads
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -100,7 +101,7 @@ class WebServer:
                 "--workers",
                 "1",
                 "--threads",
-                "4",
+                str(self.threads),
                 "--worker-class",
                 "web.worker.StreamingThreadWorker",
                 "--log-level",

@@ -178,3 +178,22 @@ def test_the_stream_protocol(ready_boards, tmp_path):
             stream.close()
     finally:
         server.stop()
+
+
+def test_open_streams_hold_no_thread(ready_boards, tmp_path):
+    """Ten streams open on a server with two threads: pages and the API still answer."""
+    ingest(push(1, 5, at=datetime.now(UTC)))
+    server = WebServer(tmp_path / "gunicorn.log", threads=2).start()
+    try:
+        streams = [Stream(server, "timeframe=all_time") for _ in range(10)]
+        for stream in streams:
+            assert json.loads(stream.next_event()["data"])["total"] == 1  # each one is being served
+        with urllib.request.urlopen(f"{server.url}/", timeout=10) as page:
+            assert page.status == 200
+        assert api(server, "")["results"] == [{"rank": 1, "user_id": "1", "score": 5}]
+        ingest(push(2, 7, at=datetime.now(UTC)))
+        for stream in streams:  # and every stream was still open, live
+            assert json.loads(stream.next_event()["data"])["total"] == 2
+            stream.close()
+    finally:
+        server.stop()
