@@ -218,7 +218,7 @@ def contributor(request: HttpRequest, key: str) -> HttpResponse:
             {"event": event, "label": _kind_label(EventKind(event.kind))}
             for event in user_events(user_id=user_id, board=Board(GLOBAL, Timeframe.ALL_TIME, "all"))[:RECENT_EVENTS]
         ],
-        "title": f"Contributor #{user_id}",
+        "title": getattr(standings[0]["found"], "login", None) or f"Contributor #{user_id}",
     }
     return render(request, "web/contributor.html", context)
 
