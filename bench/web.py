@@ -50,7 +50,7 @@ import contextlib
 
 import nats
 
-from bench.api import BENCH_PROJECT, BOARD_KEY, run_wrk, seed
+from bench.api import BENCH_PROJECT, BOARD_KEY, process_tree_cpu, run_wrk, seed
 from bench.common import NATS_URL, PYTHON, ROOT, Process, Target, percentile, redis_claim
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring.publisher import event_build
@@ -124,11 +124,17 @@ def start_server(target: Target, logs: Path) -> tuple[Process, str]:
 
 
 def api_figure(target: Target, url: str, server: Process, runs: int, duration: int) -> tuple[str, float]:
-    """bench/api.py's summary lines and its median requests/s."""
+    """bench/api.py's summary lines (plus the gunicorn workers' own CPU time per request, which
+    neither the neighbours nor the shared Redis move) and its median requests/s."""
     argv = [PYTHON, str(ROOT / "bench" / "api.py"), "--url", url, "--redis-url", target.redis_url]
     argv += ["--server-pid", str(server.proc.pid), "--runs", str(runs), "--duration", str(duration)]
+    cpu_before = process_tree_cpu(server.proc.pid)
     result = subprocess.run(argv, cwd=ROOT, env=target_env(target), capture_output=True, text=True)
+    cpu = process_tree_cpu(server.proc.pid) - cpu_before
     output = (result.stdout + result.stderr).strip()
+    requests = sum(float(rps.replace(",", "")) * duration for rps in re.findall(r"run \d+: ([\d,]+) req/s", output))
+    if requests:
+        output += f"\ngunicorn workers' CPU per request: {cpu / requests * 1e6:.0f} us"
     found = re.search(r"median ([\d,]+) req/s", output)
     return output, float(found.group(1).replace(",", "")) if found else float("nan")
 
@@ -492,8 +498,9 @@ def section(args, api_without, rps_without, page, api_with, rps_with, connected,
         f"median {statistics.median(page.rps):,.0f} pages/s (range {min(page.rps):,.0f}-{max(page.rps):,.0f}), "
         f"p99 median {statistics.median(page.p99):.1f} ms (range {min(page.p99):.1f}-{max(page.p99):.1f}), "
         f"{page.errors} errors |",
-        f"| API top-50, no stream open | median {rps_without:,.0f} req/s |",
-        f"| API top-50, {connected} streams open | median {rps_with:,.0f} req/s ({change:+.1f} %) |",
+        f"| API top-50, no stream open | median {rps_without:,.0f} req/s; {server_cpu(api_without)} |",
+        f"| API top-50, {connected} streams open | median {rps_with:,.0f} req/s ({change:+.1f} %); "
+        f"{server_cpu(api_with)} |",
         f"| {quiet.clients} streams, a board only the markers change | {describe(quiet)} |",
         f"| {busy.clients} streams, the global all-time board (every event changes it) | {describe(busy)} |",
         f"| boards equal the log afterwards (`verify_leaderboards`) | {'yes' if verified else 'NO'} |",
@@ -508,6 +515,11 @@ def section(args, api_without, rps_without, page, api_with, rps_with, connected,
         "",
     ]
     return "\n".join(lines)
+
+
+def server_cpu(output: str) -> str:
+    found = re.search(r"gunicorn workers' CPU per request: (\d+) us", output)
+    return f"gunicorn's CPU {found.group(1)} us a request" if found else "gunicorn's CPU not measured"
 
 
 def write_section(text: str) -> None:
