@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import redis_boards
 from scoring.boards import Board
 from web.live import HEARTBEAT, RESPONSE_HEAD, board_frame
@@ -161,6 +162,9 @@ class StreamHub:
         channel.timer, channel.reading, channel.dirty = None, True, False
         try:
             event_id, data = await self.loop.run_in_executor(self.readers, self.read, channel.board)
+        except DependencyUnavailable as exc:  # the boards are being restored: try again in a second
+            logger.info("board %s not readable for the stream yet: %s", channel.board.key, exc.message)
+            channel.dirty = True
         except Exception:
             logger.exception("reading board %s for the stream failed; retrying", channel.board.key)
             channel.dirty = True

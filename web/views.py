@@ -4,6 +4,7 @@ board's rows). They work without JavaScript; `static/web/live.js` only makes a b
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from leaderboard_project.exceptions import DependencyUnavailable
 from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift, validate_period
 from scoring.rules import EventKind
 from scoring.selectors import (
@@ -111,6 +113,23 @@ def _bad(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "web/error.html", {"title": "Bad request", "message": message}, status=400)
 
 
+def unavailable_as_page(view):
+    """A page whose reads hit a dependency that cannot answer now (the boards being restored)
+    is a 503 page saying so, not an error."""
+
+    @functools.wraps(view)
+    def page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except DependencyUnavailable as exc:
+            response = render(request, "web/error.html", {"title": "Back soon", "message": exc.message}, status=503)
+            response["Retry-After"] = "5"
+            return response
+
+    return page
+
+
+@unavailable_as_page
 def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
     """`/` and `/projects/<id>`: one board, one page, with tabs, periods and a project selector."""
     now = datetime.now(UTC)
@@ -180,6 +199,7 @@ def _user_id(key: str) -> int | None:
     return None
 
 
+@unavailable_as_page
 def contributor(request: HttpRequest, key: str) -> HttpResponse:
     """`/contributors/<login or id>`: standings, the 90-day chart, points by kind, recent events."""
     user_id = _user_id(key)

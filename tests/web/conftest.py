@@ -117,7 +117,7 @@ class WebServer:
             if self.proc.poll() is not None:
                 raise AssertionError(f"gunicorn exited:\n{self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/contributors/", timeout=2):
+                with urllib.request.urlopen(f"{self.url}/static/web/site.css", timeout=2):
                     return self
             except OSError:
                 time.sleep(0.1)

@@ -219,3 +219,12 @@ def test_stream_view_without_the_worker_sends_one_event(boards, client):
     assert fresh.content == b"retry: 1000\n\n"
     bad = client.get("/v1/stream?timeframe=hourly")
     assert bad.status_code == 400 and "timeframe" in bad.json()["error"]["details"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_while_the_boards_are_restored_are_503_pages(redis_client, client):
+    # an empty Redis (no ready sentinel): what a restore in progress looks like to a reader
+    for path in ("/", "/?timeframe=weekly", "/contributors/7"):
+        response = client.get(path)
+        assert (response.status_code, response["Retry-After"]) == (503, "5"), path
+        assert "being restored" in response.content.decode()
