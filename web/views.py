@@ -16,6 +16,7 @@ from leaderboard_project.exceptions import DependencyUnavailable
 from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift, validate_period
 from scoring.rules import EventKind
 from scoring.selectors import (
+    contributor_find,
     project_list,
     user_events,
     user_points_by_kind,
@@ -183,7 +184,7 @@ def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
     return render(request, "web/board.html", context)
 
 
-def contributor_find(request: HttpRequest) -> HttpResponse:
+def contributor_search(request: HttpRequest) -> HttpResponse:
     """The search form: `?q=<login or id>` goes to that contributor's page."""
     wanted = (request.GET.get("q") or "").strip().lstrip("#@")
     if not wanted:
@@ -192,8 +193,7 @@ def contributor_find(request: HttpRequest) -> HttpResponse:
 
 
 def _user_id(key: str) -> int | None:
-    """The user a path segment names: a user id in decimal. (A login names a user once the
-    contributors table knows it.)"""
+    """A user id in decimal: a user with events but no contributor row yet (no actor known)."""
     if key.isascii() and key.isdigit() and len(key) <= 20 and 1 <= int(key) <= U64_MAX:
         return int(key)
     return None
@@ -202,7 +202,8 @@ def _user_id(key: str) -> int | None:
 @unavailable_as_page
 def contributor(request: HttpRequest, key: str) -> HttpResponse:
     """`/contributors/<login or id>`: standings, the 90-day chart, points by kind, recent events."""
-    user_id = _user_id(key)
+    found = contributor_find(key=key)
+    user_id = int(found.id) if found is not None else _user_id(key)
     if user_id is None:
         return render(
             request, "web/error.html", {"title": "Not found", "message": f"No contributor {key!r}."}, status=404

@@ -45,8 +45,11 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 AXE = ROOT / "tests" / "fixtures" / "axe-core" / "axe.min.js"
 
 
-def push(user_id: int, points: int, *, project_id: int = 1, at: datetime, event_id: str | None = None) -> Contribution:
-    """A push of `points` commits (a push scores 1 a commit, up to 10)."""
+def push(
+    user_id: int, points: int, *, project_id: int = 1, at: datetime, event_id: str | None = None, **named: str
+) -> Contribution:
+    """A push of `points` commits (a push scores 1 a commit, up to 10); `named` may give the
+    actor's `login` and `avatar_url` and the activity's `url`."""
     assert 1 <= points <= 10
     return Contribution(
         event_id=event_id or uuid.uuid4().hex,
@@ -56,6 +59,7 @@ def push(user_id: int, points: int, *, project_id: int = 1, at: datetime, event_
         project_name=f"org/repo-{project_id}",
         user_id=user_id,
         commits=points,
+        **named,
     )
 
 

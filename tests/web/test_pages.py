@@ -228,3 +228,17 @@ def test_pages_while_the_boards_are_restored_are_503_pages(redis_client, client)
         response = client.get(path)
         assert (response.status_code, response["Retry-After"]) == (503, "5"), path
         assert "being restored" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_names_links_and_a_login_in_the_url(ready_boards, client):
+    url = "https://github.com/org/repo-1/pull/9"
+    ingest(push(7, 4, at=NOW, login="Ada", url=url), push(8, 2, at=NOW))
+    board = client.get("/").content.decode()
+    assert _rows(board) == [("1", "Ada", "4"), ("2", "#8", "2")]
+    assert 'href="/contributors/Ada"' in board and 'href="/contributors/8"' in board
+    page = client.get("/contributors/ada")  # logins in any case
+    html = page.content.decode()
+    assert page.status_code == 200 and "<h1>Ada</h1>" in html
+    assert f'<a href="{url}">Pushed</a>' in html
+    assert client.get("/contributors/8").status_code == 200  # no contributor row: by id
