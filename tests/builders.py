@@ -3,8 +3,8 @@
 `wire_events` and `contributions` make every kind (some worth 0 points), users and projects
 near the u64 edges, times on UTC-day, ISO-week and year edges and past every board's
 retention — so a restore that is exact on them is exact because it is right, not because the
-data were easy. The expected boards come from tests/oracle.py, which does not share the
-service's code paths.
+data were easy. The expected boards come from tests/oracle.py, which is written from the
+SPEC and imports none of the service's decoding, scoring, period or retention code.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The consumer as a real process against the real NATS, Postgres and Redis — with faults.
 
 Every test ends the same way: the boards in Redis equal, key for key and member for member,
-what the published events say (tests/oracle.py computes that without the service's code
-paths), the log holds each distinct valid event once, every invalid message is a dead
+what the published events say (tests/oracle.py computes that from the SPEC, without the
+service's code), the log holds each distinct valid event once, every invalid message is a dead
 letter, and `verify_leaderboards` agrees.
 """
 

@@ -17,13 +17,11 @@ from scoring import redis_boards
 from scoring.models import ContributionEvent
 from scoring.publisher import events_publish
 from scoring.redis_boards import PENDING_KEY
-from scoring.rules import points
-from scoring.services import scoring_table
 from snapshots.models import Snapshot
 from snapshots.services import RESTORE_LOCK, boards_restore
 from tests.builders import wire_events
 from tests.fixtures import wait_for, wait_until_drained
-from tests.oracle import expected_boards, valid_events
+from tests.oracle import expected_boards, points, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 RESTORED = "leaderboard.snapshots restored"
@@ -44,8 +42,7 @@ def logged() -> int:
 
 
 def scored(messages: list[bytes]) -> int:
-    table = scoring_table()
-    return sum(1 for c in valid_events(messages) if points(c, table) > 0)
+    return sum(1 for c in valid_events(messages) if points(c) > 0)
 
 
 def stop(*consumers) -> None:

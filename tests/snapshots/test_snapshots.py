@@ -18,18 +18,16 @@ from scoring import redis_boards, services
 from scoring.boards import Board, Timeframe
 from scoring.models import ContributionEvent
 from scoring.redis_boards import PENDING_KEY, BoardsNotReady
-from scoring.rules import points
 from snapshots.models import Snapshot, SnapshotBoard
 from snapshots.services import RESTORE_LOCK, boards_restore, snapshot_take
 from tests.builders import contributions
-from tests.oracle import expected_boards, redis_boards_state
+from tests.oracle import expected_boards, points, redis_boards_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def scored(events) -> int:
-    table = services.scoring_table()
-    return sum(1 for c in events if points(c, table) > 0)
+    return sum(1 for c in events if points(c) > 0)
 
 
 def snapshot_state(snapshot: Snapshot) -> dict[str, dict[str, int]]:
@@ -307,17 +305,19 @@ def test_a_snapshot_taken_under_a_shorter_retention_is_not_used(
     events = contributions(200, seed=44)
     ingest(events)
     snapshot_take()
-    settings.BOARD_RETENTION_DAYS = {**settings.BOARD_RETENTION_DAYS, "daily": 100}  # older daily boards return
+    longer_retention = {"daily": 100, "weekly": 91, "monthly": 400}  # older daily boards return
+    settings.BOARD_RETENTION_DAYS = longer_retention
     flush_redis()
     assert boards_restore().snapshot_id is None  # the snapshot lacks them
-    assert_exact(events)
+    assert_exact(events, retention=longer_retention)
     longer = snapshot_take().snapshot
     assert longer.based_on_id is None  # nor can a new snapshot build on it
-    assert snapshot_state(longer) == expected_boards(events)
-    settings.BOARD_RETENTION_DAYS = {**settings.BOARD_RETENTION_DAYS, "daily": 5, "weekly": 30}
+    assert snapshot_state(longer) == expected_boards(events, retention=longer_retention)
+    shorter_retention = {"daily": 5, "weekly": 30, "monthly": 400}
+    settings.BOARD_RETENTION_DAYS = shorter_retention
     flush_redis()
     assert boards_restore().snapshot_id == longer.id  # a shorter retention is covered
-    assert_exact(events)
+    assert_exact(events, retention=shorter_retention)
 
 
 def test_restore_waits_for_the_lock(ready_boards, ingest, pg_session, flush_redis, assert_exact):
