@@ -1,0 +1,165 @@
+"""The commands nothing else runs: `publish_events`, `ensure_database`, and the stream (and
+durable) a starting consumer creates — against the real NATS and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import nats
+import psycopg
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from proto.contributions.v1 import contribution_pb2 as pb
+from tests.conftest import ROOT, RUN_ID, wait_for
+from tests.oracle import valid_events
+
+
+async def _stream_messages(stream: str, subject: str) -> list[bytes]:
+    """Every message in `stream`, in order (read by sequence, no consumer involved)."""
+    nc = await nats.connect(settings.NATS_URL)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        assert info.config.subjects == [subject]
+        messages = []
+        for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+            message = await js.get_msg(stream, sequence)
+            assert message.subject == subject
+            messages.append(message.data)
+        return messages
+    finally:
+        await nc.close()
+
+
+def test_publish_events_publishes_the_asked_mix_to_the_configured_subject(nats_names):
+    out = io.StringIO()
+    before = datetime.now(UTC)
+    call_command(
+        "publish_events",
+        "--count=400",
+        "--users=6",
+        "--projects=3",
+        "--days=10",
+        "--duplicates=0.2",
+        "--invalid=0.05",
+        "--seed=7",
+        stdout=out,
+    )
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("published 400 events in ")
+    assert lines[:-1] == ["published 400/400"]  # progress once per publish window (500 messages)
+    messages = asyncio.run(_stream_messages(nats_names["NATS_STREAM"], nats_names["NATS_SUBJECT"]))
+    assert len(messages) == 400
+    events = valid_events(messages)
+    invalid = [data for data in messages if not valid_events([data])]
+    assert 0 < len(invalid) < 400 * 0.15
+    assert 400 * 0.1 < len(messages) - len(invalid) - len(events) < 400 * 0.3  # re-sent duplicates
+    assert {e.user_id for e in events} <= set(range(1, 7))
+    assert {e.project_id for e in events} <= {1, 2, 3}
+    assert all(before - timedelta(days=10) <= e.occurred_at <= datetime.now(UTC) for e in events)
+    assert {int(e.kind) for e in events} == set(range(pb.PULL_REQUEST_OPENED, pb.PUSHED + 1))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--count=0"], "--count must be at least 1"),
+        (["--duplicates=0.7", "--invalid=0.5"], "--duplicates plus --invalid must not exceed 1"),
+    ],
+)
+def test_publish_events_refuses_bad_arguments(args, message, nats_names):
+    with pytest.raises(CommandError, match=message):
+        call_command("publish_events", *args, stdout=io.StringIO())
+
+
+def _ensure_database(url: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "LEADERBOARD_"))}
+    env.update({"DATABASE_URL": url, "DJANGO_SECRET_KEY": "test"})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "ensure_database"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _database_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        return cursor.fetchone() is not None
+
+
+@pytest.mark.django_db
+def test_ensure_database_creates_the_configured_database_once():
+    db = connection.settings_dict
+    name = f"test_leaderboard_{RUN_ID}_ensure"
+    server = f"{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    assert not _database_exists(name)
+    try:
+        created = _ensure_database(f"postgres://{server}/{name}")
+        assert created.returncode == 0, created.stderr
+        assert created.stdout.splitlines()[-1] == f"created database {name}"
+        assert _database_exists(name)
+        again = _ensure_database(f"postgres://{server}/{name}")
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.splitlines()[-1] == f"database {name} exists"
+    finally:
+        with psycopg.connect(
+            host=db["HOST"] or None,
+            port=db["PORT"] or None,
+            user=db["USER"] or None,
+            dbname="postgres",
+            autocommit=True,
+        ) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_ensure_database_names_the_database_it_cannot_create():
+    # Port 1 is privileged and nothing on this machine serves Postgres there.
+    failed = _ensure_database(f"postgres://postgres@127.0.0.1:1/test_leaderboard_{RUN_ID}_unreachable")
+    assert failed.returncode != 0
+    assert f"cannot create database test_leaderboard_{RUN_ID}_unreachable" in failed.stderr
+
+
+async def _stream_and_durable(names: dict[str, str]):
+    nc = await nats.connect(settings.NATS_URL)
+    try:
+        js = nc.jetstream()
+        return (
+            await js.stream_info(names["NATS_STREAM"]),
+            await js.consumer_info(names["NATS_STREAM"], names["NATS_DURABLE"]),
+        )
+    finally:
+        await nc.close()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_stream_a_consumer_creates_carries_the_configured_max_age(nats_names, spawn_consumer, ready_boards):
+    consumer = spawn_consumer(NATS_STREAM_MAX_AGE_DAYS="2", CONSUMER_ACK_WAIT="7", CONSUMER_MAX_DELIVER="9")
+    wait_for(lambda: "created stream" in consumer.output(), timeout=30, message="the consumer to create the stream")
+
+    def created():
+        try:
+            return asyncio.run(_stream_and_durable(nats_names))
+        except Exception:  # the durable may not exist yet
+            return None
+
+    stream, durable = wait_for(created, timeout=30, message="the stream and the durable")
+    assert stream.config.subjects == [nats_names["NATS_SUBJECT"]]
+    assert stream.config.max_age == 2 * 86400
+    assert durable.config.durable_name == nats_names["NATS_DURABLE"]
+    assert durable.config.ack_policy == "explicit"
+    assert durable.config.ack_wait == 7
+    assert durable.config.max_deliver == 9
+    assert durable.config.filter_subject == nats_names["NATS_SUBJECT"]
