@@ -167,20 +167,6 @@ def test_postgres_connections_dropped_mid_stream(redis_client, nats_names, spawn
     assert_exact(redis_client, messages)
 
 
-def test_sigterm_finishes_the_batch_and_exits_zero(redis_client, nats_names, spawn_consumer):
-    messages = generate(3000, seed=10)
-    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="200")
-    publish(messages[:200])
-    wait_for(lambda: logged() > 0, timeout=30, message="the first batch")
-    consumer.proc.send_signal(signal.SIGTERM)
-    assert consumer.wait(15) == 0
-    assert "consumed" in consumer.output().splitlines()[-1]
-    publish(messages[200:])
-    survivor = spawn_consumer()
-    wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, messages)
-
-
 def test_an_existing_stream_is_used_as_it_is(redis_client, nats_names, spawn_consumer):
     import asyncio
 
