@@ -195,3 +195,20 @@ class ApiProcess:
                 self.proc.wait()
         self._out.close()
         self._err.close()
+
+
+def assert_messages_exact(client: redis.Redis, messages: list[bytes]) -> None:
+    """Boards, log and dead letters are exactly what the wire messages say (tests/oracle.py),
+    and `verify_leaderboards` agrees."""
+    from django.core.management import call_command
+
+    from scoring.models import ContributionEvent, DeadLetter
+    from tests.oracle import expected_boards, redis_boards_state, valid_events
+
+    events = valid_events(messages)
+    invalid = [data for data in messages if not valid_events([data])]  # each one a dead letter
+    assert redis_boards_state(client) == expected_boards(events)
+    assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(e.event_id for e in events)
+    assert ContributionEvent.objects.filter(applied=False).count() == 0
+    assert DeadLetter.objects.count() == len(invalid)
+    call_command("verify_leaderboards", stdout=open(os.devnull, "w"))  # noqa: SIM115 - raises CommandError on a diff

@@ -202,3 +202,16 @@ def redis_boards_state(client) -> dict[str, dict[str, int]]:
             members = client.zrange(key, 0, -1, withscores=True)
             state[key] = {(m.decode() if isinstance(m, bytes) else m): int(s) for m, s in members}
     return state
+
+
+def snapshot_state(snapshot) -> dict[str, dict[str, int]]:
+    """What a saved snapshot holds, as {board key: {user id: score}} (project 0: global)."""
+    from snapshots.models import SnapshotBoard
+
+    state = {}
+    for row in SnapshotBoard.objects.filter(snapshot=snapshot):
+        assert row.members == len(row.user_ids) == len(row.scores)
+        global_key, project_key = keys(int(row.project_id), row.timeframe, row.period)
+        key = global_key if int(row.project_id) == 0 else project_key
+        state[key] = {str(user_id): score for user_id, score in zip(row.user_ids, row.scores, strict=True)}
+    return state

@@ -11,15 +11,15 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import nats
-import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from tests.conftest import ROOT, RUN_ID, wait_for
+from tests.fixtures import ROOT, database_url, pg_connect, wait_for
 from tests.oracle import valid_events
+from tests.redis_claim import RUN_ID
 
 
 async def _stream_messages(stream: str, subject: str) -> list[bytes]:
@@ -81,8 +81,10 @@ def test_publish_events_refuses_bad_arguments(args, message, nats_names):
 
 
 def _ensure_database(url: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "LEADERBOARD_"))}
-    env.update({"DATABASE_URL": url, "DJANGO_SECRET_KEY": "test"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "LEADERBOARD_", "DJANGO_"))}
+    env.update(
+        {"DATABASE_URL": url, "DJANGO_SECRET_KEY": "test", "DJANGO_SETTINGS_MODULE": "leaderboard_project.settings"}
+    )
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "ensure_database"],
         env=env,
@@ -101,34 +103,30 @@ def _database_exists(name: str) -> bool:
 
 @pytest.mark.django_db
 def test_ensure_database_creates_the_configured_database_once():
-    db = connection.settings_dict
     name = f"test_leaderboard_{RUN_ID}_ensure"
-    server = f"{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    url = database_url().rsplit("/", 1)[0] + "/" + name  # the configured server, another database
     assert not _database_exists(name)
     try:
-        created = _ensure_database(f"postgres://{server}/{name}")
+        created = _ensure_database(url)
         assert created.returncode == 0, created.stderr
         assert created.stdout.splitlines()[-1] == f"created database {name}"
         assert _database_exists(name)
-        again = _ensure_database(f"postgres://{server}/{name}")
+        again = _ensure_database(url)
         assert again.returncode == 0, again.stderr
         assert again.stdout.splitlines()[-1] == f"database {name} exists"
     finally:
-        with psycopg.connect(
-            host=db["HOST"] or None,
-            port=db["PORT"] or None,
-            user=db["USER"] or None,
-            dbname="postgres",
-            autocommit=True,
-        ) as admin:
+        with pg_connect(autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
+@pytest.mark.django_db
 def test_ensure_database_names_the_database_it_cannot_create():
-    # Port 1 is privileged and nothing on this machine serves Postgres there.
-    failed = _ensure_database(f"postgres://postgres@127.0.0.1:1/test_leaderboard_{RUN_ID}_unreachable")
+    # The configured server, as a role that does not exist: the connection is refused.
+    scheme, _, rest = database_url().partition("://")
+    url = f"{scheme}://no_such_role_{RUN_ID}@{rest.rpartition('@')[2].rsplit('/', 1)[0]}/test_leaderboard_{RUN_ID}_x"
+    failed = _ensure_database(url)
     assert failed.returncode != 0
-    assert f"cannot create database test_leaderboard_{RUN_ID}_unreachable" in failed.stderr
+    assert f"cannot create database test_leaderboard_{RUN_ID}_x" in failed.stderr
 
 
 async def _stream_and_durable(names: dict[str, str]):

@@ -13,7 +13,6 @@ import signal
 import time
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from scoring.faults import CRASH_POINTS
@@ -21,7 +20,7 @@ from scoring.models import ContributionEvent, DeadLetter
 from scoring.publisher import POISON, event_build
 from scoring.redis_boards import PENDING_KEY
 from tests.builders import generate, publish
-from tests.fixtures import boards_flush, pg_connect, wait_for, wait_until_drained
+from tests.fixtures import assert_messages_exact, boards_flush, pg_connect, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -29,17 +28,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 def logged() -> int:
     return ContributionEvent.objects.count()
-
-
-def assert_exact(client, messages: list[bytes]) -> None:
-    """Boards, log and dead letters are exactly what the messages say."""
-    events = valid_events(messages)
-    invalid = sum(1 for data in messages if data in POISON)
-    assert redis_boards_state(client) == expected_boards(events)
-    assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(e.event_id for e in events)
-    assert ContributionEvent.objects.filter(applied=False).count() == 0
-    assert DeadLetter.objects.count() == invalid
-    call_command("verify_leaderboards", stdout=open("/dev/null", "w"))  # noqa: SIM115 - raises CommandError on a diff
 
 
 def test_duplicates_and_poison_give_exact_boards(redis_client, nats_names, spawn_consumer):
@@ -51,7 +39,7 @@ def test_duplicates_and_poison_give_exact_boards(redis_client, nats_names, spawn
     late = messages[1:200:7]  # the same events again, long after they were counted
     publish(late)
     wait_until_drained(nats_names, processes=[consumer])
-    assert_exact(redis_client, messages + late)
+    assert_messages_exact(redis_client, messages + late)
     reasons = set(DeadLetter.objects.values_list("reason", flat=True))
     assert reasons == {
         "undecodable: Error parsing message with type 'contributions.v1.ContributionEvent': Wire format was corrupt",
@@ -70,7 +58,7 @@ def test_a_consumer_killed_at_each_crash_point_counts_every_event_once(point, re
     assert doomed.wait(60) == -signal.SIGKILL, doomed.output()
     survivor = spawn_consumer(CONSUMER_BATCH_SIZE="100")
     wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
     # Markers left by a crash between the commit and their removal are swept.
     wait_for(lambda: redis_client.hlen(PENDING_KEY) == 0, timeout=10, message="pending markers to be swept")
 
@@ -85,7 +73,7 @@ def test_sigkill_mid_stream_again_and_again(redis_client, nats_names, spawn_cons
         consumer.kill()
     consumer = spawn_consumer()
     wait_until_drained(nats_names, processes=[consumer])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
 
 
 def test_two_consumers_on_one_durable(redis_client, nats_names, spawn_consumer):
@@ -94,7 +82,7 @@ def test_two_consumers_on_one_durable(redis_client, nats_names, spawn_consumer):
     second = spawn_consumer(CONSUMER_BATCH_SIZE="100")
     publish(messages, rate=4000)
     wait_until_drained(nats_names, processes=[first, second])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
     for consumer in (first, second):
         consumer.proc.send_signal(signal.SIGTERM)
         assert consumer.wait(15) == 0
@@ -119,7 +107,7 @@ def test_killed_while_redis_is_paused(redis_client, nats_names, spawn_consumer):
     assert ContributionEvent.objects.filter(applied=False).exists()
     survivor = spawn_consumer()
     wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, first_half + second_half)
+    assert_messages_exact(redis_client, first_half + second_half)
 
 
 def _blocked_on_lock(dbname: str) -> bool:
@@ -146,7 +134,7 @@ def test_killed_while_postgres_is_locked(redis_client, nats_names, spawn_consume
         locker.rollback()
     survivor = spawn_consumer()
     wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, first_half + second_half)
+    assert_messages_exact(redis_client, first_half + second_half)
 
 
 def test_postgres_connections_dropped_mid_stream(redis_client, nats_names, spawn_consumer):
@@ -164,7 +152,7 @@ def test_postgres_connections_dropped_mid_stream(redis_client, nats_names, spawn
         time.sleep(0.3)
     publish(messages[1000:])
     wait_until_drained(nats_names, processes=[consumer])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
 
 
 def test_an_existing_stream_is_used_as_it_is(redis_client, nats_names, spawn_consumer):
@@ -228,5 +216,5 @@ def test_postgres_lost_during_the_restore_at_start(redis_client, nats_names, spa
         locker.rollback()
     publish(messages)
     wait_until_drained(nats_names, processes=[consumer])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
     assert "restore at start failed, retrying" in consumer.output()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -15,30 +14,12 @@ from scoring import redis_boards, services
 from scoring.models import ContributionEvent
 from scoring.redis_boards import PENDING_KEY
 from scoring.rules import Contribution, EventKind
-from tests.conftest import wait_for
+from tests.fixtures import pg_connect, wait_for
 from tests.oracle import expected_boards, redis_boards_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOW = datetime.now(UTC).replace(microsecond=0)
 LOCK_FOR_APPLY = "SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND NOT applied"
-
-
-@pytest.fixture
-def pg_session(transactional_db):
-    """Open extra connections to the test database (another worker's transaction)."""
-    db = connection.settings_dict
-    opened: list[psycopg.Connection] = []
-
-    def open_one() -> psycopg.Connection:
-        conn = psycopg.connect(
-            host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None, dbname=db["NAME"]
-        )
-        opened.append(conn)
-        return conn
-
-    yield open_one
-    for conn in opened:
-        conn.close()
 
 
 def events(*ids: str) -> list[Contribution]:
@@ -81,13 +62,13 @@ class Worker(threading.Thread):
 
 
 @pytest.mark.parametrize("first_worker", ["commits", "dies after its Lua call", "dies before its Lua call"])
-def test_two_workers_contending_for_one_event_count_it_once(first_worker, ready_boards, pg_session, redis_client):
+def test_two_workers_contending_for_one_event_count_it_once(first_worker, ready_boards, redis_client):
     """The first worker holds the rows locked (as `events_apply` does); the second blocks on
     them. Whatever the first then does, the second ends with every event counted once."""
     batch = events("c1", "c2")
     scored = services.contributions_score(batch)
     services.events_record(scored=scored)  # both received the batch; its rows are logged
-    first = pg_session()
+    first = pg_connect()
     first.execute(LOCK_FOR_APPLY + " ORDER BY event_id FOR UPDATE", [["c1", "c2"]])
     if first_worker != "dies before its Lua call":
         plan = services.BoardPlan()
@@ -113,7 +94,7 @@ def test_two_workers_contending_for_one_event_count_it_once(first_worker, ready_
             first.rollback()  # its transaction aborts, as when the worker's process dies
     finally:
         second.join(20)
-        first.rollback()
+        first.close()
     assert second.error is None, second.error
     assert (
         second.result

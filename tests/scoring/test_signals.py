@@ -7,15 +7,14 @@ import asyncio
 import signal
 
 import nats
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from scoring.consumer import INGEST_WORKERS
 from scoring.models import ContributionEvent
-from tests.conftest import wait_for, wait_until_drained
-from tests.scoring.test_consumer import assert_exact, generate, publish
+from tests.builders import generate, publish
+from tests.fixtures import assert_messages_exact, pg_connect, wait_for, wait_until_drained
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 BATCH = 100
@@ -66,10 +65,7 @@ def test_a_signal_finishes_the_batch_in_hand_and_hands_the_prefetched_one_back(
     signum, redis_client, nats_names, spawn_consumer
 ):
     messages = generate(2000, seed=30, duplicates=0, invalid=0)
-    db = connection.settings_dict
-    with psycopg.connect(
-        host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None, dbname=db["NAME"]
-    ) as locker:
+    with pg_connect() as locker:
         locker.execute("LOCK TABLE scoring_contributionevent IN EXCLUSIVE MODE")  # reads go on
         publish(messages)  # a backlog: every fetch is a full batch
         consumer = spawn_consumer(CONSUMER_BATCH_SIZE=str(BATCH), CONSUMER_ACK_WAIT="60")
@@ -111,4 +107,4 @@ def test_a_signal_finishes_the_batch_in_hand_and_hands_the_prefetched_one_back(
 
     survivor = spawn_consumer(CONSUMER_BATCH_SIZE=str(BATCH))
     wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)

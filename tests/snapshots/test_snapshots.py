@@ -8,36 +8,24 @@ from __future__ import annotations
 
 import io
 import threading
-from collections import defaultdict
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
 from scoring import redis_boards, services
-from scoring.boards import Board, Timeframe
 from scoring.models import ContributionEvent
 from scoring.redis_boards import PENDING_KEY, BoardsNotReady
 from snapshots.models import Snapshot, SnapshotBoard
 from snapshots.services import RESTORE_LOCK, boards_restore, snapshot_take
 from tests.builders import contributions
-from tests.oracle import expected_boards, points, redis_boards_state
+from tests.oracle import expected_boards, points, redis_boards_state, snapshot_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def scored(events) -> int:
     return sum(1 for c in events if points(c) > 0)
-
-
-def snapshot_state(snapshot: Snapshot) -> dict[str, dict[str, int]]:
-    """What a snapshot holds, as {board key: {user id: score}}."""
-    state: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in SnapshotBoard.objects.filter(snapshot=snapshot):
-        key = Board(int(row.project_id), Timeframe(row.timeframe), row.period).key
-        assert row.members == len(row.user_ids) == len(row.scores)
-        state[key] = {str(user_id): score for user_id, score in zip(row.user_ids, row.scores, strict=True)}
-    return dict(state)
 
 
 def test_snapshot_more_events_redis_emptied_restore_is_exact(ready_boards, ingest, flush_redis, assert_exact):

@@ -12,10 +12,9 @@ from django.db import connection
 
 from snapshots.models import Snapshot
 from snapshots.services import SNAPSHOT_LOCK, boards_restore, snapshot_take
-from tests.conftest import wait_for
-from tests.oracle import expected_boards, expected_expiry, points
-from tests.snapshots.events import contributions
-from tests.snapshots.test_snapshots import snapshot_state
+from tests.builders import contributions
+from tests.fixtures import wait_for
+from tests.oracle import expected_boards, expected_expiry, points, snapshot_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BUILD_KEYS = "leaderboard:meta:build:*"
