@@ -9,10 +9,10 @@ sees a board at most that much older than Redis. Only 200 answers of GET board r
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+
+from scoring import clock
 
 CACHED_PREFIXES = ("/v1/leaderboard/",)
 MAX_ENTRIES = 2048
@@ -28,7 +28,7 @@ class BoardReadMicroCache:
         if ttl <= 0 or request.method != "GET" or not request.path.startswith(CACHED_PREFIXES):
             return self.get_response(request)
         key = request.get_full_path()
-        now = time.monotonic()
+        now = clock.monotonic()
         entry = self.entries.get(key)
         if entry is not None and entry[0] > now:
             response = HttpResponse(entry[1])

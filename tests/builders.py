@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring import clock
 from scoring.publisher import GeneratorOptions, event_build, events_generate, events_publish
 from scoring.rules import Contribution, EventKind
 from tests.oracle import valid_events
@@ -39,7 +40,7 @@ def wire_events(
 ) -> list[bytes]:
     """`count` distinct valid wire messages."""
     rng = random.Random(seed)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     messages = []
     for _ in range(count):
         event = event_build(

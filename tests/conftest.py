@@ -16,8 +16,18 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 
+from scoring import clock as scoring_clock
+from tests.clock import TestClock
 from tests.fixtures import ApiProcess, ConsumerProcess, boards_flush, consumer_env, redis_connect, stream_delete
 from tests.redis_claim import CLAIM, CLAIM_KEY, RUN_ID
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch) -> TestClock:
+    """Every test runs at `tests.clock.START` (frozen) unless it moves the clock; see tests/clock.py."""
+    test_clock = TestClock()
+    monkeypatch.setattr(scoring_clock, "now", test_clock.now)
+    return test_clock
 
 
 def pytest_unconfigure(config):

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +20,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from scoring import clock
+from tests.clock import ENV as CLOCK_ENV
+from tests.clock import manage
 from tests.redis_claim import CLAIM, CLAIM_KEY, CLAIM_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +74,7 @@ def consumer_env(nats_names: dict[str, str], **extra: str) -> dict[str, str]:
             "CONSUMER_SWEEP_INTERVAL": "1",
             "CONSUMER_METRICS_PORT": "0",  # a test that scrapes a consumer gives it a port of its own
             "PYTHONUNBUFFERED": "1",
+            CLOCK_ENV: clock.now().isoformat(),  # the process runs at the test's time
         }
     )
     env.update(extra)
@@ -85,7 +88,7 @@ class ConsumerProcess:
         self.log = log
         self.handle = open(log, "ab")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "consume_contributions"],
+            manage("consume_contributions"),
             cwd=ROOT,
             env=env,
             stdout=self.handle,

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from google.protobuf.message import DecodeError
 
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring import clock  # the time the test runs at (tests/clock.py), not service logic
 from scoring.rules import Contribution, EventKind, IssueCloseReason, ReviewState
 
 # SPEC section 6's defaults for how long period boards stay after their period ends; yearly
@@ -156,7 +157,7 @@ def expected_boards(
 ) -> dict[str, dict[str, int]]:
     """{board key: {user id: score}} for the distinct events (first of each id), on the
     boards still kept at `now` under `retention` (SPEC's defaults unless given)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     boards: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen: set[str] = set()
     for c in contributions:
@@ -179,7 +180,7 @@ def expected_expiry(
     contributions: Iterable[Contribution], now: datetime | None = None, retention: dict[str, int] | None = None
 ) -> dict[str, int | None]:
     """{board key: unix second it expires at (None: never)} for every expected board."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     result: dict[str, int | None] = {}
     for c in contributions:
         if points(c) == 0:

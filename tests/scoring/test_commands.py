@@ -8,7 +8,7 @@ import io
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import nats
 import pytest
@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from proto.contributions.v1 import contribution_pb2 as pb
+from tests.clock import START
 from tests.fixtures import ROOT, database_url, pg_connect, wait_for
 from tests.oracle import valid_events
 from tests.redis_claim import RUN_ID
@@ -41,7 +42,7 @@ async def _stream_messages(stream: str, subject: str) -> list[bytes]:
 
 def test_publish_events_publishes_the_asked_mix_to_the_configured_subject(nats_names):
     out = io.StringIO()
-    before = datetime.now(UTC)
+    now = START
     call_command(
         "publish_events",
         "--count=400",
@@ -64,7 +65,7 @@ def test_publish_events_publishes_the_asked_mix_to_the_configured_subject(nats_n
     assert 400 * 0.1 < len(messages) - len(invalid) - len(events) < 400 * 0.3  # re-sent duplicates
     assert {e.user_id for e in events} <= set(range(1, 7))
     assert {e.project_id for e in events} <= {1, 2, 3}
-    assert all(before - timedelta(days=10) <= e.occurred_at <= datetime.now(UTC) for e in events)
+    assert all(now - timedelta(days=10) <= e.occurred_at <= now for e in events)
     assert {int(e.kind) for e in events} == set(range(pb.PULL_REQUEST_OPENED, pb.PUSHED + 1))
 
 

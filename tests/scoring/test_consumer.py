@@ -20,6 +20,7 @@ from scoring.models import ContributionEvent, DeadLetter
 from scoring.publisher import POISON, event_build
 from scoring.redis_boards import PENDING_KEY
 from tests.builders import generate, publish
+from tests.clock import START
 from tests.fixtures import assert_messages_exact, boards_flush, pg_connect, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
@@ -177,9 +178,8 @@ def test_an_existing_stream_is_used_as_it_is(redis_client, nats_names, spawn_con
             await nc.close()
 
     asyncio.run(create_and_inspect(create=True))
-    from datetime import UTC, datetime
 
-    event = event_build(event_id="only", kind=1, user_id=5, project_id=3, occurred_at=datetime.now(UTC))
+    event = event_build(event_id="only", kind=1, user_id=5, project_id=3, occurred_at=START)
     publish([event.SerializeToString()])
     consumer = spawn_consumer()
     wait_until_drained(nats_names, processes=[consumer])

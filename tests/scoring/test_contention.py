@@ -5,7 +5,6 @@ message will ever bring back."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -14,11 +13,12 @@ from scoring import redis_boards, services
 from scoring.models import ContributionEvent
 from scoring.redis_boards import PENDING_KEY
 from scoring.rules import Contribution, EventKind
+from tests.clock import START
 from tests.fixtures import pg_connect, wait_for
 from tests.oracle import expected_boards, redis_boards_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = START
 LOCK_FOR_APPLY = "SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND NOT applied"
 
 

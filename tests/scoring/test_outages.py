@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 import redis as redis_lib
 
 from tests.builders import generate, publish
+from tests.clock import manage
 from tests.fixtures import ROOT, consumer_env, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
@@ -91,7 +91,7 @@ def private_nats(tmp_path: Path):
 
 def verify(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "verify_leaderboards"],
+        manage("verify_leaderboards"),
         env=env,
         cwd=ROOT,
         capture_output=True,
