@@ -19,6 +19,8 @@ from scoring.redis_boards import PENDING_KEY, BoardsNotReady
 from snapshots.models import Snapshot, SnapshotBoard
 from snapshots.services import RESTORE_LOCK, boards_restore, snapshot_take
 from tests.builders import contributions
+from tests.fixtures import advisory_waiters, wait_for
+from tests.fixtures import started as started_thread
 from tests.oracle import expected_boards, points, redis_boards_state, snapshot_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,8 +104,7 @@ def test_snapshot_excludes_a_transaction_still_open_and_restore_counts_it(
     held = contributions(150, seed=21, prefix="21-", projects=[99])
     ingest(before)
     started, release = threading.Event(), threading.Event()
-    writer = threading.Thread(target=_record_and_hold, args=(held, started, release))
-    writer.start()
+    writer = started_thread(_record_and_hold, held, started, release)
     assert started.wait(10)
     ingest(after)  # commits while `held` is still open, with higher sequence ids
 
@@ -154,8 +155,7 @@ def test_redis_emptied_with_an_event_in_flight(commit, ready_boards, ingest, flu
     ingest(settled)
     services.events_record(scored=services.contributions_score(in_flight))
     applied, release = threading.Event(), threading.Event()
-    consumer = threading.Thread(target=_apply_and_hold, args=(in_flight, applied, release))
-    consumer.start()
+    consumer = started_thread(_apply_and_hold, in_flight, applied, release)
     assert applied.wait(10)
     assert redis_client.hlen(PENDING_KEY) == scored(in_flight)
     flush_redis()
@@ -221,15 +221,7 @@ def test_rebuild_builds_aside_and_swaps_at_once(ready_boards, ingest, redis_clie
 def _ingest_elsewhere(events) -> None:
     """A consumer of its own (another connection) records and applies `events`."""
 
-    def run() -> None:
-        try:
-            services.batch_ingest(contributions=events)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join(30)
+    started_thread(services.batch_ingest, contributions=events).join(30)  # re-raises what it met
 
 
 def test_events_applied_while_the_bulk_is_built_are_caught_up(ready_boards, ingest, redis_client, assert_exact):
@@ -315,21 +307,12 @@ def test_restore_waits_for_the_lock(ready_boards, ingest, pg_session, flush_redi
     holder = pg_session()
     holder.execute("SELECT pg_advisory_lock(%s)", [RESTORE_LOCK])
     flush_redis()
-    done = threading.Event()
-
-    def restore() -> None:
-        try:
-            boards_restore(only_if_missing=True)
-            done.set()
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=restore)
-    worker.start()
-    assert not done.wait(0.5)
+    worker = started_thread(boards_restore, only_if_missing=True)
+    wait_for(lambda: advisory_waiters(RESTORE_LOCK) == 1, message="the restore to wait on the lock")
+    assert worker.is_alive() and not redis_boards.is_ready()
     holder.execute("SELECT pg_advisory_unlock(%s)", [RESTORE_LOCK])
     worker.join(10)
-    assert done.is_set()
+    assert worker.result.restored
     assert_exact(events)
 
 

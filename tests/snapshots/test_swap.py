@@ -8,12 +8,11 @@ import threading
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from snapshots.models import Snapshot
 from snapshots.services import SNAPSHOT_LOCK, boards_restore, snapshot_take
 from tests.builders import contributions
-from tests.fixtures import wait_for
+from tests.fixtures import advisory_waiters, started, wait_for
 from tests.oracle import expected_boards, expected_expiry, points, snapshot_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,56 +101,29 @@ def test_a_board_that_expires_during_a_build_is_built_again(
     assert_exact(events)
 
 
-def _waiting_for_the_snapshot_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-            " WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
-            " AND l.classid = %s AND l.objid = %s",
-            [SNAPSHOT_LOCK >> 32, SNAPSHOT_LOCK & 0xFFFFFFFF],
-        )
-        return cursor.fetchone()[0]
-
-
 def test_two_snapshots_at_once_queue_on_the_lock(ready_boards, ingest):
     """The second waits for the first (the advisory lock), then builds on it with the events
     the first did not see: both are exact."""
     first_events, later_events = contributions(200, seed=73), contributions(100, seed=74, prefix="later-")
     ingest(first_events)
     first_started, release_first = threading.Event(), threading.Event()
-    results: dict[str, object] = {}
 
-    def take(name: str, hold: bool) -> None:
-        try:
+    def hold_the_first() -> None:
+        first_started.set()
+        assert release_first.wait(30)
 
-            def after_start() -> None:
-                if hold:
-                    first_started.set()
-                    assert release_first.wait(30)
-
-            results[name] = snapshot_take(after_start=after_start)
-        except BaseException as exc:  # handed to the test below
-            results[name] = exc
-        finally:
-            connection.close()
-
-    first = threading.Thread(target=take, args=("first", True))
-    first.start()
+    first = started(snapshot_take, after_start=hold_the_first)
     assert first_started.wait(30)
     ingest(later_events)  # committed after the first snapshot's view was fixed
-    second = threading.Thread(target=take, args=("second", False))
-    second.start()
+    second = started(snapshot_take)
     try:
-        wait_for(lambda: _waiting_for_the_snapshot_lock() == 1, timeout=10, message="the second at the lock")
-        assert "second" not in results
+        wait_for(lambda: advisory_waiters(SNAPSHOT_LOCK) == 1, message="the second snapshot at the lock")
+        assert second.is_alive()
     finally:
         release_first.set()
         first.join(30)
         second.join(30)
-    assert not first.is_alive() and not second.is_alive()
-    one, two = results["first"], results["second"]
-    assert not isinstance(one, BaseException), one
-    assert not isinstance(two, BaseException), two
+    one, two = first.result, second.result
     assert snapshot_state(one.snapshot) == expected_boards(first_events)
     assert two.snapshot.based_on_id == one.snapshot.id
     assert two.delta_events == sum(1 for c in later_events if points(c) > 0)
