@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 
 from snapshots.models import Snapshot
 from snapshots.services import SNAPSHOT_LOCK, boards_restore, snapshot_take
-from tests.builders import contributions
+from tests.builders import contributions, pushes
 from tests.fixtures import advisory_waiters, started, wait_for
 from tests.oracle import expected_boards, expected_expiry, points, snapshot_state
 
@@ -129,3 +130,32 @@ def test_two_snapshots_at_once_queue_on_the_lock(ready_boards, ingest):
     assert two.delta_events == sum(1 for c in later_events if points(c) > 0)
     assert snapshot_state(two.snapshot) == expected_boards(first_events + later_events)
     assert Snapshot.objects.count() == 2
+
+
+def test_a_board_whose_retention_ends_during_a_build_is_left_out(
+    ingest, flush_redis, redis_client, assert_exact, clock, caplog, ready_boards
+):
+    """The clock passes a board's expiry while a restore builds it: Redis drops the built copy
+    (its EXPIREAT has come), the build notices, and builds again at the new time, without it.
+
+    Here the clock is set into the real past on purpose — to the last second before the real
+    last midnight — so that Redis, whose clock is the real one, expires the board at once."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    clock.set(midnight - timedelta(seconds=1))
+    dying_day = midnight - timedelta(days=36, hours=-12)  # its daily board expires at `midnight`
+    events = pushes("dying", 5, 3, dying_day) + pushes("alive", 6, 4, midnight - timedelta(hours=5))
+    ingest(events)
+    dying = {f"leaderboard:{scope}:daily:{dying_day:%Y-%m-%d}" for scope in ("global", "project:7")}
+    assert dying <= set(expected_boards(events))  # kept, as far as the service can tell
+    flush_redis()
+
+    def progress(line: str) -> None:
+        if "building boards aside" in line:
+            clock.set(midnight + timedelta(seconds=1))  # the build took its `now` a second earlier
+
+    with caplog.at_level(logging.WARNING, logger="leaderboard.snapshots"):
+        boards_restore(use_snapshot=False, progress=progress)
+    lost = [r.getMessage() for r in caplog.records if "built boards were lost" in r.getMessage()]
+    assert len(lost) == 1 and any(key in lost[0] for key in dying), caplog.text
+    assert not dying & set(expected_boards(events))  # gone at the new time ...
+    assert_exact(events)  # ... and not in Redis, where everything else is exact
