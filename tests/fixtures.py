@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -202,9 +203,6 @@ class ApiProcess:
         self._err.close()
 
 
-def assert_messages_exact(client: redis.Redis, messages: list[bytes]) -> None:
-
-
 def assert_messages_exact(client: redis.Redis, messages: list[bytes], verify_env: dict[str, str] | None = None) -> None:
     """Boards, log and dead letters are exactly what the wire messages say (tests/oracle.py),
     and `verify_leaderboards` agrees — in this process, or (`verify_env`: boards on a private
@@ -382,3 +380,18 @@ def advisory_waiters(key: int) -> int:
             [key >> 32, key & 0xFFFFFFFF],
         )
         return cursor.fetchone()[0]
+
+
+_REFUSING: list = []  # sockets held until the run ends
+
+
+def refused_port() -> int:
+    """A local TCP port that refuses connections until the run ends: bound by this process and
+    never listened on, so no other process can take it meanwhile (a port picked and released
+    could be bound by anyone before the test connects to it)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return sock.getsockname()[1]

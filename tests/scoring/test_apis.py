@@ -17,6 +17,7 @@ from scoring import services
 from scoring.boards import Timeframe, board_key, period_of
 from tests.builders import pushes, zero_point
 from tests.clock import START
+from tests.fixtures import refused_port
 
 PUBLIC = "/v1/leaderboard/public"
 ALL_TIME_KEY = board_key(0, Timeframe.ALL_TIME, "all")
@@ -621,7 +622,7 @@ def assert_unavailable(response, dependency: str, *secrets: str) -> None:
 @pytest.mark.parametrize("path", [PUBLIC, "/v1/leaderboard/users/1"])
 def test_redis_down_is_a_503(client, settings, path, caplog):
     cache = dict(settings.CACHES["default"])
-    cache["LOCATION"] = f"redis://{SECRET_USER}:pw@127.0.0.1:1/0"  # nothing listens on port 1
+    cache["LOCATION"] = f"redis://{SECRET_USER}:pw@127.0.0.1:{refused_port()}/0"
     settings.CACHES = {"default": cache}
     assert_unavailable(client.get(path), "redis", SECRET_USER)
     assert "redis unavailable: ConnectionError" in caplog.text  # the log keeps the detail
