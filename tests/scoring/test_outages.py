@@ -24,8 +24,8 @@ from tests.fixtures import (
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-RETRY = re.compile(r"batch of \d+ failed, retrying in")
-BATCH_LINE = re.compile(r"batch received=(\d+) logged=(\d+) duplicates=(\d+)")
+RETRY = re.compile(r"batch seq=\S+ failed, retrying in")
+BATCH_LINE = re.compile(r"batch seq=\S+ received=(\d+) logged=(\d+) duplicates=(\d+)")
 
 
 def test_redis_restarted_empty_under_the_consumer(private_redis, nats_names, spawn_consumer):
