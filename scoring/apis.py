@@ -668,7 +668,7 @@ class ContributorApi(QueryApi):
         responses={200: OutputSerializer, 404: ERROR, **ERRORS},
     )
     def get(self, request: Request, contributor: str) -> Response:
-        query = self.InputSerializer.validated(request, now=datetime.now(UTC), contributor=contributor)
+        query = self.InputSerializer.validated(request, now=clock.now(), contributor=contributor)
         found = contributor_find(key=query["contributor"])
         if found is None:
             raise NotFound(f"no contributor {query['contributor']!r}", details={"contributor": query["contributor"]})
