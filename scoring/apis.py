@@ -31,6 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leaderboard_project.exceptions import InvalidParameter, NotFound
+from scoring import clock
 from scoring.boards import (
     GLOBAL,
     PERIOD_FORMATS,
@@ -392,7 +393,7 @@ class BoardPageApi(QueryApi):
         responses={200: OutputSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        now = datetime.now(UTC)
+        now = clock.now()
         query = self.InputSerializer.validated(request, now=now)
         page = board_page(board=query["board"], limit=query["limit"], offset=query["offset"], now=now)
         body = self.OutputSerializer(page, context={"request": request, "now": now}).data
@@ -443,7 +444,7 @@ class UserStandingApi(QueryApi):
         responses={200: OutputSerializer, 404: ERROR, **ERRORS},
     )
     def get(self, request: Request, user_id: str) -> Response:
-        now = datetime.now(UTC)
+        now = clock.now()
         query = self.InputSerializer.validated(request, now=now, user_id=user_id)
         board = query["board"]
         standing = user_standing(board=board, user_id=query["user_id"], around=query.get("around"), now=now)
@@ -543,7 +544,7 @@ class UserEventsApi(QueryApi):
         },
     )
     def get(self, request: Request, user_id: str) -> Response:
-        now = datetime.now(UTC)
+        now = clock.now()
         query = self.InputSerializer.validated(request, now=now, user_id=user_id)
         board, limit = query["board"], query["limit"]
         at = decode_cursor(query["cursor"]) if "cursor" in query else None
@@ -601,7 +602,7 @@ class ProjectListApi(QueryApi):
         },
     )
     def get(self, request: Request) -> Response:
-        query = self.InputSerializer.validated(request, now=datetime.now(UTC))
+        query = self.InputSerializer.validated(request, now=clock.now())
         limit, offset = query["limit"], query["offset"]
         projects = project_list()
         total = projects.count()
@@ -668,7 +669,7 @@ class ContributorApi(QueryApi):
         responses={200: OutputSerializer, 404: ERROR, **ERRORS},
     )
     def get(self, request: Request, contributor: str) -> Response:
-        query = self.InputSerializer.validated(request, now=datetime.now(UTC), contributor=contributor)
+        query = self.InputSerializer.validated(request, now=clock.now(), contributor=contributor)
         found = contributor_find(key=query["contributor"])
         if found is None:
             raise NotFound(f"no contributor {query['contributor']!r}", details={"contributor": query["contributor"]})

@@ -12,10 +12,11 @@ board reads and board pages are kept; 0 turns the cache off.
 from __future__ import annotations
 
 import threading
-import time
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+
+from scoring import clock
 
 # The board reads of the API, and the pages (their board rows come from the same reads).
 CACHED_PREFIXES = ("/v1/leaderboard/", "/projects/", "/contributors/")
@@ -41,7 +42,7 @@ class BoardReadMicroCache:
         key = request.get_full_path()
         entry = self.entries.get(key)
         if entry is not None:
-            if entry[0] > time.monotonic():
+            if entry[0] > clock.monotonic():
                 return self._replay(request, entry)
             # Expired: one thread renders it again; the others answer with the copy they have
             # meanwhile instead of all rendering the same page at once.
@@ -55,7 +56,7 @@ class BoardReadMicroCache:
                 if len(self.entries) >= MAX_ENTRIES:
                     self.entries.clear()  # many distinct pages: start over rather than track ages
                 self.entries[key] = (
-                    time.monotonic() + ttl,
+                    clock.monotonic() + ttl,
                     response.content,
                     list(response.items()),
                     request.resolver_match,

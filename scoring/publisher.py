@@ -11,12 +11,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import nats
 from django.conf import settings
 
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring import clock
 from scoring.jetstream import stream_ensure
 
 POISON = (
@@ -116,7 +117,7 @@ def events_generate(options: GeneratorOptions) -> Iterator[bytes]:
     Each valid event names its user (a generated login, GitHub's identicon as the avatar) and
     links its activity, so that demos show names."""
     rng = random.Random(options.seed)
-    end = options.end or datetime.now(UTC)
+    end = options.end or clock.now()
     span = max(options.days, 0) * 86400
     sent: list[bytes] = []
     for _ in range(options.count):

@@ -27,7 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 
 from leaderboard_project.exceptions import DependencyUnavailable
-from scoring import redis_boards
+from scoring import clock, redis_boards
 from scoring.boards import GLOBAL, Board, is_retained, period_end, period_start
 from scoring.models import ContributionEvent, Contributor, Project
 from scoring.rules import EventKind
@@ -110,7 +110,7 @@ def board_from_event_log(board: Board, *, now: datetime) -> bool:
 def board_page(*, board: Board, limit: int, offset: int, now: datetime | None = None) -> BoardPage:
     """One page of a board, ranked. Costs one Redis round trip; a board that has left Redis is
     aggregated from the log by its first read, then read from its archive the same way."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     stop = offset + limit - 1
     if board_from_event_log(board, now=now):
         found = _from_archive(
@@ -127,7 +127,7 @@ def user_standing(
 ) -> Standing | None:
     """The user's rank and score on `board`, with `around` rows either side when given;
     None when the user is not on the board."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     source: Source = "event_log" if board_from_event_log(board, now=now) else "redis"
     if source == "event_log":
         found = _from_archive(

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import redis_boards
+from scoring import clock, redis_boards
 from scoring.boards import Board, boards_of, expires_at, is_retained
 from scoring.faults import crash_point
 from scoring.redis_boards import Increment
@@ -201,7 +201,7 @@ class BoardPlan:
     (project, day), since a batch holds many events of few projects and days."""
 
     def __init__(self, now: datetime | None = None) -> None:
-        self.now = now or datetime.now(UTC)
+        self.now = now or clock.now()
         self.retention = dict(settings.BOARD_RETENTION_DAYS)
         self.expires: dict[Board, datetime | None] = {}
         self._cache: dict[tuple[int, object], tuple[Board, ...]] = {}
@@ -234,7 +234,7 @@ def board_plan() -> BoardPlan:
     """The plan shared by every batch of the day: computing it per batch was a large share of
     the consumer's time (docs/BENCHMARKS.md, Profiling)."""
     global _plan
-    now = datetime.now(UTC)
+    now = clock.now()
     if _plan is None or not _plan.serves(now):
         _plan = BoardPlan(now)
     return _plan

@@ -3,8 +3,8 @@
 `wire_events` and `contributions` make every kind (some worth 0 points), users and projects
 near the u64 edges, times on UTC-day, ISO-week and year edges and past every board's
 retention — so a restore that is exact on them is exact because it is right, not because the
-data were easy. The expected boards come from tests/oracle.py, which does not share the
-service's code paths.
+data were easy. The expected boards come from tests/oracle.py, which is written from the
+SPEC and imports none of the service's decoding, scoring, period or retention code.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring import clock
 from scoring.publisher import GeneratorOptions, event_build, events_generate, events_publish
 from scoring.rules import Contribution, EventKind
 from tests.oracle import valid_events
@@ -39,7 +40,7 @@ def wire_events(
 ) -> list[bytes]:
     """`count` distinct valid wire messages."""
     rng = random.Random(seed)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     messages = []
     for _ in range(count):
         event = event_build(

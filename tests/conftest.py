@@ -16,8 +16,27 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 
-from tests.fixtures import ApiProcess, ConsumerProcess, boards_flush, consumer_env, redis_connect, stream_delete
+from scoring import clock as scoring_clock
+from tests.clock import TestClock
+from tests.fixtures import (
+    ApiProcess,
+    ConsumerProcess,
+    PrivateNats,
+    PrivateRedis,
+    boards_flush,
+    consumer_env,
+    redis_connect,
+    stream_delete,
+)
 from tests.redis_claim import CLAIM, CLAIM_KEY, RUN_ID
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch) -> TestClock:
+    """Every test runs at `tests.clock.START` (frozen) unless it moves the clock; see tests/clock.py."""
+    test_clock = TestClock()
+    monkeypatch.setattr(scoring_clock, "now", test_clock.now)
+    return test_clock
 
 
 def pytest_unconfigure(config):
@@ -112,3 +131,21 @@ def spawn_api(nats_names, tmp_path):
     yield spawn
     for api in started:
         api.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own (on a unix socket), to stop, pause or empty."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_nats(tmp_path) -> Iterator[PrivateNats]:
+    """A nats-server with JetStream of this test's own, to kill and start again."""
+    server = PrivateNats(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from scoring import clock
+from tests.clock import ENV as CLOCK_ENV
+from tests.clock import manage
 from tests.redis_claim import CLAIM, CLAIM_KEY, CLAIM_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +77,7 @@ def consumer_env(nats_names: dict[str, str], **extra: str) -> dict[str, str]:
             "CONSUMER_SWEEP_INTERVAL": "1",
             "CONSUMER_METRICS_PORT": "0",  # a test that scrapes a consumer gives it a port of its own
             "PYTHONUNBUFFERED": "1",
+            CLOCK_ENV: clock.now().isoformat(),  # the process runs at the test's time
         }
     )
     env.update(extra)
@@ -85,7 +91,7 @@ class ConsumerProcess:
         self.log = log
         self.handle = open(log, "ab")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "consume_contributions"],
+            manage("consume_contributions"),
             cwd=ROOT,
             env=env,
             stdout=self.handle,
@@ -195,3 +201,197 @@ class ApiProcess:
                 self.proc.wait()
         self._out.close()
         self._err.close()
+
+
+def assert_messages_exact(client: redis.Redis, messages: list[bytes], verify_env: dict[str, str] | None = None) -> None:
+    """Boards, log and dead letters are exactly what the wire messages say (tests/oracle.py),
+    and `verify_leaderboards` agrees — in this process, or (`verify_env`: boards on a private
+    server) in a process of its own."""
+    from django.core.management import call_command
+
+    from scoring.models import ContributionEvent, DeadLetter
+    from tests.oracle import expected_boards, redis_boards_state, valid_events
+
+    events = valid_events(messages)
+    invalid = [data for data in messages if not valid_events([data])]  # each one a dead letter
+    assert redis_boards_state(client) == expected_boards(events)
+    assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(e.event_id for e in events)
+    assert ContributionEvent.objects.filter(applied=False).count() == 0
+    assert DeadLetter.objects.count() == len(invalid)
+    if verify_env is None:
+        call_command("verify_leaderboards", stdout=open(os.devnull, "w"))  # noqa: SIM115 - raises CommandError on a diff
+        return
+    run = subprocess.run(
+        manage("verify_leaderboards"), env=verify_env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+class Background(threading.Thread):
+    """A thread whose failure fails the test: `join` re-raises what the target raised, and
+    fails if the thread is still running."""
+
+    def __init__(self, target, *args, **kwargs) -> None:
+        super().__init__(daemon=True, name=getattr(target, "__name__", "background"))
+        self.call = (target, args, kwargs)
+        self.result = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        target, args, kwargs = self.call
+        try:
+            self.result = target(*args, **kwargs)
+        except BaseException as exc:  # handed to the test by join()
+            self.error = exc
+        finally:
+            connection.close()  # this thread's own Postgres connection, if it opened one
+
+    def join(self, timeout: float | None = 60) -> None:
+        super().join(timeout)
+        assert not self.is_alive(), f"thread {self.name} still running after {timeout}s"
+        if self.error is not None:
+            raise self.error
+
+
+def started(target, *args, **kwargs) -> Background:
+    """`target(*args, **kwargs)` running in a `Background` thread."""
+    thread = Background(target, *args, **kwargs)
+    thread.start()
+    return thread
+
+
+def log_inserts_waiting() -> list[int]:
+    """Backends whose INSERT into the log waits for a lock on it — the batch's T1, not the
+    sweep's SELECT … FOR UPDATE or a restore's read, which wait on the same table."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.relation = 'scoring_contributionevent'::regclass AND NOT l.granted"
+            " AND l.mode = 'RowExclusiveLock' AND a.query LIKE %s",
+            ["%INSERT INTO scoring_contributionevent%"],
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def durable_info(names: dict[str, str], url: str | None = None):
+    """The durable's state (JetStream consumer info)."""
+
+    async def fetch():
+        nc = await nats.connect(url or settings.NATS_URL)
+        try:
+            return await nc.jetstream().consumer_info(names["NATS_STREAM"], names["NATS_DURABLE"])
+        finally:
+            await nc.close()
+
+    return asyncio.run(fetch())
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a unix socket in its temporary directory (no TCP
+    port to pick, none another process could take), killed and started again at will."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.socket = directory / "redis.sock"
+        self.url = f"unix://{self.socket}?db=0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                *("redis-server", "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._serving, timeout=10, message="the private redis-server")
+
+    def _serving(self) -> bool:
+        assert self.proc.poll() is None, f"redis-server exited with {self.proc.returncode}"
+        try:
+            with self.client() as client:
+                return client.info("server")["process_id"] == self.proc.pid
+        except redis.ConnectionError:
+            return False
+
+    def client(self, **options) -> redis.Redis:
+        return redis.Redis.from_url(self.url, **options)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+
+class PrivateNats:
+    """A nats-server with JetStream of the test's own. The first start lets the server choose
+    a free port (`-p -1`, read back from its ports file), so no port is picked here and bound
+    later; a restart asks for the same port again (the consumer's URL names it) and fails
+    loudly if another process took it meanwhile."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = -1
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                *("nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port)),
+                *("-sd", str(self.directory / "jetstream"), "--ports_file_dir", str(self.directory)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        ports = wait_for(self._ports, timeout=10, message="the private nats-server's ports file")
+        self.port = int(ports["nats"][0].rsplit(":", 1)[1])
+
+    def _ports(self) -> dict | None:
+        assert self.proc.poll() is None, f"nats-server exited with {self.proc.returncode} (port {self.port} taken?)"
+        path = self.directory / f"nats-server_{self.proc.pid}.ports"  # written once it listens
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            return json.loads(path.read_text())
+        return None
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+
+def advisory_waiters(key: int) -> int:
+    """How many sessions of the test database wait for the advisory lock `key`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+            " AND l.classid = %s AND l.objid = %s",
+            [key >> 32, key & 0xFFFFFFFF],
+        )
+        return cursor.fetchone()[0]
+
+
+_REFUSING: list = []  # sockets held until the run ends
+
+
+def refused_port() -> int:
+    """A local TCP port that refuses connections until the run ends: bound by this process and
+    never listened on, so no other process can take it meanwhile (a port picked and released
+    could be bound by anyone before the test connects to it)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return sock.getsockname()[1]

@@ -1,56 +1,218 @@
-"""The expected boards, computed from the events alone — independent of the service's
-SQL, Lua and bookkeeping — and the boards as Redis holds them."""
+"""The expected boards, written from SPEC sections 1-3 alone.
+
+Nothing here imports the service's decoding, scoring, period or retention code: the scoring
+table is SPEC section 2 written out as literal numbers, the periods come from `strftime`
+(`%G-W%V` for the ISO week), the retention from each period's own end, and wire messages are
+read field by field from the generated protobuf module. So a wrong point value, period or
+retention rule in the service makes the boards differ from these, instead of agreeing with
+them by construction. The one thing shared is `scoring.rules.Contribution`, the plain value
+type the services take as input (fields only, no logic), so that the events a test feeds to
+the service and the events this module scores are the same objects.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from django.conf import settings
+from google.protobuf.message import DecodeError
 
-from scoring.boards import BOARD_KEY_PATTERNS, boards_of, is_retained
-from scoring.rules import Contribution, ScoringTable, points
-from scoring.wire import InvalidEvent, decode
+from proto.contributions.v1 import contribution_pb2 as pb
+from scoring import clock  # the time the test runs at (tests/clock.py), not service logic
+from scoring.rules import Contribution, EventKind, IssueCloseReason, ReviewState
+
+# SPEC section 6's defaults for how long period boards stay after their period ends; yearly
+# and all-time boards stay for ever.
+RETENTION_DAYS = {"daily": 35, "weekly": 91, "monthly": 400}
+
+# SPEC section 1: the payload each event name carries, and the field naming the credited user.
+PAYLOADS = {
+    pb.PULL_REQUEST_OPENED: ("pr_opened_payload", "user_id"),
+    pb.PULL_REQUEST_CLOSED: ("pr_closed_payload", "user_id"),
+    pb.PULL_REQUEST_REVIEW_SUBMITTED: ("pr_review_payload", "reviewer_user_id"),
+    pb.ISSUE_OPENED: ("issue_opened_payload", "user_id"),
+    pb.ISSUE_CLOSED: ("issue_closed_payload", "user_id"),
+    pb.ISSUE_COMMENTED: ("issue_commented_payload", "user_id"),
+    pb.PUSHED: ("push_payload", "user_id"),
+}
+# What the log can hold (SPEC section 1: a value it cannot hold makes a dead letter).
+MAX_ID_LENGTH = 256
+
+
+def points(c: Contribution) -> int:
+    """SPEC section 2's default table, row by row."""
+    kind = int(c.kind)
+    if kind == pb.PULL_REQUEST_OPENED:
+        return 2
+    if kind == pb.PULL_REQUEST_CLOSED:
+        return 10 if c.merged else 0
+    if kind == pb.PULL_REQUEST_REVIEW_SUBMITTED:
+        return 3 if int(c.review_state) in (pb.APPROVED, pb.CHANGES_REQUESTED) else 1
+    if kind == pb.ISSUE_OPENED:
+        return 2
+    if kind == pb.ISSUE_CLOSED:
+        return 3 if int(c.issue_close_reason) == pb.COMPLETED else 0
+    if kind == pb.ISSUE_COMMENTED:
+        return 1
+    if kind == pb.PUSHED:
+        return min(max(c.commits, 0), 10)
+    raise AssertionError(f"the oracle knows no event kind {kind}")
+
+
+def periods(moment: datetime) -> dict[str, str]:
+    """{timeframe: period} of the UTC instant `moment` (SPEC section 3's formats)."""
+    t = moment.astimezone(UTC)
+    assert t.year >= 1000, "strftime writes years before 1000 with fewer than four digits"
+    return {
+        "all_time": "all",
+        "yearly": t.strftime("%Y"),
+        "monthly": t.strftime("%Y-%m"),
+        "weekly": t.strftime("%G-W%V"),
+        "daily": t.strftime("%Y-%m-%d"),
+    }
+
+
+def period_ends(moment: datetime) -> dict[str, datetime]:
+    """{timeframe: the first instant after the period that holds `moment`}, for the
+    timeframes whose boards expire."""
+    day = moment.astimezone(UTC).date()
+    next_month = date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+    monday = day - timedelta(days=day.weekday())
+    ends = {"daily": day + timedelta(days=1), "weekly": monday + timedelta(days=7), "monthly": next_month}
+    return {timeframe: datetime(d.year, d.month, d.day, tzinfo=UTC) for timeframe, d in ends.items()}
+
+
+def expiry(timeframe: str, moment: datetime, retention: dict[str, int] | None = None) -> datetime | None:
+    """When the board of `timeframe` holding `moment` leaves Redis; None: never."""
+    retention = RETENTION_DAYS if retention is None else retention
+    if timeframe not in retention:
+        return None
+    return period_ends(moment)[timeframe] + timedelta(days=retention[timeframe])
+
+
+def keys(project_id: int, timeframe: str, period: str) -> tuple[str, str]:
+    """The global and the project board keys of one (timeframe, period)."""
+    return f"leaderboard:global:{timeframe}:{period}", f"leaderboard:project:{project_id}:{timeframe}:{period}"
 
 
 def valid_events(messages: Iterable[bytes]) -> list[Contribution]:
-    """The distinct valid events among wire messages (first of each id wins)."""
+    """The distinct valid events among wire messages (the first of each id wins), read field
+    by field from the protobuf message; the invalid ones (SPEC section 1) are left out."""
     seen: dict[str, Contribution] = {}
     for data in messages:
-        try:
-            contribution = decode(data)
-        except InvalidEvent:
-            continue
-        seen.setdefault(contribution.event_id, contribution)
+        contribution = _read(data)
+        if contribution is not None:
+            seen.setdefault(contribution.event_id, contribution)
     return list(seen.values())
 
 
-def expected_boards(contributions: Iterable[Contribution], now: datetime | None = None) -> dict[str, dict[str, int]]:
-    """{board key: {user id: score}} for the distinct events, retained boards only."""
-    now = now or datetime.now(UTC)
-    table = ScoringTable.from_mapping(settings.SCORING)
+def _read(data: bytes) -> Contribution | None:
+    message = pb.ContributionEvent()
+    try:
+        message.ParseFromString(data)
+    except DecodeError:
+        return None
+    if not message.id or "\x00" in message.id or len(message.id) > MAX_ID_LENGTH:
+        return None
+    if not message.HasField("time") or message.event_name not in PAYLOADS or message.repository_id == 0:
+        return None
+    payload_field, user_field = PAYLOADS[message.event_name]
+    if message.WhichOneof("payload") != payload_field:
+        return None
+    payload = getattr(message, payload_field)
+    user_id = getattr(payload, user_field)
+    if user_id == 0:
+        return None
+    try:
+        occurred_at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=message.time.seconds, microseconds=message.time.nanos // 1000
+        )
+    except OverflowError:
+        return None
+    facts = {}
+    if message.event_name == pb.PULL_REQUEST_CLOSED:
+        facts["merged"] = payload.merged or payload.close_reason == pb.MERGED
+    elif message.event_name == pb.PULL_REQUEST_REVIEW_SUBMITTED:
+        facts["review_state"] = ReviewState(payload.state) if 0 <= payload.state <= 3 else ReviewState.UNSPECIFIED
+    elif message.event_name == pb.ISSUE_CLOSED:
+        reason = payload.close_reason
+        facts["issue_close_reason"] = IssueCloseReason(reason) if 0 <= reason <= 3 else IssueCloseReason.UNSPECIFIED
+    elif message.event_name == pb.PUSHED:
+        facts["commits"] = payload.commits_count or len(payload.commits)
+    return Contribution(
+        event_id=message.id,
+        kind=EventKind(message.event_name),
+        occurred_at=occurred_at,
+        project_id=message.repository_id,
+        project_name=message.repository_name.replace("\x00", ""),
+        user_id=user_id,
+        raw=data,
+        **facts,
+    )
+
+
+def expected_boards(
+    contributions: Iterable[Contribution], now: datetime | None = None, retention: dict[str, int] | None = None
+) -> dict[str, dict[str, int]]:
+    """{board key: {user id: score}} for the distinct events (first of each id), on the
+    boards still kept at `now` under `retention` (SPEC's defaults unless given)."""
+    now = now or clock.now()
     boards: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen: set[str] = set()
     for c in contributions:
         if c.event_id in seen:
             continue
         seen.add(c.event_id)
-        earned = points(c, table)
+        earned = points(c)
         if earned == 0:
             continue
-        for board in boards_of(c.project_id, c.occurred_at):
-            if is_retained(board, now, settings.BOARD_RETENTION_DAYS):
-                boards[board.key][str(c.user_id)] += earned
+        for timeframe, period in periods(c.occurred_at).items():
+            expires = expiry(timeframe, c.occurred_at, retention)
+            if expires is not None and now >= expires:
+                continue
+            for key in keys(c.project_id, timeframe, period):
+                boards[key][str(c.user_id)] += earned
     return {key: dict(members) for key, members in boards.items()}
+
+
+def expected_expiry(
+    contributions: Iterable[Contribution], now: datetime | None = None, retention: dict[str, int] | None = None
+) -> dict[str, int | None]:
+    """{board key: unix second it expires at (None: never)} for every expected board."""
+    now = now or clock.now()
+    result: dict[str, int | None] = {}
+    for c in contributions:
+        if points(c) == 0:
+            continue
+        for timeframe, period in periods(c.occurred_at).items():
+            expires = expiry(timeframe, c.occurred_at, retention)
+            if expires is not None and now >= expires:
+                continue
+            for key in keys(c.project_id, timeframe, period):
+                result[key] = None if expires is None else int(expires.timestamp())
+    return result
 
 
 def redis_boards_state(client) -> dict[str, dict[str, int]]:
     """Every board in Redis as {key: {member: score}}."""
     state = {}
-    for pattern in BOARD_KEY_PATTERNS:
+    for pattern in ("leaderboard:global:*", "leaderboard:project:*"):
         for key in client.scan_iter(match=pattern, count=1000):
             key = key.decode() if isinstance(key, bytes) else key
             members = client.zrange(key, 0, -1, withscores=True)
             state[key] = {(m.decode() if isinstance(m, bytes) else m): int(s) for m, s in members}
+    return state
+
+
+def snapshot_state(snapshot) -> dict[str, dict[str, int]]:
+    """What a saved snapshot holds, as {board key: {user id: score}} (project 0: global)."""
+    from snapshots.models import SnapshotBoard
+
+    state = {}
+    for row in SnapshotBoard.objects.filter(snapshot=snapshot):
+        assert row.members == len(row.user_ids) == len(row.scores)
+        global_key, project_key = keys(int(row.project_id), row.timeframe, row.period)
+        key = global_key if int(row.project_id) == 0 else project_key
+        state[key] = {str(user_id): score for user_id, score in zip(row.user_ids, row.scores, strict=True)}
     return state

@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import redis_boards, services
+from scoring import clock, redis_boards, services
 from scoring.boards import Board, expires_at
 from scoring.redis_boards import BoardBuild, BuildLost
 from snapshots.services.aggregate import (
@@ -109,7 +109,7 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
        event already applied to the live boards is counted — with the markers of the counted
        rows not yet `applied`;
     3. check that no built board lost members, and swap them in with those markers."""
-    now = datetime.now(UTC)
+    now = clock.now()
     what = "restore" if use_snapshot else "rebuild"
     build = BoardBuild()
     try:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 
+from scoring import clock
 from snapshots.models import Snapshot
 from snapshots.services.aggregate import (
     BoardsQuery,
@@ -45,7 +45,7 @@ def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None]
     """
     with session_lock(SNAPSHOT_LOCK):
         started = time.perf_counter()
-        now = datetime.now(UTC)
+        now = clock.now()
         with transaction.atomic(), connection.cursor() as cursor:
             repeatable_read(cursor, read_only=False)
             cursor.execute("SELECT txid_current_snapshot()::text")

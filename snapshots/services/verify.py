@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
-from scoring import redis_boards
+from scoring import clock, redis_boards
 from snapshots.services.aggregate import BoardsQuery, Progress, Ticker, quiet, repeatable_read
 
 VERIFY_BATCH = 100_000  # members compared per Redis round trip
@@ -36,7 +35,7 @@ class VerifyResult:
 def boards_verify(*, progress: Progress = quiet) -> VerifyResult:
     """Compare every board in Redis with the event log; list each difference. Exact at a quiet
     moment (while events are being applied, Redis runs ahead of or behind the log)."""
-    now = datetime.now(UTC)
+    now = clock.now()
     result = VerifyResult(ready=redis_boards.is_ready())
     expected: set[str] = set()
     tick = Ticker(progress, "verify")

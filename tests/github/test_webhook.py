@@ -19,10 +19,9 @@ from github.signatures import signature_of
 from github.translate import delivery_translate
 from github.views import MAX_BODY_BYTES
 from proto.contributions.v1 import contribution_pb2 as pb
-from tests.fixtures import wait_for
+from tests.fixtures import PrivateNats, refused_port, wait_for
 from tests.github import examples
 from tests.github.conftest import GUID, SECRET, URL, post, published
-from tests.scoring.test_outages import Server, free_port
 
 
 def error(response) -> tuple[int, str]:
@@ -256,10 +255,9 @@ def nats_elsewhere(webhook):
 @pytest.fixture
 def private_nats(tmp_path: Path, webhook, nats_elsewhere):
     """A nats-server of this test's own, which the webhook publishes to."""
-    port = free_port()
-    server = Server(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(tmp_path / "js")], port)
+    server = PrivateNats(tmp_path)  # it chooses its own port
     server.start()
-    nats_elsewhere(f"nats://127.0.0.1:{port}")
+    nats_elsewhere(server.url)
     webhook.GITHUB_WEBHOOK_PUBLISH_TIMEOUT = 1.0
     yield server
     if server.proc.poll() is None:
@@ -309,7 +307,7 @@ def test_no_acknowledgement_in_time_is_a_503(client, private_nats):
 
 
 def test_nats_unreachable_from_the_start_is_a_503(client, webhook, nats_elsewhere):
-    nats_elsewhere(f"nats://127.0.0.1:{free_port()}")
+    nats_elsewhere(f"nats://127.0.0.1:{refused_port()}")
     webhook.GITHUB_WEBHOOK_PUBLISH_TIMEOUT = 0.5
     response = post(client, "issues", examples.example("issues", "opened"))
     assert error(response) == (503, "dependency_unavailable")

@@ -16,6 +16,8 @@ from django.db import connection
 from scoring import services
 from scoring.boards import Timeframe, board_key, period_of
 from tests.builders import pushes, zero_point
+from tests.clock import START
+from tests.fixtures import refused_port
 
 PUBLIC = "/v1/leaderboard/public"
 ALL_TIME_KEY = board_key(0, Timeframe.ALL_TIME, "all")
@@ -194,11 +196,11 @@ def test_unknown_paths_and_methods_are_json(client, redis_client):
 
 
 @pytest.mark.parametrize("timeframe", list(Timeframe))
-def test_the_default_period_is_the_current_one(client, ready_boards, timeframe):
-    now = datetime.now(UTC)
+def test_the_default_period_is_the_current_one(client, ready_boards, timeframe, clock):
+    now = clock.now()
     services.batch_ingest(contributions=pushes("now", 31, 4, now))
     body = client.get(PUBLIC, {"timeframe": timeframe.value}).json()
-    assert body["period"] in {period_of(timeframe, now), period_of(timeframe, datetime.now(UTC))}
+    assert body["period"] == period_of(timeframe, now)
     assert body["results"] == [row(1, 31, 4)]
 
 
@@ -252,7 +254,7 @@ def test_iso_week_one_belongs_to_the_next_iso_year():
 
 
 def test_an_expired_period_answers_from_the_event_log_with_the_same_bodies(client, ready_boards, settings):
-    when = datetime.now(UTC) - timedelta(days=10)
+    when = START - timedelta(days=10)
     events = []
     for user, score in {9: 8, 11: 8, 100: 8, 3: 5, 10: 5, 1: 2}.items():
         events += pushes("p", user, score, when)
@@ -620,7 +622,7 @@ def assert_unavailable(response, dependency: str, *secrets: str) -> None:
 @pytest.mark.parametrize("path", [PUBLIC, "/v1/leaderboard/users/1"])
 def test_redis_down_is_a_503(client, settings, path, caplog):
     cache = dict(settings.CACHES["default"])
-    cache["LOCATION"] = f"redis://{SECRET_USER}:pw@127.0.0.1:1/0"  # nothing listens on port 1
+    cache["LOCATION"] = f"redis://{SECRET_USER}:pw@127.0.0.1:{refused_port()}/0"
     settings.CACHES = {"default": cache}
     assert_unavailable(client.get(path), "redis", SECRET_USER)
     assert "redis unavailable: ConnectionError" in caplog.text  # the log keeps the detail

@@ -1,8 +1,8 @@
 """The consumer as a real process against the real NATS, Postgres and Redis — with faults.
 
 Every test ends the same way: the boards in Redis equal, key for key and member for member,
-what the published events say (tests/oracle.py computes that without the service's code
-paths), the log holds each distinct valid event once, every invalid message is a dead
+what the published events say (tests/oracle.py computes that from the SPEC, without the
+service's code), the log holds each distinct valid event once, every invalid message is a dead
 letter, and `verify_leaderboards` agrees.
 """
 
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from scoring.faults import CRASH_POINTS
@@ -21,25 +19,25 @@ from scoring.models import ContributionEvent, DeadLetter
 from scoring.publisher import POISON, event_build
 from scoring.redis_boards import PENDING_KEY
 from tests.builders import generate, publish
-from tests.fixtures import boards_flush, pg_connect, wait_for, wait_until_drained
+from tests.clock import START
+from tests.fixtures import (
+    assert_messages_exact,
+    boards_flush,
+    consumer_env,
+    log_inserts_waiting,
+    pg_connect,
+    started,
+    wait_for,
+    wait_until_drained,
+)
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+RETRY = re.compile(r"batch seq=\S+ failed, retrying in")
 
 
 def logged() -> int:
     return ContributionEvent.objects.count()
-
-
-def assert_exact(client, messages: list[bytes]) -> None:
-    """Boards, log and dead letters are exactly what the messages say."""
-    events = valid_events(messages)
-    invalid = sum(1 for data in messages if data in POISON)
-    assert redis_boards_state(client) == expected_boards(events)
-    assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(e.event_id for e in events)
-    assert ContributionEvent.objects.filter(applied=False).count() == 0
-    assert DeadLetter.objects.count() == invalid
-    call_command("verify_leaderboards", stdout=open("/dev/null", "w"))  # noqa: SIM115 - raises CommandError on a diff
 
 
 def test_duplicates_and_poison_give_exact_boards(redis_client, nats_names, spawn_consumer):
@@ -51,7 +49,7 @@ def test_duplicates_and_poison_give_exact_boards(redis_client, nats_names, spawn
     late = messages[1:200:7]  # the same events again, long after they were counted
     publish(late)
     wait_until_drained(nats_names, processes=[consumer])
-    assert_exact(redis_client, messages + late)
+    assert_messages_exact(redis_client, messages + late)
     reasons = set(DeadLetter.objects.values_list("reason", flat=True))
     assert reasons == {
         "undecodable: Error parsing message with type 'contributions.v1.ContributionEvent': Wire format was corrupt",
@@ -70,7 +68,7 @@ def test_a_consumer_killed_at_each_crash_point_counts_every_event_once(point, re
     assert doomed.wait(60) == -signal.SIGKILL, doomed.output()
     survivor = spawn_consumer(CONSUMER_BATCH_SIZE="100")
     wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
     # Markers left by a crash between the commit and their removal are swept.
     wait_for(lambda: redis_client.hlen(PENDING_KEY) == 0, timeout=10, message="pending markers to be swept")
 
@@ -83,9 +81,11 @@ def test_sigkill_mid_stream_again_and_again(redis_client, nats_names, spawn_cons
         floor = logged()
         wait_for(lambda floor=floor: logged() > floor + 300, timeout=60, message=f"progress before kill {kill}")
         consumer.kill()
+        assert consumer.proc.returncode == -signal.SIGKILL  # killed mid-stream, not exited
+    assert logged() < len(valid_events(messages))  # the kills left work for the last consumer
     consumer = spawn_consumer()
     wait_until_drained(nats_names, processes=[consumer])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
 
 
 def test_two_consumers_on_one_durable(redis_client, nats_names, spawn_consumer):
@@ -94,91 +94,91 @@ def test_two_consumers_on_one_durable(redis_client, nats_names, spawn_consumer):
     second = spawn_consumer(CONSUMER_BATCH_SIZE="100")
     publish(messages, rate=4000)
     wait_until_drained(nats_names, processes=[first, second])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
     for consumer in (first, second):
         consumer.proc.send_signal(signal.SIGTERM)
         assert consumer.wait(15) == 0
-        assert re.search(r"batch seq=\d+-\d+ received=\d+ ", consumer.output())  # each one did batches
+        output = consumer.output()
+        assert re.search(r"batch seq=\d+-\d+ received=\d+ ", output)  # each one did batches
+        assert not RETRY.search(output) and "deadlock" not in output  # and never waited each other out
 
 
-def test_killed_while_redis_is_paused(redis_client, nats_names, spawn_consumer):
-    """Stall Redis writes so the consumer hangs inside its apply, SIGKILL it there."""
+def _evalsha_blocked(client) -> bool:
+    """Whether some client of `client`'s server is blocked (flag b) in an EVALSHA: the apply
+    script, held by the pause."""
+    for line in client.execute_command("CLIENT", "LIST").splitlines():
+        fields = dict(field.split("=", 1) for field in line.split(" ") if "=" in field)
+        if fields.get("cmd") == "evalsha" and "b" in fields.get("flags", ""):
+            return True
+    return False
+
+
+def test_killed_while_redis_is_paused(private_redis, nats_names, spawn_consumer):
+    """Stall Redis writes (on a Redis of the test's own) so the consumer hangs inside its apply
+    script, and SIGKILL it there."""
+    extra = {"REDIS_URL": private_redis.url, "CONSUMER_BATCH_SIZE": "100"}
+    client = private_redis.client(decode_responses=True)
     first_half, second_half = generate(600, seed=5), generate(600, seed=6)
-    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="100")
+    consumer = spawn_consumer(**extra)
     publish(first_half)
     wait_until_drained(nats_names, processes=[consumer])
-    redis_client.execute_command("CLIENT", "PAUSE", 4000, "WRITE")
+    client.execute_command("CLIENT", "PAUSE", 600_000, "WRITE")  # until UNPAUSE: no window to race
     try:
-        floor = logged()
         publish(second_half)
-        wait_for(lambda: logged() > floor, timeout=10, message="the stalled batch to be logged")
-        time.sleep(0.3)
+        wait_for(lambda: _evalsha_blocked(client), message="the apply script to block on the pause")
         consumer.kill()
     finally:
-        redis_client.execute_command("CLIENT", "UNPAUSE")
-    assert ContributionEvent.objects.filter(applied=False).exists()
-    survivor = spawn_consumer()
+        client.execute_command("CLIENT", "UNPAUSE")
+    assert ContributionEvent.objects.filter(applied=False).exists()  # killed between log and boards
+    assert not RETRY.search(consumer.output())  # it hung there; nothing failed
+    survivor = spawn_consumer(**extra)
     wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, first_half + second_half)
-
-
-def _blocked_on_lock(dbname: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' AND query ILIKE %s",
-            [dbname, "%scoring_contributionevent%"],
-        )
-        return cursor.fetchone()[0] > 0
+    assert_messages_exact(client, first_half + second_half, verify_env=consumer_env(nats_names, **extra))
 
 
 def test_killed_while_postgres_is_locked(redis_client, nats_names, spawn_consumer):
-    """Hold the log table in EXCLUSIVE mode so the consumer hangs writing it, SIGKILL it there."""
-    db = connection.settings_dict
+    """Hold the log table in EXCLUSIVE mode so the consumer hangs in its INSERT, SIGKILL it there."""
     first_half, second_half = generate(500, seed=7), generate(500, seed=8)
     consumer = spawn_consumer(CONSUMER_BATCH_SIZE="100")
     publish(first_half)
     wait_until_drained(nats_names, processes=[consumer])
+    floor = logged()
     with pg_connect() as locker:
         locker.execute("LOCK TABLE scoring_contributionevent IN EXCLUSIVE MODE")
         publish(second_half)
-        wait_for(lambda: _blocked_on_lock(db["NAME"]), timeout=10, message="the consumer to block on the lock")
+        wait_for(log_inserts_waiting, message="the consumer's INSERT to wait on the lock")
         consumer.kill()
         locker.rollback()
+    assert logged() == floor  # the batch died inside T1: nothing of it was written
+    assert not RETRY.search(consumer.output()) and "deadlock" not in consumer.output()
     survivor = spawn_consumer()
     wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, first_half + second_half)
+    assert_messages_exact(redis_client, first_half + second_half)
 
 
 def test_postgres_connections_dropped_mid_stream(redis_client, nats_names, spawn_consumer):
-    """Postgres goes away under the consumer (its backends terminated); it reconnects."""
+    """Postgres goes away under the consumer (its backends terminated) three times while it
+    works; each time it fails a batch, says so, reconnects and retries."""
     db = connection.settings_dict
     messages = generate(3000, seed=9)
     consumer = spawn_consumer(CONSUMER_BATCH_SIZE="100")
-    publish(messages[:1000])
-    for _ in range(3):
+    publisher = started(publish, messages, rate=1500)
+    for drop in range(3):
+        floor, retries = logged(), len(RETRY.findall(consumer.output()))
+        wait_for(lambda floor=floor: logged() > floor + 100, message=f"progress before drop {drop}")
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 [db["NAME"]],
             )
-        time.sleep(0.3)
-    publish(messages[1000:])
+        wait_for(
+            lambda retries=retries: len(RETRY.findall(consumer.output())) > retries,
+            message=f"the consumer to retry after drop {drop}",
+        )
+    publisher.join(60)
     wait_until_drained(nats_names, processes=[consumer])
-    assert_exact(redis_client, messages)
-
-
-def test_sigterm_finishes_the_batch_and_exits_zero(redis_client, nats_names, spawn_consumer):
-    messages = generate(3000, seed=10)
-    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="200")
-    publish(messages[:200])
-    wait_for(lambda: logged() > 0, timeout=30, message="the first batch")
-    consumer.proc.send_signal(signal.SIGTERM)
-    assert consumer.wait(15) == 0
-    assert "consumed" in consumer.output().splitlines()[-1]
-    publish(messages[200:])
-    survivor = spawn_consumer()
-    wait_until_drained(nats_names, processes=[survivor])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
+    assert "deadlock" not in consumer.output()
 
 
 def test_an_existing_stream_is_used_as_it_is(redis_client, nats_names, spawn_consumer):
@@ -203,9 +203,8 @@ def test_an_existing_stream_is_used_as_it_is(redis_client, nats_names, spawn_con
             await nc.close()
 
     asyncio.run(create_and_inspect(create=True))
-    from datetime import UTC, datetime
 
-    event = event_build(event_id="only", kind=1, user_id=5, project_id=3, occurred_at=datetime.now(UTC))
+    event = event_build(event_id="only", kind=1, user_id=5, project_id=3, occurred_at=START)
     publish([event.SerializeToString()])
     consumer = spawn_consumer()
     wait_until_drained(nats_names, processes=[consumer])
@@ -225,6 +224,16 @@ def test_an_idle_consumer_restores_boards_that_redis_lost(redis_client, nats_nam
     assert consumer.proc.poll() is None
 
 
+def _reads_waiting() -> bool:
+    """Whether a plain read of the log (the restore's: AccessShareLock) waits for a lock on it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'scoring_contributionevent'::regclass"
+            " AND NOT granted AND mode = 'AccessShareLock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
 def test_postgres_lost_during_the_restore_at_start(redis_client, nats_names, spawn_consumer):
     """The consumer's first act, the restore, loses its Postgres connection: it retries, not dies."""
     db = connection.settings_dict
@@ -232,7 +241,7 @@ def test_postgres_lost_during_the_restore_at_start(redis_client, nats_names, spa
     with pg_connect() as locker:
         locker.execute("LOCK TABLE scoring_contributionevent IN ACCESS EXCLUSIVE MODE")
         consumer = spawn_consumer()
-        wait_for(lambda: _blocked_on_lock(db["NAME"]), timeout=20, message="the restore to block on the lock")
+        wait_for(_reads_waiting, timeout=20, message="the restore's read to wait on the lock")
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -242,5 +251,5 @@ def test_postgres_lost_during_the_restore_at_start(redis_client, nats_names, spa
         locker.rollback()
     publish(messages)
     wait_until_drained(nats_names, processes=[consumer])
-    assert_exact(redis_client, messages)
+    assert_messages_exact(redis_client, messages)
     assert "restore at start failed, retrying" in consumer.output()

@@ -6,7 +6,6 @@ host, port, user or exception text (the log keeps those).
 """
 
 import copy
-import socket
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from django.db import connection
 from scoring import redis_boards
 from scoring.health import ConsumerLimits, consumer_check
 from scoring.redis_boards import Heartbeat
+from tests.fixtures import refused_port
 
 SECRET_USER = "internal_db_user"
 LIMITS = ConsumerLimits(max_age=60, max_pending=1000)
@@ -26,12 +26,6 @@ NO_CONSUMER = {
     "detail": "no consumer has reported (none running, or Redis was emptied)",
 }
 UNKNOWN = {"status": "unknown", "last_batch_age_seconds": None, "pending": None}
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens once the socket closes
 
 
 def assert_no_internals(response, *secrets: str) -> None:
@@ -116,7 +110,7 @@ def test_consumer_check_without_a_heartbeat():
 
 @pytest.mark.django_db
 def test_redis_down_is_a_503_that_says_so_and_nothing_more(client, settings, caplog):
-    port = closed_port()
+    port = refused_port()
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["LOCATION"] = f"redis://{SECRET_USER}:pw@127.0.0.1:{port}/0"
     settings.CACHES = caches
@@ -132,7 +126,7 @@ def test_redis_down_is_a_503_that_says_so_and_nothing_more(client, settings, cap
 
 @pytest.mark.django_db
 def test_nats_down_is_a_503_that_says_so_and_nothing_more(client, settings, redis_client, caplog):
-    port = closed_port()
+    port = refused_port()
     settings.NATS_URL = f"nats://{SECRET_USER}:pw@127.0.0.1:{port}"
     response = client.get("/v1/health-check")
     assert response.status_code == 503
@@ -145,7 +139,7 @@ def test_nats_down_is_a_503_that_says_so_and_nothing_more(client, settings, redi
 
 
 def test_postgres_down_is_a_503_that_says_so_and_nothing_more(client, transactional_db, redis_client, caplog):
-    port = closed_port()
+    port = refused_port()
     saved = dict(connection.settings_dict)
     connection.close()
     connection.settings_dict.update({"PORT": str(port), "USER": SECRET_USER})

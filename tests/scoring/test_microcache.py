@@ -1,9 +1,10 @@
 """The board-read micro-cache: a page asked again within its time-to-live is served from
-memory; after it, from Redis again. Other endpoints and errors are never kept."""
-
-import time
+memory; after it, from Redis again. Other endpoints and errors are never kept. The cache's
+clock (`scoring.clock.monotonic`) is the test's: ages are set, not waited for."""
 
 import pytest
+
+from scoring import clock
 
 
 @pytest.fixture
@@ -18,7 +19,9 @@ def scores(response):
     return [(row["user_id"], row["score"]) for row in response.json()["results"]]
 
 
-def test_a_repeated_page_is_served_from_memory_until_it_expires(cached, redis_client):
+def test_a_repeated_page_is_served_from_memory_until_it_expires(cached, redis_client, monkeypatch):
+    seconds = [1000.0]
+    monkeypatch.setattr(clock, "monotonic", lambda: seconds[0])
     url = "/v1/leaderboard/public?timeframe=all_time"
     first = cached.get(url)
     assert scores(first) == [("1", 10)]
@@ -28,8 +31,10 @@ def test_a_repeated_page_is_served_from_memory_until_it_expires(cached, redis_cl
     assert again["Cache-Control"] == first["Cache-Control"]
     assert again["Content-Type"] == "application/json"
     assert scores(cached.get(url + "&limit=5")) == [("1", 25)]  # another page is another entry
-    time.sleep(0.35)
-    assert scores(cached.get(url)) == [("1", 25)]
+    seconds[0] += 0.299
+    assert scores(cached.get(url)) == [("1", 10)]  # still within the 0.3 s
+    seconds[0] += 0.001
+    assert scores(cached.get(url)) == [("1", 25)]  # expired: read again
 
 
 def test_errors_are_not_kept(cached, redis_client):

@@ -30,6 +30,7 @@ import pytest
 
 from scoring.publisher import POISON
 from tests.builders import generate, publish
+from tests.clock import manage
 from tests.fixtures import ROOT, consumer_env, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
@@ -208,9 +209,7 @@ def test_a_postgres_stopped_and_started_under_the_consumer_and_the_api(
     assert redis_boards_state(redis_client) == expected
     top = api.get("/v1/leaderboard/public?limit=1000")[1]
     assert {row["user_id"]: row["score"] for row in top["results"]} == expected["leaderboard:global:all_time:all"]
-    verify = subprocess.run(
-        [sys.executable, "manage.py", "verify_leaderboards"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    verify = subprocess.run(manage("verify_leaderboards"), cwd=ROOT, env=env, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     # the fault happened where it was meant to: the consumer retried, the API said 503
     assert re.search(r"batch seq=\d+-\d+ failed, retrying", consumer.output())

@@ -21,6 +21,7 @@ from scoring.boards import GLOBAL, Board, Timeframe, board_key, period_of, perio
 from scoring.redis_boards import ARCHIVE_INDEX, READY_KEY, archive_keys
 from snapshots.services import boards_restore
 from tests.builders import pushes
+from tests.clock import START
 from tests.fixtures import ROOT, boards_flush, database_url, wait_for
 
 PUBLIC = "/v1/leaderboard/public"
@@ -98,7 +99,7 @@ def test_only_the_web_server_sessions_have_the_timeout(transactional_db, entry, 
 
 
 def test_board_reads_during_a_restore_are_503s_that_no_cache_keeps(client, ready_boards):
-    now = datetime.now(UTC)
+    now = START
     services.batch_ingest(contributions=pushes("r", 1, 5, now))
     during = []
 
@@ -122,7 +123,7 @@ def test_an_emptied_redis_is_a_503_not_an_empty_board(client, live_boards):
 
 
 def test_the_cache_control_of_every_board_answer(client, ready_boards, settings):
-    now = datetime.now(UTC)
+    now = START
     old = now - timedelta(days=10)
     services.batch_ingest(contributions=pushes("c", 1, 5, now) + pushes("o", 2, 4, old))
     today, old_day = period_of(Timeframe.DAILY, now), period_of(Timeframe.DAILY, old)
@@ -156,7 +157,7 @@ def test_the_cache_control_of_every_board_answer(client, ready_boards, settings)
 def expired_day(ready_boards, settings):
     """A day 10 days ago, past a 1-day retention: users 1..4 scored 4, 3, 3, 1 there."""
     settings.BOARD_RETENTION_DAYS = {"daily": 1, "weekly": 91, "monthly": 400}
-    when = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=10)
+    when = START.replace(hour=12) - timedelta(days=10)
     events = [e for user, score in {1: 4, 2: 3, 3: 3, 4: 1}.items() for e in pushes("x", user, score, when)]
     services.batch_ingest(contributions=events)
     return when

@@ -14,6 +14,7 @@ from scoring import selectors, services
 from scoring.boards import GLOBAL, Board, Timeframe, period_of
 from scoring.selectors import BoardRow, competition_ranks
 from tests.builders import pushes, zero_point
+from tests.clock import START
 
 ALL_TIME = Board(GLOBAL, Timeframe.ALL_TIME, "all")
 
@@ -125,7 +126,7 @@ def test_whole_board_in_one_window(live_boards, db):
 @pytest.fixture
 def past_history(ready_boards):
     """A history with ties on the boards of a few days ago (still in Redis today)."""
-    when = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=3)
+    when = START.replace(hour=12) - timedelta(days=3)
     events = []
     for user, score in SCORES.items():
         events += pushes("p", user, score, when)
@@ -142,7 +143,7 @@ def past_history(ready_boards):
 @pytest.mark.parametrize("project_id", [GLOBAL, 7, 8])
 def test_an_expired_board_answers_from_the_event_log_identically(past_history, timeframe, project_id):
     board = Board(project_id, timeframe, period_of(timeframe, past_history))
-    now = datetime.now(UTC)
+    now = START
     later = now + timedelta(days=800)  # past every retention: the board has left Redis
     assert not selectors.board_from_event_log(board, now=now)
     assert selectors.board_from_event_log(board, now=later)
@@ -180,7 +181,7 @@ WINDOWS = [(0, 50), (0, 1), (0, 3), (1, 3), (2, 2), (3, 4), (5, 3), (12, 5), (13
 
 def test_event_log_board_values(past_history):
     board = Board(GLOBAL, Timeframe.DAILY, period_of(Timeframe.DAILY, past_history))
-    later = datetime.now(UTC) + timedelta(days=800)
+    later = START + timedelta(days=800)
     page = selectors.board_page(board=board, limit=5, offset=0, now=later)
     # users 9 and 100 also scored 7 on project 8 that day
     assert page.rows == [

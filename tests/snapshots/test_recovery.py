@@ -4,6 +4,7 @@ consumers restoring at once, a rebuild while events flow. Each ends with exact b
 from __future__ import annotations
 
 import io
+import re
 import signal
 import threading
 import time
@@ -11,32 +12,30 @@ from itertools import pairwise
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from scoring import redis_boards
 from scoring.models import ContributionEvent
 from scoring.publisher import events_publish
 from scoring.redis_boards import PENDING_KEY
-from scoring.rules import points
-from scoring.services import scoring_table
 from snapshots.models import Snapshot
 from snapshots.services import RESTORE_LOCK, boards_restore
 from tests.builders import wire_events
-from tests.fixtures import wait_for, wait_until_drained
-from tests.oracle import expected_boards, valid_events
+from tests.fixtures import Background, advisory_waiters, started, wait_for, wait_until_drained
+from tests.oracle import expected_boards, points, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 RESTORED = "leaderboard.snapshots restored"
+# What a consumer says when it meets the boards without their sentinel (busy, or idle).
+NOT_READY = re.compile(r"boards are not ready: restoring before applying|the boards are gone from Redis")
 
 
 def publish(messages: list[bytes], rate: float = 0.0) -> None:
     assert events_publish(iter(messages), rate=rate) == len(messages)
 
 
-def publishing(messages: list[bytes], rate: float) -> threading.Thread:
-    thread = threading.Thread(target=publish, args=(messages, rate))
-    thread.start()
-    return thread
+def publishing(messages: list[bytes], rate: float) -> Background:
+    """Publish in the background; joining it fails the test if the publishing failed."""
+    return started(publish, messages, rate)
 
 
 def logged() -> int:
@@ -44,8 +43,7 @@ def logged() -> int:
 
 
 def scored(messages: list[bytes]) -> int:
-    table = scoring_table()
-    return sum(1 for c in valid_events(messages) if points(c, table) > 0)
+    return sum(1 for c in valid_events(messages) if points(c) > 0)
 
 
 def stop(*consumers) -> None:
@@ -95,17 +93,6 @@ def test_redis_emptied_while_a_killed_consumers_batch_is_in_flight(
     stop(survivor)
 
 
-def _waiting_for_the_restore_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-            " WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
-            " AND l.classid = %s AND l.objid = %s",
-            [RESTORE_LOCK >> 32, RESTORE_LOCK & 0xFFFFFFFF],
-        )
-        return cursor.fetchone()[0]
-
-
 def test_two_consumers_starting_on_an_empty_redis_restore_once(
     redis_client, nats_names, spawn_consumer, flush_redis, pg_session, assert_exact, client
 ):
@@ -126,7 +113,7 @@ def test_two_consumers_starting_on_an_empty_redis_restore_once(
     holder = pg_session()
     holder.execute("SELECT pg_advisory_lock(%s)", [RESTORE_LOCK])  # hold both at the door
     both = [spawn_consumer(), spawn_consumer()]
-    wait_for(lambda: _waiting_for_the_restore_lock() == 2, timeout=30, message="both consumers at the restore lock")
+    wait_for(lambda: advisory_waiters(RESTORE_LOCK) == 2, timeout=30, message="both consumers at the restore lock")
     holder.execute("SELECT pg_advisory_unlock(%s)", [RESTORE_LOCK])
     wait_for(lambda: redis_boards.is_ready(), timeout=30, message="the boards to be restored")
     publish(third)
@@ -158,9 +145,13 @@ def test_rebuild_while_a_consumer_runs_and_events_flow(redis_client, nats_names,
             totals.append(int(sum(score for _, score in members)))
             time.sleep(0.002)
 
-    reader = threading.Thread(target=read)
-    reader.start()
+    reader = started(read)
     publisher = publishing(messages, rate=1500)
+
+    def consumer_paused(before: int) -> None:
+        """A slow build: hold the swap until the consumer has met the missing sentinel."""
+        wait_for(lambda: len(NOT_READY.findall(consumer.output())) > before, message="the consumer to meet the pause")
+
     try:
         for round_ in range(3):
             floor = logged()
@@ -171,15 +162,15 @@ def test_rebuild_while_a_consumer_runs_and_events_flow(redis_client, nats_names,
                 out = io.StringIO()
                 call_command("rebuild_leaderboards", stdout=out)
                 assert out.getvalue().splitlines()[-1].startswith("rebuilt ")
-            else:  # a slow build: the consumer meets the missing sentinel and waits for the swap
-                boards_restore(use_snapshot=False, before_swap=lambda: time.sleep(0.5))
+            else:  # the consumer meets the missing sentinel and waits for the swap
+                paused_before = len(NOT_READY.findall(consumer.output()))
+                boards_restore(use_snapshot=False, before_swap=lambda n=paused_before: consumer_paused(n))
         publisher.join(60)
         wait_until_drained(nats_names, processes=[consumer])
     finally:
         reading.clear()
-        reader.join(10)
+        reader.join(10)  # re-raises what the reader met
     assert_exact(valid_events(messages))
     assert len(totals) > 100
-    assert "boards are not ready" in consumer.output()
     assert all(later >= earlier for earlier, later in pairwise(totals)), "a board shrank"
     stop(consumer)

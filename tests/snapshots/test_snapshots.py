@@ -8,38 +8,26 @@ from __future__ import annotations
 
 import io
 import threading
-from collections import defaultdict
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
 from scoring import redis_boards, services
-from scoring.boards import Board, Timeframe
 from scoring.models import ContributionEvent
 from scoring.redis_boards import PENDING_KEY, BoardsNotReady
-from scoring.rules import points
 from snapshots.models import Snapshot, SnapshotBoard
 from snapshots.services import RESTORE_LOCK, boards_restore, snapshot_take
 from tests.builders import contributions
-from tests.oracle import expected_boards, redis_boards_state
+from tests.fixtures import advisory_waiters, wait_for
+from tests.fixtures import started as started_thread
+from tests.oracle import expected_boards, points, redis_boards_state, snapshot_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def scored(events) -> int:
-    table = services.scoring_table()
-    return sum(1 for c in events if points(c, table) > 0)
-
-
-def snapshot_state(snapshot: Snapshot) -> dict[str, dict[str, int]]:
-    """What a snapshot holds, as {board key: {user id: score}}."""
-    state: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in SnapshotBoard.objects.filter(snapshot=snapshot):
-        key = Board(int(row.project_id), Timeframe(row.timeframe), row.period).key
-        assert row.members == len(row.user_ids) == len(row.scores)
-        state[key] = {str(user_id): score for user_id, score in zip(row.user_ids, row.scores, strict=True)}
-    return dict(state)
+    return sum(1 for c in events if points(c) > 0)
 
 
 def test_snapshot_more_events_redis_emptied_restore_is_exact(ready_boards, ingest, flush_redis, assert_exact):
@@ -116,8 +104,7 @@ def test_snapshot_excludes_a_transaction_still_open_and_restore_counts_it(
     held = contributions(150, seed=21, prefix="21-", projects=[99])
     ingest(before)
     started, release = threading.Event(), threading.Event()
-    writer = threading.Thread(target=_record_and_hold, args=(held, started, release))
-    writer.start()
+    writer = started_thread(_record_and_hold, held, started, release)
     assert started.wait(10)
     ingest(after)  # commits while `held` is still open, with higher sequence ids
 
@@ -168,8 +155,7 @@ def test_redis_emptied_with_an_event_in_flight(commit, ready_boards, ingest, flu
     ingest(settled)
     services.events_record(scored=services.contributions_score(in_flight))
     applied, release = threading.Event(), threading.Event()
-    consumer = threading.Thread(target=_apply_and_hold, args=(in_flight, applied, release))
-    consumer.start()
+    consumer = started_thread(_apply_and_hold, in_flight, applied, release)
     assert applied.wait(10)
     assert redis_client.hlen(PENDING_KEY) == scored(in_flight)
     flush_redis()
@@ -235,15 +221,7 @@ def test_rebuild_builds_aside_and_swaps_at_once(ready_boards, ingest, redis_clie
 def _ingest_elsewhere(events) -> None:
     """A consumer of its own (another connection) records and applies `events`."""
 
-    def run() -> None:
-        try:
-            services.batch_ingest(contributions=events)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join(30)
+    started_thread(services.batch_ingest, contributions=events).join(30)  # re-raises what it met
 
 
 def test_events_applied_while_the_bulk_is_built_are_caught_up(ready_boards, ingest, redis_client, assert_exact):
@@ -307,17 +285,19 @@ def test_a_snapshot_taken_under_a_shorter_retention_is_not_used(
     events = contributions(200, seed=44)
     ingest(events)
     snapshot_take()
-    settings.BOARD_RETENTION_DAYS = {**settings.BOARD_RETENTION_DAYS, "daily": 100}  # older daily boards return
+    longer_retention = {"daily": 100, "weekly": 91, "monthly": 400}  # older daily boards return
+    settings.BOARD_RETENTION_DAYS = longer_retention
     flush_redis()
     assert boards_restore().snapshot_id is None  # the snapshot lacks them
-    assert_exact(events)
+    assert_exact(events, retention=longer_retention)
     longer = snapshot_take().snapshot
     assert longer.based_on_id is None  # nor can a new snapshot build on it
-    assert snapshot_state(longer) == expected_boards(events)
-    settings.BOARD_RETENTION_DAYS = {**settings.BOARD_RETENTION_DAYS, "daily": 5, "weekly": 30}
+    assert snapshot_state(longer) == expected_boards(events, retention=longer_retention)
+    shorter_retention = {"daily": 5, "weekly": 30, "monthly": 400}
+    settings.BOARD_RETENTION_DAYS = shorter_retention
     flush_redis()
     assert boards_restore().snapshot_id == longer.id  # a shorter retention is covered
-    assert_exact(events)
+    assert_exact(events, retention=shorter_retention)
 
 
 def test_restore_waits_for_the_lock(ready_boards, ingest, pg_session, flush_redis, assert_exact):
@@ -327,21 +307,12 @@ def test_restore_waits_for_the_lock(ready_boards, ingest, pg_session, flush_redi
     holder = pg_session()
     holder.execute("SELECT pg_advisory_lock(%s)", [RESTORE_LOCK])
     flush_redis()
-    done = threading.Event()
-
-    def restore() -> None:
-        try:
-            boards_restore(only_if_missing=True)
-            done.set()
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=restore)
-    worker.start()
-    assert not done.wait(0.5)
+    worker = started_thread(boards_restore, only_if_missing=True)
+    wait_for(lambda: advisory_waiters(RESTORE_LOCK) == 1, message="the restore to wait on the lock")
+    assert worker.is_alive() and not redis_boards.is_ready()
     holder.execute("SELECT pg_advisory_unlock(%s)", [RESTORE_LOCK])
     worker.join(10)
-    assert done.is_set()
+    assert worker.result.restored
     assert_exact(events)
 
 

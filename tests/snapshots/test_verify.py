@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import subprocess
-import sys
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from snapshots.services import Difference, boards_verify
 from tests.builders import contributions
+from tests.clock import manage
 from tests.fixtures import ROOT, consumer_env
 from tests.oracle import expected_boards
 
@@ -61,7 +61,7 @@ def test_each_difference_is_reported_and_fails_the_command(kind, ready_boards, i
 def test_the_exit_code_of_the_process(ready_boards, ingest, redis_client):
     events = contributions(100, seed=51)
     ingest(events)
-    command = [sys.executable, str(ROOT / "manage.py"), "verify_leaderboards"]
+    command = manage("verify_leaderboards")
     env = consumer_env({})
     ok = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr

@@ -31,8 +31,12 @@ class Command(BaseCommand):
 
         def request_stop(signum, frame):
             # Set the flag from another thread: the main thread may be inside the Event's own
-            # lock when the signal lands, and the handler runs on the main thread.
-            threading.Thread(target=stop.set, daemon=True).start()
+            # lock (or the logging lock) when the signal lands, and the handler runs on it.
+            def stop_now() -> None:
+                stop.set()
+                logger.warning("%s: stopping after the batch in hand", signal.Signals(signum).name)
+
+            threading.Thread(target=stop_now, daemon=True).start()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, request_stop)
