@@ -16,6 +16,10 @@ from proto.contributions.v1 import contribution_pb2 as pb
 from scoring.rules import Contribution, EventKind, IssueCloseReason, PrCloseReason, ReviewState
 
 MAX_EVENT_ID_LENGTH = 256
+# What the log keeps of a repository name (scoring_project.name is varchar(512)): a longer one
+# is cut, not refused — the name scores nothing (SPEC section 1: "stored cut to what the log
+# keeps, where cutting changes no score").
+MAX_PROJECT_NAME_LENGTH = 512
 
 # EventName -> (payload field, the field naming the credited user)
 _PAYLOADS = {
@@ -84,11 +88,17 @@ def decode(data: bytes) -> Contribution:
         kind=kind,
         occurred_at=occurred_at,
         project_id=message.repository_id,
-        project_name=message.repository_name.replace("\x00", ""),  # Postgres text holds no NUL
+        project_name=project_name(message.repository_name),
         user_id=user_id,
         raw=data,
         **facts,
     )
+
+
+def project_name(name: str) -> str:
+    """The repository name as the log keeps it: without NULs (Postgres text holds none), cut
+    to MAX_PROJECT_NAME_LENGTH characters."""
+    return name.replace("\x00", "")[:MAX_PROJECT_NAME_LENGTH]
 
 
 def _enum(enum_type, value: int):
