@@ -126,7 +126,8 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
     """Write the batch to the log in one transaction. Returns (new events, new dead letters).
 
     Events already logged are left as they are; so are dead letters already kept.
-    An event worth 0 points is logged as applied: it changes no board.
+    An event worth 0 points is logged as applied: it changes no board (nor would a negative
+    one: boards only ever gain points, see `events_apply`).
     """
     logged = dead = 0
     with transaction.atomic(), connection.cursor() as cursor:
@@ -154,7 +155,7 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
                 for s in scored:
                     c = s.contribution
                     row = (c.event_id, int(c.kind), c.user_id, c.project_id, c.occurred_at, s.points, c.raw)
-                    copy.write_row((*row, s.points == 0))
+                    copy.write_row((*row, s.points <= 0))
             cursor.execute(_RECORD_EVENTS, [list(names), list(names.values())])
             logged = int(cursor.fetchone()[0])
     return logged, dead
@@ -234,36 +235,38 @@ def _apply_locked(rows: Sequence[tuple[str, int, int, int, datetime]], plan: Boa
 def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> tuple[int, int]:
     """Add the points of the batch's logged, unapplied events to the boards, exactly once.
 
+    What is added is what the log says — the locked row's user, project, time and points —
+    never the message in hand: a redelivery with other content under a logged id, or a
+    consumer with other scoring settings, cannot put on a board what the log does not hold.
     Returns (applied now, already on the boards). Raises `BoardsNotReady` (nothing changed,
     the transaction rolled back) while a restore or rebuild holds the boards.
     """
-    wanted = {s.contribution.event_id: s for s in scored if s.points > 0}
-    if not wanted:
+    # Every id of the batch, whatever the message says it is worth: the row decides.
+    event_ids = [s.contribution.event_id for s in scored]
+    if not event_ids:
         return 0, 0
     plan = plan or board_plan()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT event_id FROM scoring_contributionevent"
-            " WHERE event_id = ANY(%s) AND NOT applied ORDER BY event_id FOR UPDATE",
-            [list(wanted)],
+            "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
+            " WHERE event_id = ANY(%s) AND NOT applied AND points > 0 ORDER BY event_id FOR UPDATE",
+            [event_ids],
         )
-        locked = [wanted[event_id] for (event_id,) in cursor.fetchall()]
-        if not locked:
+        rows = _log_rows(cursor.fetchall())
+        if not rows:
             return 0, 0
-        rows = [
-            (
-                s.contribution.event_id,
-                s.contribution.user_id,
-                s.contribution.project_id,
-                s.points,
-                s.contribution.occurred_at,
-            )
-            for s in locked
-        ]
         result = _apply_locked(rows, plan)
     crash_point("after_apply_commit")
     redis_boards.pending_clear([r[0] for r in rows])
     return result
+
+
+def _log_rows(fetched) -> list[tuple[str, int, int, int, datetime]]:
+    """Log rows (event_id, user_id, project_id, points, occurred_at) with the ids as ints."""
+    return [(e, int(u), int(p), pts, t) for e, u, p, pts, t in fetched]
+
+
+_PENDING = "NOT applied AND points > 0 AND logged_at < now() - %s"
 
 
 def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int]:
@@ -274,10 +277,10 @@ def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
-            " WHERE NOT applied AND logged_at < now() - %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            f" WHERE {_PENDING} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
             [older_than, limit],
         )
-        rows = [(e, int(u), int(p), pts, t) for e, u, p, pts, t in cursor.fetchall()]
+        rows = _log_rows(cursor.fetchall())
         if not rows:
             return 0, 0
         result = _apply_locked(rows, board_plan())
