@@ -269,16 +269,20 @@ def _log_rows(fetched) -> list[tuple[str, int, int, int, datetime]]:
 _PENDING = "NOT applied AND points > 0 AND logged_at < now() - %s"
 
 
-def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int]:
+def pending_sweep(
+    *, older_than: timedelta, limit: int = 1000, event_ids: Sequence[str] | None = None
+) -> tuple[int, int]:
     """Apply logged events left unapplied (their message acked elsewhere, lost, or a crash
-    with no redelivery). Rows another worker holds are skipped, not waited for. Also drops
-    markers that outlived their purpose (a crash between the commit and their removal)."""
+    with no redelivery) — only those of `event_ids` if given. Rows another worker holds are
+    skipped, not waited for. Also drops markers that outlived their purpose (a crash between
+    the commit and their removal)."""
     markers_prune(limit=limit)
+    only, params = ("", []) if event_ids is None else (" AND event_id = ANY(%s)", [list(event_ids)])
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
-            f" WHERE {_PENDING} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-            [older_than, limit],
+            f" WHERE {_PENDING}{only} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [older_than, *params, limit],
         )
         rows = _log_rows(cursor.fetchall())
         if not rows:
@@ -286,6 +290,40 @@ def pending_sweep(*, older_than: timedelta, limit: int = 1000) -> tuple[int, int
         result = _apply_locked(rows, board_plan())
     redis_boards.pending_clear([r[0] for r in rows])
     return result
+
+
+def pending_ids(*, older_than: timedelta, limit: int = 1000) -> list[str]:
+    """The ids of the events `pending_sweep` would apply (oldest first), without locking them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT event_id FROM scoring_contributionevent WHERE {_PENDING} ORDER BY id LIMIT %s",
+            [older_than, limit],
+        )
+        return [event_id for (event_id,) in cursor.fetchall()]
+
+
+def dead_letter_record(dead_letter: DeadLetterIn) -> int:
+    """Keep one message as a dead letter (its own transaction). Returns 1, or 0 if kept already."""
+    return events_record(scored=(), dead_letters=[dead_letter])[1]
+
+
+def event_quarantine(*, event_id: str, reason: str, subject: str = "", stream_sequence: int | None = None) -> bool:
+    """Move a logged, unapplied event whose apply fails the same way every time out of the log
+    and into the dead letters, with the row's own bytes and `reason` — so that the log again
+    holds only events the boards can hold, and restore, verify and the sweep agree on it.
+    False when the row is gone or applied meanwhile (then there is nothing to move)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM scoring_contributionevent WHERE event_id = %s AND NOT applied RETURNING raw, project_id",
+            [event_id],
+        )
+        found = cursor.fetchone()
+        if found is None:
+            return False
+        raw, project_id = bytes(found[0]), found[1]
+        cursor.execute("UPDATE scoring_project SET event_count = event_count - 1 WHERE id = %s", [project_id])
+        events_record(scored=(), dead_letters=[DeadLetterIn(raw, reason, subject, stream_sequence)])
+    return True
 
 
 def markers_prune(*, limit: int = 1000) -> int:
