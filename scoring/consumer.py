@@ -175,9 +175,8 @@ class Consumer:
 
     def _ingest(self, msgs: list) -> bool:
         """Write one batch, retrying through outages. False if told to stop before it succeeded."""
-        items = batch_items(msgs)
         started = time.perf_counter()
-        result = self._until_done(lambda: self._ingest_isolating(items), batch_name(msgs))
+        result = self.ingest(msgs)
         if result is None:
             return False
         with self._stats_lock:
@@ -193,6 +192,12 @@ class Consumer:
             (time.perf_counter() - started) * 1000,
         )
         return True
+
+    def ingest(self, msgs: list) -> services.BatchResult | None:
+        """Decode and write one batch (poison isolated), retrying through outages until it is
+        written; None if told to stop first. The caller acks."""
+        items = batch_items(msgs)
+        return self._until_done(lambda: self._ingest_isolating(items), batch_name(msgs))
 
     def _ingest_isolating(self, items: list[Item]) -> services.BatchResult:
         """Ingest `items`; if that fails the same way it would every time, split them in halves

@@ -58,6 +58,14 @@ class Increment:
 _APPLY_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
 local n_boards = #KEYS - 2
+-- A key of another type would fail ZINCRBY midway, after some boards were written: such
+-- boards are not whole. Check before any write; drop the sentinel so that they are restored.
+local pending_type = redis.call('TYPE', KEYS[2]).ok
+if pending_type ~= 'none' and pending_type ~= 'hash' then redis.call('DEL', KEYS[1]); return {-1, 0} end
+for k = 3, #KEYS do
+  local t = redis.call('TYPE', KEYS[k]).ok
+  if t ~= 'none' and t ~= 'zset' then redis.call('DEL', KEYS[1]); return {-1, 0} end
+end
 local i = 1
 local expire = {}
 for k = 1, n_boards do expire[k] = tonumber(ARGV[i]); i = i + 1 end
