@@ -48,6 +48,7 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("consumer", "ack_wait"): "CONSUMER_ACK_WAIT",
     ("consumer", "max_deliver"): "CONSUMER_MAX_DELIVER",
     ("consumer", "sweep_interval"): "CONSUMER_SWEEP_INTERVAL",
+    ("consumer", "fetch_max_bytes"): "CONSUMER_FETCH_MAX_BYTES",
     ("consumer", "retention_daily_days"): "BOARD_RETENTION_DAILY_DAYS",
     ("consumer", "retention_weekly_days"): "BOARD_RETENTION_WEEKLY_DAYS",
     ("consumer", "retention_monthly_days"): "BOARD_RETENTION_MONTHLY_DAYS",

@@ -8,8 +8,10 @@ letter, and `verify_leaderboards` agrees.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
@@ -243,3 +245,25 @@ def test_postgres_lost_during_the_restore_at_start(redis_client, nats_names, spa
     wait_until_drained(nats_names, processes=[consumer])
     assert_exact(redis_client, messages)
     assert "restore at start failed, retrying" in consumer.output()
+
+
+def test_pull_requests_carry_a_byte_limit(redis_client, nats_names, spawn_consumer):
+    """With a 300 kB limit, 100 kB messages come at most 3 to a batch; one message above the
+    limit (400 kB) is still fetched, alone."""
+    now = datetime.now(UTC)
+
+    def big(event_id: str, user: int, size: int) -> bytes:
+        event = event_build(
+            event_id=event_id, kind=4, user_id=user, project_id=3, occurred_at=now, project_name="n" * size
+        )
+        return event.SerializeToString()
+
+    messages = [big(f"big-{n}", n % 5 + 1, 100_000) for n in range(30)]
+    messages.insert(10, big("huge", 9, 400_000))
+    consumer = spawn_consumer(CONSUMER_FETCH_MAX_BYTES=str(300_000), CONSUMER_BATCH_SIZE="1000")
+    wait_for(lambda: "restored" in consumer.output(), message="the consumer to start")
+    publish(messages)
+    wait_until_drained(nats_names, processes=[consumer])
+    assert_exact(redis_client, messages)
+    sizes = [int(n) for n in re.findall(r"batch received=(\d+)", consumer.output())]
+    assert sum(sizes) == len(messages) and max(sizes) <= 3

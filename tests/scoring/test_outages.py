@@ -7,6 +7,7 @@ mid-stream and start it again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import subprocess
@@ -14,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import nats as nats_lib
 import pytest
 import redis as redis_lib
+from django.conf import settings as django_settings
 
 from tests.builders import generate, publish
 from tests.fixtures import ROOT, consumer_env, wait_for, wait_until_drained
@@ -140,3 +143,62 @@ def test_nats_restarted_under_the_consumer(private_nats, nats_names, spawn_consu
     publish(after)
     wait_until_drained(nats_names, timeout=90)
     assert_exact_and_running(redis_client, before + after, consumer_env(nats_names, **extra), consumer)
+
+
+def test_consumer_started_while_nats_is_down_comes_up_when_it_starts(
+    private_nats, nats_names, spawn_consumer, redis_client, settings
+):
+    settings.NATS_URL = f"nats://127.0.0.1:{private_nats.port}"
+    extra = {"NATS_URL": settings.NATS_URL, "CONSUMER_BATCH_SIZE": "100"}
+    private_nats.kill()
+    consumer = spawn_consumer(**extra)
+    wait_for(lambda: "cannot connect" in consumer.output(), timeout=30, message="a failed connect to be logged")
+    assert consumer.proc.poll() is None
+    private_nats.start()
+    messages = generate(600, seed=25)
+    publish(messages)
+    wait_until_drained(nats_names, timeout=90, processes=[consumer])
+    assert_exact_and_running(redis_client, messages, consumer_env(nats_names, **extra), consumer)
+
+
+async def _delete(stream: str, durable: str | None = None) -> None:
+    nc = await nats_lib.connect(django_settings.NATS_URL)
+    try:
+        if durable is None:
+            await nc.jetstream().delete_stream(stream)
+        else:
+            await nc.jetstream().delete_consumer(stream, durable)
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("what", ["stream", "durable"])
+def test_stream_or_durable_deleted_under_the_consumer_is_recreated(what, nats_names, spawn_consumer, redis_client):
+    before, after = generate(500, seed=26), generate(500, seed=27)
+    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="100")
+    publish(before)
+    wait_until_drained(nats_names, processes=[consumer])
+    durable = nats_names["NATS_DURABLE"] if what == "durable" else None
+    asyncio.run(_delete(nats_names["NATS_STREAM"], durable))
+    wait_for(lambda: "creating them again" in consumer.output(), timeout=30, message="the consumer to notice")
+    wait_for(lambda: asyncio.run(_durable_exists(nats_names)), timeout=30, message="the durable to be recreated")
+    publish(after)
+    try:
+        wait_until_drained(nats_names, timeout=90, processes=[consumer])
+    except AssertionError:
+        print(consumer.output()[-5000:])
+        raise
+    assert_exact_and_running(redis_client, before + after, consumer_env(nats_names), consumer)
+    # Bounded: one warning per attempt, not one per fetch of a busy loop.
+    assert consumer.output().count("creating them again") < 10
+
+
+async def _durable_exists(nats_names: dict[str, str]) -> bool:
+    nc = await nats_lib.connect(django_settings.NATS_URL)
+    try:
+        await nc.jetstream().consumer_info(nats_names["NATS_STREAM"], nats_names["NATS_DURABLE"])
+        return True
+    except Exception:
+        return False
+    finally:
+        await nc.close()

@@ -34,7 +34,8 @@ class Command(BaseCommand):
         source = JetStreamSource()
         started = time.monotonic()
         try:
-            source.connect()
+            if not source.connect(stop):
+                return  # told to stop before NATS could be reached
             consumer = Consumer(source, restore_if_missing, stop)
             result = consumer.restore_at_start()
             if result is not None and result.restored:
