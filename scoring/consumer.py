@@ -297,21 +297,22 @@ class Consumer:
 
     def _restore_if_emptied(self) -> None:
         """On a quiet stream nothing would notice that Redis lost the boards (a FLUSHDB, a
-        restart), so an idle loop looks for the ready sentinel once per fetch timeout."""
-        try:
-            ready = redis_boards.is_ready()
-        except Exception as exc:
-            logger.warning("redis check failed: %s", describe(exc, 500))
-            self._reset_connections()
-            return
-        if not ready:
-            logger.warning("the boards are gone from Redis: restoring")
-            self._until_done(self.restore, "restore")
+        restart) or came back from an old dump, so an idle loop checks them once per fetch
+        timeout (and the sweep once per sweep): `self.restore` compares the ready sentinel's
+        token with the one Postgres keeps, and restores when they differ."""
+        self._until_done(self.restore, "boards check")
+
+    def eviction_check(self) -> str | None:
+        """Redis's maxmemory-policy (waiting for Redis if it is away); None if CONFIG is
+        disabled or renamed, or if told to stop first."""
+        found = self._until_done(lambda: (redis_boards.eviction_policy(),), "redis check")
+        return None if found is None else found[0]
 
     def _maybe_sweep(self) -> None:
         if time.monotonic() < self._next_sweep:
             return
         self._next_sweep = time.monotonic() + self.sweep_every
+        self._restore_if_emptied()  # a busy stream has no idle loop to check the boards
         older_than = timedelta(seconds=settings.CONSUMER_ACK_WAIT)
         try:
             applied, skipped = services.pending_sweep(older_than=older_than)

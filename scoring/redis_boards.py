@@ -4,7 +4,10 @@ Five kinds of key live in Redis:
 
 - the boards, sorted sets named by `boards.board_key`, member = user id, score = points;
 - `leaderboard:meta:ready`, the sentinel: present exactly when the boards are whole. A restore
-  or rebuild removes it first, and the apply script refuses to touch boards without it;
+  or rebuild removes it first, and the apply script refuses to touch boards without it. It
+  holds the token of the swap that put the boards in (also kept in Postgres, so that boards
+  from an old dump are recognised); `leaderboard:meta:paused` holds it while a restore
+  catches up, so that a restore that fails can give it back;
 - `leaderboard:meta:pending`, a hash of event ids whose points are on the boards but whose
   log row may not say `applied` yet. The apply script adds an id and its points in one atomic
   step, and skips ids already there, so re-applying after a crash cannot count twice. Ids are
@@ -32,6 +35,7 @@ from scoring.boards import BOARD_KEY_PATTERNS, KEY_PREFIX, Board
 
 READY_KEY = f"{KEY_PREFIX}:meta:ready"
 PENDING_KEY = f"{KEY_PREFIX}:meta:pending"
+PAUSED_KEY = f"{KEY_PREFIX}:meta:paused"  # the sentinel, kept aside during a restore's catch-up
 BUILD_PREFIX = f"{KEY_PREFIX}:meta:build"
 NOT_READY = -1
 
@@ -164,6 +168,57 @@ def is_ready(client: redis.Redis | None = None) -> bool:
     return bool((client or connection()).exists(READY_KEY))
 
 
+def ready_token(client: redis.Redis | None = None) -> str | None:
+    """The token the sentinel holds (set by the swap that put the boards in), or None."""
+    token = (client or connection()).get(READY_KEY)
+    return token.decode() if isinstance(token, bytes) else token
+
+
+# Pause and resume: RENAME only (Redis never refuses it for memory), so that a restore failing
+# under maxmemory can give the live boards their sentinel back.
+_PAUSE_LUA = """
+local token = redis.call('GET', KEYS[1])
+if token then redis.call('RENAME', KEYS[1], KEYS[2]) end
+return token
+"""
+_RESUME_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[1]); return 1 end
+return 0
+"""
+
+
+def ready_pause(client: redis.Redis | None = None) -> str | None:
+    """Take the sentinel away (no apply from here) but keep it aside, so that `ready_resume` can
+    put the same one back if the boards it stands for stay. Returns its token, or None."""
+    client = client or connection()
+    token = client.eval(_PAUSE_LUA, 2, READY_KEY, PAUSED_KEY)
+    return token.decode() if isinstance(token, bytes) else token
+
+
+def ready_resume(client: redis.Redis | None = None) -> bool:
+    """Put back the sentinel `ready_pause` kept aside — only if it is still there: Redis emptied
+    meanwhile took it with the boards, and then the boards must be restored, not resumed."""
+    return bool((client or connection()).eval(_RESUME_LUA, 2, READY_KEY, PAUSED_KEY))
+
+
+def server_run_id(client: redis.Redis | None = None) -> str | None:
+    """The Redis server's run id, new at every start; None when INFO is disabled or renamed."""
+    try:
+        return (client or connection()).info("server").get("run_id")
+    except redis.ResponseError:
+        return None
+
+
+def eviction_policy(client: redis.Redis | None = None) -> str | None:
+    """Redis's maxmemory-policy; None when CONFIG is disabled or renamed (managed services)."""
+    try:
+        found = (client or connection()).config_get("maxmemory-policy")
+    except redis.ResponseError:
+        return None
+    value = found.get("maxmemory-policy") or found.get(b"maxmemory-policy")
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def ready_clear(client: redis.Redis | None = None) -> None:
     """Stop all applying until `build_swap` sets the sentinel again."""
     (client or connection()).delete(READY_KEY)
@@ -257,6 +312,7 @@ class BoardBuild:
         items = list(pending.items())
         for start in range(0, len(items), 1000):
             pipe.hset(PENDING_KEY, mapping=dict(items[start : start + 1000]))
+        pipe.delete(PAUSED_KEY)
         pipe.set(READY_KEY, self.token)
         pipe.execute()
 

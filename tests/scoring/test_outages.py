@@ -58,25 +58,17 @@ class Server:
             self.kill()
 
 
+def redis_server(tmp_path: Path, *options: str) -> Server:
+    """A private redis-server (not started), with no automatic saves: its dump file in
+    `tmp_path` is written only by an explicit SAVE, and read at each start."""
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    return Server([*argv, "--dir", str(tmp_path), *options], port)
+
+
 @pytest.fixture
 def private_redis(tmp_path: Path):
-    port = free_port()
-    server = Server(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        port,
-    )
+    server = redis_server(tmp_path)
     server.start()
     yield server
     server.stop()
@@ -202,3 +194,109 @@ async def _durable_exists(nats_names: dict[str, str]) -> bool:
         return False
     finally:
         await nc.close()
+
+
+def run_command(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *argv], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
+def test_the_consumer_refuses_a_redis_that_may_evict(policy, tmp_path, nats_names, spawn_consumer):
+    server = redis_server(tmp_path, "--maxmemory-policy", policy)
+    server.start()
+    try:
+        consumer = spawn_consumer(REDIS_URL=f"redis://127.0.0.1:{server.port}/0")
+        assert consumer.wait(60) != 0
+        assert f"Redis's maxmemory-policy is {policy}" in consumer.output()
+        assert "Set maxmemory-policy noeviction" in consumer.output()
+    finally:
+        server.stop()
+
+
+def test_a_redis_without_config_is_used_with_a_warning(tmp_path, nats_names, spawn_consumer):
+    server = redis_server(tmp_path, "--rename-command", "CONFIG", "")
+    server.start()
+    try:
+        consumer = spawn_consumer(REDIS_URL=f"redis://127.0.0.1:{server.port}/0")
+        messages = generate(300, seed=31)
+        publish(messages)
+        wait_until_drained(nats_names, processes=[consumer])
+        client = redis_lib.Redis(port=server.port, decode_responses=True)
+        assert redis_boards_state(client) == expected_boards(valid_events(messages))
+        assert "cannot read Redis's maxmemory-policy (CONFIG is disabled or renamed)" in consumer.output()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("rebuilt_since_the_dump", [False, True])
+def test_redis_back_from_an_old_dump_is_restored(rebuilt_since_the_dump, tmp_path, nats_names, spawn_consumer):
+    """Redis restarted from a dump older than the log: with the token of the last swap (the
+    dump was taken after it) or of an older one (a rebuild since). Either way the consumer
+    notices — at start of its idle checks — and restores: the boards say what the log says."""
+    server = redis_server(tmp_path)
+    server.start()
+    extra = {"REDIS_URL": f"redis://127.0.0.1:{server.port}/0", "CONSUMER_BATCH_SIZE": "100"}
+    client = redis_lib.Redis(port=server.port, decode_responses=True)
+    try:
+        before, after = generate(600, seed=32), generate(600, seed=33)
+        consumer = spawn_consumer(**extra)
+        publish(before)
+        wait_until_drained(nats_names, processes=[consumer])
+        client.save()  # the dump: boards of `before` only
+        if rebuilt_since_the_dump:
+            result = run_command(consumer_env(nats_names, **extra), "rebuild_leaderboards")
+            assert result.returncode == 0, result.stderr
+        publish(after)
+        wait_until_drained(nats_names, processes=[consumer])
+        server.kill()
+        server.start()  # loads the dump
+        assert redis_boards_state(client) == expected_boards(valid_events(before))  # stale, as dumped
+        reason = "the last swap was" if rebuilt_since_the_dump else "Redis restarted since the last swap"
+        wait_for(lambda: reason in consumer.output(), timeout=30, message="the consumer to notice")
+        wait_for(
+            lambda: redis_boards_state(client) == expected_boards(valid_events(before + after)),
+            timeout=30,
+            message="the boards to be restored",
+        )
+        assert_exact_and_running(client, before + after, consumer_env(nats_names, **extra), consumer)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("command", ["rebuild_leaderboards", "restore_leaderboards"])
+def test_a_restore_out_of_memory_leaves_intact_boards_intact(command, tmp_path, nats_names, ready_boards):
+    """Redis at its maxmemory: building the boards aside fails with OOM. The live boards keep
+    their sentinel (same token) and their scores, nothing built aside is left, and the
+    boards still verify; with room again, the command succeeds."""
+    from scoring import services
+    from tests.builders import contributions
+
+    events = contributions(3000, seed=34)
+    for start in range(0, len(events), 500):
+        services.events_record(scored=services.contributions_score(events[start : start + 500]))
+    server = redis_server(tmp_path)
+    server.start()
+    env = consumer_env(nats_names, REDIS_URL=f"redis://127.0.0.1:{server.port}/0")
+    client = redis_lib.Redis(port=server.port, decode_responses=True)
+    try:
+        assert run_command(env, "rebuild_leaderboards").returncode == 0
+        token, boards = client.get("leaderboard:meta:ready"), redis_boards_state(client)
+        assert boards == expected_boards(events)
+        client.config_set("maxmemory", client.info("memory")["used_memory"] + 64 * 1024)
+
+        failed = run_command(env, command)
+        assert failed.returncode != 0
+        assert "OutOfMemoryError" in failed.stderr or "OOM" in failed.stderr, failed.stderr[-2000:]
+        assert client.get("leaderboard:meta:ready") == token
+        assert redis_boards_state(client) == boards
+        assert list(client.scan_iter(match="leaderboard:meta:build:*")) == []
+        assert run_command(env, "verify_leaderboards").returncode == 0
+
+        client.config_set("maxmemory", 0)
+        assert run_command(env, command).returncode == 0
+        assert client.get("leaderboard:meta:ready") != token
+        assert redis_boards_state(client) == boards
+    finally:
+        server.stop()

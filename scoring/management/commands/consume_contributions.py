@@ -1,20 +1,41 @@
 """The long-running consumer: connect, restore the boards if Redis lost them, loop, stop cleanly."""
 
+import logging
 import signal
 import threading
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from scoring.consumer import Consumer
 from scoring.jetstream import JetStreamSource
 
+logger = logging.getLogger("leaderboard.consumer")
+
 
 def restore_if_missing() -> object:
     """Restore the boards unless another consumer already did (`settings.CONSUMER_RESTORE`)."""
     return import_string(settings.CONSUMER_RESTORE)(only_if_missing=True)
+
+
+def eviction_refuse(policy: str | None, stop: threading.Event) -> None:
+    """Refuse to run on a Redis that may evict keys: an evicted board, marker or sentinel
+    would silently make the boards wrong. A Redis whose CONFIG is disabled or renamed (some
+    managed services) cannot say: the consumer runs, with a warning (docs/FAILURES.md)."""
+    if stop.is_set():
+        return
+    if policy is None:
+        logger.warning(
+            "cannot read Redis's maxmemory-policy (CONFIG is disabled or renamed): make sure it is"
+            " noeviction, or an evicted board will make the boards wrong"
+        )
+    elif policy != "noeviction":
+        raise CommandError(
+            f"Redis's maxmemory-policy is {policy}: it may evict boards, markers or the ready sentinel"
+            " and make the boards wrong. Set maxmemory-policy noeviction (redis.conf, or CONFIG SET)."
+        )
 
 
 class Command(BaseCommand):
@@ -34,9 +55,10 @@ class Command(BaseCommand):
         source = JetStreamSource()
         started = time.monotonic()
         try:
+            consumer = Consumer(source, restore_if_missing, stop)
+            eviction_refuse(consumer.eviction_check(), stop)
             if not source.connect(stop):
                 return  # told to stop before NATS could be reached
-            consumer = Consumer(source, restore_if_missing, stop)
             result = consumer.restore_at_start()
             if result is not None and result.restored:
                 self.stdout.write(
