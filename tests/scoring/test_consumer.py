@@ -8,6 +8,8 @@ letter, and `verify_leaderboards` agrees.
 
 from __future__ import annotations
 
+import io
+import random
 import re
 import signal
 import time
@@ -21,7 +23,9 @@ from scoring.faults import CRASH_POINTS
 from scoring.models import ContributionEvent, DeadLetter
 from scoring.publisher import POISON, event_build
 from scoring.redis_boards import PENDING_KEY
-from tests.builders import generate, publish
+from scoring.wire import InvalidEvent, decode
+from tests.builders import generate, publish, wire_events
+from tests.edge_values import edge_messages
 from tests.fixtures import boards_flush, pg_connect, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
@@ -267,3 +271,35 @@ def test_pull_requests_carry_a_byte_limit(redis_client, nats_names, spawn_consum
     assert_exact(redis_client, messages)
     sizes = [int(n) for n in re.findall(r"batch received=(\d+)", consumer.output())]
     assert sum(sizes) == len(messages) and max(sizes) <= 3
+
+
+def test_thousands_of_valid_events_mixed_with_every_poison_kind(redis_client, nats_names, spawn_consumer):
+    """Every edge message of tests/edge_values.py scattered among 3,000 valid events, through a
+    real consumer: it never exits, every invalid message is a dead letter with decode's reason,
+    every valid event is on exact boards, and the four commands succeed on the log."""
+    messages = wire_events(3000, seed=71, prefix="mixed-")
+    rng = random.Random(72)
+    for _, data in edge_messages("mixed"):
+        messages.insert(rng.randrange(len(messages) + 1), data)
+    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="200")
+    publish(messages)
+    wait_until_drained(nats_names, timeout=120, processes=[consumer])
+
+    events = valid_events(messages)
+    assert redis_boards_state(redis_client) == expected_boards(events)
+    assert ContributionEvent.objects.count() == len(events)
+    assert not ContributionEvent.objects.filter(applied=False).exists()
+    reasons = []
+    for data in messages:
+        try:
+            decode(data)
+        except InvalidEvent as exc:
+            reasons.append(str(exc))
+    assert sorted(DeadLetter.objects.values_list("reason", flat=True)) == sorted(reasons)
+    out = io.StringIO()
+    for command in ("snapshot_leaderboards", "restore_leaderboards", "rebuild_leaderboards", "verify_leaderboards"):
+        call_command(command, stdout=out)
+        assert redis_boards_state(redis_client) == expected_boards(events), command
+    assert consumer.proc.poll() is None
+    consumer.proc.send_signal(signal.SIGTERM)
+    assert consumer.wait(15) == 0

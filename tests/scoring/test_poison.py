@@ -24,6 +24,7 @@ from scoring.wire import InvalidEvent, decode
 from snapshots.services import boards_restore
 from tests.builders import wire_events
 from tests.edge_values import edge_messages
+from tests.fixtures import pg_connect
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = pytest.mark.usefixtures("ready_boards")
@@ -172,3 +173,20 @@ def test_batch_items_keep_each_message_in_its_place():
         (1, True, False),
         (2, False, True),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transient_failure_retries_the_batch_with_a_line_naming_it(redis_client, caplog):
+    """Postgres drops the consumer's session (terminated by another): the batch is retried, and
+    the log line names it by its first and last stream sequence and its size."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with pg_connect(autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    messages = wire_events(3, seed=12, prefix="retried-")
+    worker = consumer()
+    with caplog.at_level("WARNING", logger="leaderboard.consumer"):
+        assert worker.ingest([Message(data, n) for n, data in enumerate(messages, start=41)]) is not None
+    assert "batch seq 41..43 (3 messages) failed, retrying in 0.2s" in caplog.text
+    assert redis_boards_state(redis_client) == expected_boards(valid_events(messages))
