@@ -74,8 +74,9 @@ def batch_items(msgs: list) -> list[Item]:
     for msg in msgs:
         try:
             items.append(Item(msg, contribution=decode(msg.data)))
-        except InvalidEvent as exc:
-            dead = services.DeadLetterIn(msg.data, str(exc), msg.subject[:256], stream_sequence(msg))
+        except Exception as exc:  # InvalidEvent, or whatever else the decoder may raise on odd bytes
+            reason = str(exc) if isinstance(exc, InvalidEvent) else f"undecodable: {describe(exc)}"
+            dead = services.DeadLetterIn(msg.data, reason, msg.subject[:256], stream_sequence(msg))
             items.append(Item(msg, dead_letter=dead))
     return items
 
@@ -259,7 +260,18 @@ class Consumer:
     @staticmethod
     def _dead_letter(dead: services.DeadLetterIn, result: services.BatchResult) -> services.BatchResult:
         logger.error("dead letter (seq %s): %s", dead.stream_sequence, dead.reason)
-        result.dead_letters = services.dead_letter_record(dead)
+        try:
+            result.dead_letters = services.dead_letter_record(dead)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # Even the dead letter cannot be kept: say so with the bytes, and go on (acked).
+            logger.error(
+                "dead letter (seq %s) not kept (%s); its bytes: %s",
+                dead.stream_sequence,
+                describe(exc),
+                dead.raw[:4096],
+            )
         return result
 
     def _until_done(self, action: Callable[[], T], what: str) -> T | None:

@@ -137,9 +137,9 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
                 [
                     [d.stream_sequence for d in dead_letters],
                     [hashlib.sha256(d.raw).hexdigest() for d in dead_letters],
-                    [d.subject for d in dead_letters],
+                    [d.subject.replace("\x00", "")[:256] for d in dead_letters],  # what the columns hold
                     [d.raw for d in dead_letters],
-                    [d.reason for d in dead_letters],
+                    [d.reason.replace("\x00", "") for d in dead_letters],
                 ],
             )
             dead = cursor.rowcount
