@@ -106,10 +106,14 @@ def test_a_batch_failing_for_good_is_split_until_the_poison_is_left(redis_client
         cursor.execute(
             "ALTER TABLE scoring_contributionevent ADD CONSTRAINT test_refused CHECK (event_id NOT LIKE 'refused-%%')"
         )
-    good = wire_events(300, seed=5, prefix="good-")
-    refused = wire_events(3, seed=6, prefix="refused-")
-    messages = [*good[:10], refused[0], *good[10:200], *refused[1:], *good[200:]]
-    run_batches(messages, size=100)
+    try:
+        good = wire_events(300, seed=5, prefix="good-")
+        refused = wire_events(3, seed=6, prefix="refused-")
+        messages = [*good[:10], refused[0], *good[10:200], *refused[1:], *good[200:]]
+        run_batches(messages, size=100)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE scoring_contributionevent DROP CONSTRAINT test_refused")
 
     assert redis_boards_state(redis_client) == expected_boards(valid_events(good))
     dead = list(DeadLetter.objects.order_by("stream_sequence").values_list("stream_sequence", "reason"))
@@ -117,8 +121,6 @@ def test_a_batch_failing_for_good_is_split_until_the_poison_is_left(redis_client
     assert all(reason.startswith("the log cannot hold it: IntegrityError: ") for _, reason in dead)
     assert all('"test_refused"' in reason for _, reason in dead)
     assert {bytes(raw) for raw in DeadLetter.objects.values_list("raw", flat=True)} == set(refused)
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE scoring_contributionevent DROP CONSTRAINT test_refused")
     commands_succeed_and_agree(redis_client, valid_events(good))
 
 
@@ -190,3 +192,21 @@ def test_a_transient_failure_retries_the_batch_with_a_line_naming_it(redis_clien
         assert worker.ingest([Message(data, n) for n, data in enumerate(messages, start=41)]) is not None
     assert "batch seq 41..43 (3 messages) failed, retrying in 0.2s" in caplog.text
     assert redis_boards_state(redis_client) == expected_boards(valid_events(messages))
+
+
+def test_an_event_whose_apply_fails_for_good_leaves_the_log_for_the_dead_letters():
+    """`event_quarantine`, what the consumer does with a message whose apply fails the same way
+    every time: the unapplied row goes (its project's count with it) and its own bytes become
+    a dead letter with the reason; an applied row is never taken out."""
+    now = datetime.now(UTC)
+    kept, moved = (Contribution(e, EventKind.ISSUE_OPENED, now, 5, "org/five", 91, raw=e.encode()) for e in "km")
+    services.batch_ingest(contributions=[kept])
+    services.events_record(scored=services.contributions_score([moved]))
+    assert Project.objects.get(id=5).event_count == 2
+
+    reason = "the boards cannot hold it: ValueError: x"
+    assert services.event_quarantine(event_id="m", reason=reason, subject="s", stream_sequence=9)
+    assert not services.event_quarantine(event_id="k", reason=reason)  # applied: stays
+    assert list(ContributionEvent.objects.values_list("event_id", flat=True)) == ["k"]
+    assert Project.objects.get(id=5).event_count == 1
+    assert list(DeadLetter.objects.values_list("stream_sequence", "reason", "raw")) == [(9, reason, b"m")]
