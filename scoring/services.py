@@ -248,7 +248,7 @@ def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> 
     plan = plan or board_plan()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
+            f"SELECT {_LOG_ROW} FROM scoring_contributionevent"
             " WHERE event_id = ANY(%s) AND NOT applied AND points > 0 ORDER BY event_id FOR UPDATE",
             [event_ids],
         )
@@ -261,9 +261,15 @@ def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> 
     return result
 
 
+# A log row as the apply needs it. The time comes as microseconds since the epoch: psycopg
+# parses timestamptz text in Python, which cost the consumer a fifth more CPU per batch.
+_LOG_ROW = "event_id, user_id, project_id, points, (extract(epoch FROM occurred_at) * 1000000)::bigint"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _log_rows(fetched) -> list[tuple[str, int, int, int, datetime]]:
-    """Log rows (event_id, user_id, project_id, points, occurred_at) with the ids as ints."""
-    return [(e, int(u), int(p), pts, t) for e, u, p, pts, t in fetched]
+    """Log rows (event_id, user_id, project_id, points, occurred_at) as plain Python values."""
+    return [(e, int(u), int(p), pts, _EPOCH + timedelta(microseconds=us)) for e, u, p, pts, us in fetched]
 
 
 _PENDING = "NOT applied AND points > 0 AND logged_at < now() - %s"
@@ -280,7 +286,7 @@ def pending_sweep(
     only, params = ("", []) if event_ids is None else (" AND event_id = ANY(%s)", [list(event_ids)])
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
+            f"SELECT {_LOG_ROW} FROM scoring_contributionevent"
             f" WHERE {_PENDING}{only} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
             [older_than, *params, limit],
         )
