@@ -47,7 +47,7 @@ logger = logging.getLogger("leaderboard.consumer")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs a microsecond more per message
 class Item:
     """One message of a batch: decoded (`contribution`) or not (`dead_letter`)."""
 
@@ -82,10 +82,10 @@ def batch_items(msgs: list) -> list[Item]:
 
 
 def batch_name(items: list) -> str:
-    """A batch for the log: its first and last stream sequence and its size."""
-    sequences = [s for s in (stream_sequence(getattr(i, "msg", i)) for i in items) if s is not None]
-    where = f"seq {min(sequences)}..{max(sequences)}" if sequences else "no sequence"
-    return f"batch {where} ({len(items)} messages)"
+    """A batch for the log: its first and last stream sequence and its size (only those two
+    are parsed: nats-py parses a message's metadata anew at every access)."""
+    first, last = (stream_sequence(getattr(i, "msg", i)) for i in (items[0], items[-1]))
+    return f"batch seq {first}..{last} ({len(items)} messages)"
 
 
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds: the first wait after a failure, doubling up to the last
