@@ -212,5 +212,5 @@ def test_a_postgres_stopped_and_started_under_the_consumer_and_the_api(
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     # the fault happened where it was meant to: the consumer retried, the API said 503
-    assert "batch of" in consumer.output() and "retrying" in consumer.output()
+    assert "batch seq" in consumer.output() and "failed, retrying" in consumer.output()
     assert "postgres unavailable" in api.log.read_text(errors="replace")
