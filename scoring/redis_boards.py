@@ -158,6 +158,11 @@ def pending_clear(event_ids: Sequence[str], client: redis.Redis | None = None) -
         (client or connection()).hdel(PENDING_KEY, *event_ids)
 
 
+def pending_has(event_id: str, client: redis.Redis | None = None) -> bool:
+    """Whether the event carries a pending marker (its points are on the boards)."""
+    return bool((client or connection()).hexists(PENDING_KEY, event_id))
+
+
 def pending_sample(limit: int, client: redis.Redis | None = None) -> list[str]:
     """Up to about `limit` event ids that carry a pending marker."""
     _, fields = (client or connection()).hscan(PENDING_KEY, 0, count=limit)

@@ -317,16 +317,23 @@ def event_quarantine(*, event_id: str, reason: str, subject: str = "", stream_se
     """Move a logged, unapplied event whose apply fails the same way every time out of the log
     and into the dead letters, with the row's own bytes and `reason` — so that the log again
     holds only events the boards can hold, and restore, verify and the sweep agree on it.
-    False when the row is gone or applied meanwhile (then there is nothing to move)."""
+
+    False when there is nothing to move: the row is gone or applied meanwhile, or its pending
+    marker says its points reached the boards (a failure after the apply script ran): then the
+    row stays, so the log still says what the boards hold."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM scoring_contributionevent WHERE event_id = %s AND NOT applied RETURNING raw, project_id",
+            "SELECT raw, project_id FROM scoring_contributionevent WHERE event_id = %s AND NOT applied FOR UPDATE",
             [event_id],
         )
         found = cursor.fetchone()
         if found is None:
             return False
+        if redis_boards.pending_has(event_id):
+            logger.error("event %r fails for good after its points reached the boards: kept in the log", event_id)
+            return False
         raw, project_id = bytes(found[0]), found[1]
+        cursor.execute("DELETE FROM scoring_contributionevent WHERE event_id = %s", [event_id])
         cursor.execute("UPDATE scoring_project SET event_count = event_count - 1 WHERE id = %s", [project_id])
         events_record(scored=(), dead_letters=[DeadLetterIn(raw, reason, subject, stream_sequence)])
     return True

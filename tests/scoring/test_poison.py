@@ -210,3 +210,15 @@ def test_an_event_whose_apply_fails_for_good_leaves_the_log_for_the_dead_letters
     assert list(ContributionEvent.objects.values_list("event_id", flat=True)) == ["k"]
     assert Project.objects.get(id=5).event_count == 1
     assert list(DeadLetter.objects.values_list("stream_sequence", "reason", "raw")) == [(9, reason, b"m")]
+
+
+def test_an_event_whose_points_reached_the_boards_stays_in_the_log(redis_client):
+    """A failure after the apply script ran (its marker is set, its points are on the boards):
+    the row is not taken out, so the log still says what the boards hold."""
+    now = datetime.now(UTC)
+    event = Contribution("on-boards", EventKind.ISSUE_OPENED, now, 5, "org/five", 92, raw=b"x")
+    services.events_record(scored=services.contributions_score([event]))
+    redis_client.hset(PENDING_KEY, "on-boards", 2)
+    assert not services.event_quarantine(event_id="on-boards", reason="the boards cannot hold it: x")
+    assert list(ContributionEvent.objects.values_list("event_id", flat=True)) == ["on-boards"]
+    assert not DeadLetter.objects.exists()
