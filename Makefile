@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HTTP_PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test install db lint format proto bench lock clean
+.PHONY: run test install prometheus db lint format proto bench lock clean
 
 # .venv gets the runtime (requirements.txt, what the image installs) and the test and dev tools.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -16,6 +16,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
+# Debian's prometheus (prometheus and promtool) for the metrics tests, when missing. The package
+# would start its system service: a policy-rc.d that says no keeps it from starting (ours, if
+# the machine has none), and the service is disabled; the tests start their own.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  made=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	    chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+	    --no-install-recommends prometheus; status=$$?; \
+	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  if command -v systemctl >/dev/null; then systemctl disable --now prometheus >/dev/null 2>&1; fi; \
+	  exit $$status; }
+
 db: install
 	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --no-input
@@ -25,7 +38,7 @@ run: db
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	HTTP_PORT=$(HTTP_PORT) WORKERS=$(WORKERS) VENV=$(VENV) bin/run
 
-test: install
+test: install prometheus
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest

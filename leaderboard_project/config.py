@@ -36,6 +36,8 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("http_server", "archive_seconds"): "API_ARCHIVE_SECONDS",
     ("http_server", "archive_max_boards"): "API_ARCHIVE_MAX_BOARDS",
     ("http_server", "statement_timeout_ms"): "API_STATEMENT_TIMEOUT_MS",
+    ("http_server", "log_format"): "LOG_FORMAT",  # every process: the API, the consumer, the commands
+    ("http_server", "access_log"): "HTTP_ACCESS_LOG",
     ("postgres_db", "url"): "DATABASE_URL",
     ("redis", "url"): "REDIS_URL",
     ("nats", "url"): "NATS_URL",
@@ -49,6 +51,9 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("consumer", "max_deliver"): "CONSUMER_MAX_DELIVER",
     ("consumer", "sweep_interval"): "CONSUMER_SWEEP_INTERVAL",
     ("consumer", "fetch_max_bytes"): "CONSUMER_FETCH_MAX_BYTES",
+    ("consumer", "metrics_port"): "CONSUMER_METRICS_PORT",
+    ("consumer", "health_max_age"): "HEALTH_CONSUMER_MAX_AGE",
+    ("consumer", "health_max_pending"): "HEALTH_CONSUMER_MAX_PENDING",
     ("consumer", "retention_daily_days"): "BOARD_RETENTION_DAILY_DAYS",
     ("consumer", "retention_weekly_days"): "BOARD_RETENTION_WEEKLY_DAYS",
     ("consumer", "retention_monthly_days"): "BOARD_RETENTION_MONTHLY_DAYS",
@@ -127,6 +132,12 @@ class Config:
         if raw is not None and raw.strip().lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
             raise ImproperlyConfigured(f"{name}: {raw!r} is not a boolean (use true or false)")
         return self._read(name, self.env.bool, default)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.str(name, default) or "").strip().lower()
+        if value not in choices:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not one of {', '.join(choices)}")
+        return value
 
     def list(self, name: str, default: list[str]) -> list[str]:
         return [item.strip() for item in self._read(name, self.env.list, default) if item.strip()]

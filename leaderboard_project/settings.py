@@ -1,12 +1,22 @@
 """Django settings. Every value comes through `config.Config` (environment over YAML)."""
 
+import logging
+import logging.config
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from leaderboard_project.config import SCORING_DEFAULTS, Config, is_local_host
+from leaderboard_project.logs import LOG_FORMATS, django_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 config = Config()
+
+LOG_FORMAT = config.choice("LOG_FORMAT", "text", LOG_FORMATS)
+LOGGING = django_logging(LOG_FORMAT)
+logging.captureWarnings(LOG_FORMAT == "json")  # Python's warnings as log records: JSON lines too
+# Configured now, not only when Django sets up: a warning while the settings load (an unset
+# secret key) comes out in LOG_FORMAT too.
+logging.config.dictConfig(LOGGING)
 
 DEBUG = config.bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = config.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
@@ -34,6 +44,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "leaderboard_project.metrics.RequestMetrics",  # first: it times everything below it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -111,6 +122,12 @@ CONSUMER_FETCH_MAX_BYTES = config.int("CONSUMER_FETCH_MAX_BYTES", 16 * 1024 * 10
 # What the consumer calls to restore the boards when Redis holds none: named here, so that the
 # scoring app does not import the snapshots app (which depends on scoring, not the reverse).
 CONSUMER_RESTORE = "snapshots.services.boards_restore"
+# The consumer's /metrics port (0: none); the health-check calls the consumer degraded when its
+# heartbeat is older than HEALTH_CONSUMER_MAX_AGE seconds, or more events than
+# HEALTH_CONSUMER_MAX_PENDING wait in JetStream.
+CONSUMER_METRICS_PORT = config.int("CONSUMER_METRICS_PORT", 9108, minimum=0, maximum=65535)
+HEALTH_CONSUMER_MAX_AGE = config.float("HEALTH_CONSUMER_MAX_AGE", 60.0, minimum=0.1)
+HEALTH_CONSUMER_MAX_PENDING = config.int("HEALTH_CONSUMER_MAX_PENDING", 10_000, minimum=0)
 # Fault injection for the crash tests: "<crash point>[:<nth hit>]" (see scoring/faults.py).
 CONSUMER_CRASH_AT = config.str("CONSUMER_CRASH_AT", "")
 
@@ -160,11 +177,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"leaderboard": {"level": "INFO", "propagate": True}},
-}
+# Web metrics across gunicorn's workers: prometheus-client's multiprocess mode, on when
+# gunicorn.conf.py has named (and emptied) the workers' shared directory.
+PROMETHEUS_MULTIPROC_DIR = config.str("PROMETHEUS_MULTIPROC_DIR", None)

@@ -2,12 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from leaderboard_project.metrics import metrics_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI's files come from drf-spectacular-sidecar (whitenoise serves them): no CDN needed.
     path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("v1/", include("scoring.urls")),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus's text format, all workers' figures
 ]
 
 # Django's own errors (no URL matched, a bad Host header, a crash) in the API's JSON shape.

@@ -75,18 +75,34 @@ def previous_offset(*, offset: int, limit: int, total: int) -> int | None:
 class HealthCheckApi(APIView):
     @extend_schema_serializer(component_name="HealthCheck")
     class OutputSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=["ok", "error"])
+        status = serializers.ChoiceField(choices=["ok", "degraded", "error"])
         checks = inline_serializer(
-            "HealthChecks", {name: serializers.CharField() for name in ("postgres", "redis", "nats")}
+            "HealthChecks",
+            {
+                **{name: serializers.CharField() for name in ("postgres", "redis", "nats")},
+                "consumer": inline_serializer(
+                    "ConsumerCheck",
+                    {
+                        "status": serializers.ChoiceField(choices=["ok", "degraded", "unknown"]),
+                        "last_batch_age_seconds": serializers.FloatField(allow_null=True),
+                        "pending": serializers.IntegerField(allow_null=True),
+                        "detail": serializers.CharField(required=False),
+                    },
+                ),
+            },
         )
 
     @extend_schema(
-        responses={200: OutputSerializer, 503: OutputSerializer}, summary="Are Postgres, Redis and NATS reachable?"
+        responses={200: OutputSerializer, 503: OutputSerializer},
+        summary="Are Postgres, Redis and NATS reachable, and is the consumer keeping up?",
+        description="200 with status ok, or degraded when only the consumer is behind or silent (the "
+        "boards are served, but stale); 503 with status error when Postgres, Redis or NATS is unreachable.",
     )
     def get(self, request):
-        healthy, checks = health_check()
-        body = {"status": "ok" if healthy else "error", "checks": checks}
-        response = Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+        overall, checks = health_check()
+        body = {"status": overall, "checks": checks}
+        code = status.HTTP_503_SERVICE_UNAVAILABLE if overall == "error" else status.HTTP_200_OK
+        response = Response(body, status=code)
         response["Cache-Control"] = "no-store"  # a health answer is about this moment only
         return response
 

@@ -17,6 +17,10 @@ Threads of one consumer process, and what each owns:
   aside to Redis while the restoring loop streams the aggregate from Postgres.
 
 Every retry through an outage of Postgres or Redis goes through `Consumer._until_done`.
+
+What the loops do is counted in scoring/metrics.py (once per batch, not per event) and told in
+the log: each line about a batch names its stream sequence range. The main loop also writes
+the consumers' heartbeat to Redis (at most once a second) for the health-check.
 """
 
 from __future__ import annotations
@@ -34,11 +38,11 @@ from typing import TypeVar
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from scoring import redis_boards, services
+from scoring import metrics, redis_boards, selectors, services
 from scoring.errors import describe, is_transient
 from scoring.faults import crash_point
-from scoring.jetstream import JetStreamSource
-from scoring.redis_boards import BoardsNotReady
+from scoring.jetstream import BatchSpan, JetStreamSource, batch_span
+from scoring.redis_boards import BoardsNotReady, Heartbeat
 from scoring.rules import Contribution
 from scoring.wire import InvalidEvent, decode
 
@@ -81,11 +85,11 @@ def batch_items(msgs: list) -> list[Item]:
     return items
 
 
-def batch_name(items: list) -> str:
-    """A batch for the log: its first and last stream sequence and its size (only those two
-    are parsed: nats-py parses a message's metadata anew at every access)."""
-    first, last = (stream_sequence(getattr(i, "msg", i)) for i in (items[0], items[-1]))
-    return f"batch seq {first}..{last} ({len(items)} messages)"
+def batch_name(items: list, span: BatchSpan | None = None) -> str:
+    """A batch (or a part of one, while it is split) for the log: its first and last stream
+    sequence and its size."""
+    span = span or batch_span([getattr(i, "msg", i) for i in (items[0], items[-1])])
+    return f"batch {span} ({len(items)} messages)"
 
 
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds: the first wait after a failure, doubling up to the last
@@ -93,6 +97,7 @@ RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds: the first wait after a failure, do
 # Batch loops per process: while one batch waits on Postgres or Redis, the other is decoded and
 # written (docs/BENCHMARKS.md has the gain).
 INGEST_WORKERS = 2
+HEARTBEAT_EVERY = 1.0  # seconds between two heartbeats of the main loop
 
 
 class Consumer:
@@ -116,6 +121,9 @@ class Consumer:
         self._next_sweep = time.monotonic() + self.sweep_every
         self._stats_lock = threading.Lock()
         self._failure: BaseException | None = None
+        self._last_batch_at: float | None = None  # unix time of the last batch applied, any loop
+        self._next_heartbeat = 0.0
+        metrics.jetstream_follow(source)
 
     def run(self) -> services.BatchResult:
         """Run the loops (this thread is one of them) until told to stop; re-raise what broke one."""
@@ -164,10 +172,13 @@ class Consumer:
                 if acks is not None:
                     acks.result(30)
                 acks = self.source.ack(msgs)
-            elif sweeps:
-                self._restore_if_emptied()
+            else:
+                metrics.caught_up()  # nothing waited: no event is behind
+                if sweeps:
+                    self._restore_if_emptied()
             if sweeps:
                 self._maybe_sweep()
+                self._heartbeat()
         msgs = upcoming.result()
         if msgs:
             self.source.nak(msgs).result(10)
@@ -176,29 +187,66 @@ class Consumer:
 
     def _ingest(self, msgs: list) -> bool:
         """Write one batch, retrying through outages. False if told to stop before it succeeded."""
-        started = time.perf_counter()
-        result = self.ingest(msgs)
-        if result is None:
+        span = batch_span(msgs)
+        done = self.ingest(msgs, span)
+        if done is None:
             return False
+        result, seconds = done
+        self._count(result, seconds, span)
+        return True
+
+    def _count(self, result: services.BatchResult, seconds: float, span: BatchSpan) -> None:
+        """A batch is written: add it to the totals and the metrics, and say so in the log."""
+        now = time.time()
+        lag = None if span.first_arrival is None else now - span.first_arrival
         with self._stats_lock:
             self.stats += result
+            self._last_batch_at = now
+        metrics.batch_count(
+            received=result.received,
+            logged=result.logged,
+            duplicates=result.duplicates,
+            dead_letters=result.dead_letters,
+            applied=result.applied,
+        )
+        metrics.batch_timed(seconds=seconds, lag_seconds=lag, applied_at=now)
+        fields = {
+            "seq_first": span.first,
+            "seq_last": span.last,
+            "received": result.received,
+            "logged": result.logged,
+            "duplicates": result.duplicates,
+            "dead_letters": result.dead_letters,
+            "applied": result.applied,
+            "already_applied": result.skipped,
+            "ms": round(seconds * 1000, 1),
+            "lag_seconds": None if lag is None else round(max(lag, 0.0), 3),
+        }
         logger.info(
-            "batch received=%d logged=%d duplicates=%d dead_letters=%d applied=%d already_applied=%d ms=%.1f",
+            "batch %s received=%d logged=%d duplicates=%d dead_letters=%d applied=%d already_applied=%d ms=%.1f",
+            span,
             result.received,
             result.logged,
             result.duplicates,
             result.dead_letters,
             result.applied,
             result.skipped,
-            (time.perf_counter() - started) * 1000,
+            seconds * 1000,
+            extra=fields,
         )
-        return True
 
-    def ingest(self, msgs: list) -> services.BatchResult | None:
+    def ingest(self, msgs: list, span: BatchSpan | None = None) -> tuple[services.BatchResult, float] | None:
         """Decode and write one batch (poison isolated), retrying through outages until it is
-        written; None if told to stop first. The caller acks."""
+        written: what it did and how long its successful attempt took; None if told to stop
+        first. The caller acks."""
         items = batch_items(msgs)
-        return self._until_done(lambda: self._ingest_isolating(items), batch_name(msgs))
+
+        def attempt() -> tuple[services.BatchResult, float]:
+            started = time.perf_counter()
+            result = self._ingest_isolating(items)
+            return result, time.perf_counter() - started
+
+        return self._until_done(attempt, batch_name(msgs, span))
 
     def _ingest_isolating(self, items: list[Item]) -> services.BatchResult:
         """Ingest `items`; if that fails the same way it would every time, split them in halves
@@ -288,15 +336,27 @@ class Consumer:
             try:
                 return action()
             except BoardsNotReady:
-                logger.warning("boards are not ready: restoring before applying")
-                if self._until_done(self.restore, "restore") is None:
+                logger.warning("boards are not ready: restoring before applying (%s)", what)
+                if self._until_done(self._restore, "restore") is None:
                     return None
             except Exception as exc:
+                metrics.failure_count(exc)
                 if is_transient(exc):
-                    logger.warning("%s failed, retrying in %.1fs: %s", what, delay, describe(exc, 500))
+                    logger.warning(
+                        "%s failed, retrying in %.1fs: %s",
+                        what,
+                        delay,
+                        describe(exc, 500),
+                        extra={"error": type(exc).__name__},
+                    )
                 else:
                     delay = RETRY_MAX
-                    logger.exception("%s failed (not a known outage), retrying in %.1fs", what, delay)
+                    logger.exception(
+                        "%s failed (not a known outage), retrying in %.1fs",
+                        what,
+                        delay,
+                        extra={"error": type(exc).__name__},
+                    )
                 self._reset_connections()
                 if self.stop.wait(delay):
                     return None
@@ -305,14 +365,23 @@ class Consumer:
     def restore_at_start(self):
         """Restore the boards if Redis holds none, retrying through outages like a batch does
         (Postgres or Redis may be restarting while the consumer starts). None if told to stop."""
-        return self._until_done(self.restore, "restore at start")
+        return self._until_done(self._restore, "restore at start")
+
+    def _restore(self):
+        """Restore the boards (unless another consumer just did), timed and counted."""
+        metrics.BOARDS_READY.set(0)
+        result = self.restore()
+        if getattr(result, "restored", False):
+            metrics.restore_timed(source="snapshot" if result.snapshot_id else "log", seconds=result.seconds)
+        metrics.BOARDS_READY.set(1)
+        return result
 
     def _restore_if_emptied(self) -> None:
         """On a quiet stream nothing would notice that Redis lost the boards (a FLUSHDB, a
         restart) or came back from an old dump, so an idle loop checks them once per fetch
         timeout (and the sweep once per sweep): `self.restore` compares the ready sentinel's
         token with the one Postgres keeps, and restores when they differ."""
-        self._until_done(self.restore, "boards check")
+        self._until_done(self._restore, "boards check")
 
     def eviction_check(self) -> str | None:
         """Redis's maxmemory-policy (waiting for Redis if it is away); None if CONFIG is
@@ -328,8 +397,10 @@ class Consumer:
         older_than = timedelta(seconds=settings.CONSUMER_ACK_WAIT)
         try:
             applied, skipped = services.pending_sweep(older_than=older_than)
+            metrics.EVENTS_APPLIED.inc(applied)
+            metrics.LOG_UNAPPLIED.set(selectors.unapplied_count())
         except BoardsNotReady:
-            self._until_done(self.restore, "restore")
+            self._until_done(self._restore, "restore")
             return
         except Exception as exc:  # not retried here: the next sweep is due soon enough
             self._reset_connections()
@@ -361,6 +432,18 @@ class Consumer:
             logger.warning("sweep failed: %s", describe(exc, 500))
             self._reset_connections()
         return applied, skipped
+
+    def _heartbeat(self) -> None:
+        """Tell the health-check this consumer is alive (best effort: it never stops the loop)."""
+        now = time.time()
+        if now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + HEARTBEAT_EVERY
+        heartbeat = Heartbeat(seen_at=now, last_batch_at=self._last_batch_at, pending=self.source.pending)
+        try:
+            redis_boards.heartbeat_write(settings.NATS_DURABLE, heartbeat)
+        except Exception as exc:  # best effort, whatever the error
+            logger.debug("heartbeat failed: %s", describe(exc, 500))
 
     @staticmethod
     def _reset_connections() -> None:

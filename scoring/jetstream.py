@@ -14,9 +14,11 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import nats
 from django.conf import settings
+from nats.errors import NotJSMessageError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -28,6 +30,7 @@ logger = logging.getLogger("leaderboard.consumer")
 CONNECT_FIRST, CONNECT_MAX = 0.5, 10.0  # seconds between attempts to reach NATS or recreate, doubling
 CONNECT_TIMEOUT = 10.0  # seconds one attempt to connect may take
 RECREATE_FIRST = 1.0  # seconds before the first attempt to recreate a deleted stream or durable
+STATE_EVERY = 1.0  # seconds between two reads of the durable's pending counts
 
 
 def stream_config() -> StreamConfig:
@@ -75,6 +78,32 @@ async def consumer_ensure(js) -> None:
         await js.consumer_info(settings.NATS_STREAM, settings.NATS_DURABLE)  # another consumer created it first
 
 
+@dataclass(frozen=True, slots=True)
+class BatchSpan:
+    """Where a batch sits in the stream: the stream sequences of its first and last messages
+    (None for messages that are not JetStream's) and when its first one arrived (unix time)."""
+
+    first: int | None
+    last: int | None
+    first_arrival: float | None
+
+    def __str__(self) -> str:
+        return f"seq={self.first}-{self.last}"
+
+
+def batch_span(msgs: list) -> BatchSpan:
+    """Read from the batch's two ends only (a batch of 1,000 costs two parses): JetStream hands
+    a pull request its messages in stream order, redeliveries first, so the ends bound it."""
+    ends = []
+    for msg in (msgs[0], msgs[-1]) if msgs else ():
+        with contextlib.suppress(NotJSMessageError):
+            ends.append(msg.metadata)
+    if not ends:
+        return BatchSpan(None, None, None)
+    sequences = [end.sequence.stream for end in ends]
+    return BatchSpan(min(sequences), max(sequences), ends[0].timestamp.timestamp())
+
+
 class JetStreamSource:
     """A durable pull consumer driven from synchronous code (nats-py on its own thread).
 
@@ -100,6 +129,11 @@ class JetStreamSource:
         self._missing = False  # the stream or the durable went away: recreate before pulling
         self._oversized = False  # the last pull met a message above the byte limit
         self._recreates = 0  # attempts to recreate since the durable last answered
+        self._watcher: asyncio.Task | None = None
+        # The durable's num_pending and num_ack_pending, read every STATE_EVERY seconds (None
+        # until the first read): the metrics' gauges and the heartbeat read them from here.
+        self.pending: int | None = None
+        self.ack_pending: int | None = None
 
     def _run(self, coroutine, timeout: float | None = None):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -165,6 +199,17 @@ class JetStreamSource:
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{settings.NATS_STREAM}.{settings.NATS_DURABLE}"
         self._inbox = self.nc.new_inbox()
         self.sub = await self.nc.subscribe(self._inbox, cb=self._arrive, pending_msgs_limit=-1, pending_bytes_limit=-1)
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(js))
+
+    async def _watch(self, js) -> None:
+        """Read the durable's pending counts every STATE_EVERY seconds, while connected."""
+        while not self.closing:
+            try:
+                info = await js.consumer_info(settings.NATS_STREAM, settings.NATS_DURABLE, timeout=2)
+                self.pending, self.ack_pending = info.num_pending, info.num_ack_pending
+            except (nats.errors.Error, TimeoutError) as exc:  # NATS away: the counts stay as last read
+                logger.debug("consumer info: %s", exc)
+            await asyncio.sleep(STATE_EVERY)
 
     async def _arrive(self, msg) -> None:
         status = msg.headers.get("Status") if msg.headers else None
@@ -266,6 +311,8 @@ class JetStreamSource:
 
     async def _close(self) -> None:
         self.closing = True
+        if self._watcher is not None:
+            self._watcher.cancel()
         await self.nc.flush(timeout=5)  # the acks still buffered
         await self.nc.close()
 

@@ -21,7 +21,7 @@ MAX_ENTRIES = 2048
 class BoardReadMicroCache:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
-        self.entries: dict[str, tuple[float, bytes, list[tuple[str, str]]]] = {}
+        self.entries: dict[str, tuple[float, bytes, list[tuple[str, str]], object]] = {}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         ttl = settings.API_MICROCACHE_SECONDS
@@ -34,10 +34,11 @@ class BoardReadMicroCache:
             response = HttpResponse(entry[1])
             for name, value in entry[2]:
                 response[name] = value
+            request.resolver_match = entry[3]  # the route the metrics count it under
             return response
         response = self.get_response(request)
         if response.status_code == 200 and not response.streaming:
             if len(self.entries) >= MAX_ENTRIES:
                 self.entries.clear()  # many distinct pages: start over rather than track ages
-            self.entries[key] = (now + ttl, response.content, list(response.items()))
+            self.entries[key] = (now + ttl, response.content, list(response.items()), request.resolver_match)
         return response

@@ -11,17 +11,20 @@ Five kinds of key live in Redis:
 - `leaderboard:meta:pending`, a hash of event ids whose points are on the boards but whose
   log row may not say `applied` yet. The apply script adds an id and its points in one atomic
   step, and skips ids already there, so re-applying after a crash cannot count twice. Ids are
-  removed once Postgres has recorded them as applied (so the hash holds only in-flight events).
+  removed once Postgres has recorded them as applied (so the hash holds only in-flight events);
 - `leaderboard:meta:build:<token>:<board key>`, boards a restore or rebuild builds aside
-  (`BoardBuild`), renamed over the live boards at its swap.
+  (`BoardBuild`), renamed over the live boards at its swap;
 - the archives of boards past their retention, aggregated from the log by the API and kept a
   while (`archive_store`): `leaderboard:archive:<board key>` (a sorted set like a board),
   `leaderboard:archive-ready:<board key>` (its marker), `leaderboard:archive-index` (all of
-  them by expiry) and `leaderboard:archive-build:<token>` (one being written).
+  them by expiry) and `leaderboard:archive-build:<token>` (one being written);
+- `leaderboard:meta:consumer:<durable>`, the consumers' heartbeat: when one last fetched, when
+  one last applied a batch and what JetStream had pending, for the health-check.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,6 +40,8 @@ READY_KEY = f"{KEY_PREFIX}:meta:ready"
 PENDING_KEY = f"{KEY_PREFIX}:meta:pending"
 PAUSED_KEY = f"{KEY_PREFIX}:meta:paused"  # the sentinel, kept aside during a restore's catch-up
 BUILD_PREFIX = f"{KEY_PREFIX}:meta:build"
+HEARTBEAT_PREFIX = f"{KEY_PREFIX}:meta:consumer"
+HEARTBEAT_TTL = 86400  # a durable no consumer serves any more leaves no key behind for long
 NOT_READY = -1
 
 
@@ -227,6 +232,36 @@ def eviction_policy(client: redis.Redis | None = None) -> str | None:
 def ready_clear(client: redis.Redis | None = None) -> None:
     """Stop all applying until `build_swap` sets the sentinel again."""
     (client or connection()).delete(READY_KEY)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """What the consumers of one durable last said about themselves (unix times)."""
+
+    seen_at: float  # a consumer's loop last went round (a batch, or a fetch that found nothing)
+    last_batch_at: float | None  # the last batch applied (None: none since Redis was emptied)
+    pending: int | None  # JetStream's num_pending for the durable, as last read
+
+
+def heartbeat_write(durable: str, heartbeat: Heartbeat, client: redis.Redis | None = None) -> None:
+    """Record a consumer's heartbeat (every consumer of the durable writes the same key)."""
+    value = json.dumps(
+        {"seen_at": heartbeat.seen_at, "last_batch_at": heartbeat.last_batch_at, "pending": heartbeat.pending}
+    )
+    (client or connection()).set(f"{HEARTBEAT_PREFIX}:{durable}", value, ex=HEARTBEAT_TTL)
+
+
+def consumer_status(durable: str, client: redis.Redis | None = None) -> tuple[Heartbeat | None, bool]:
+    """The durable's heartbeat (None if no consumer wrote one) and whether the boards are ready,
+    in one round trip."""
+    pipe = (client or connection()).pipeline(transaction=False)
+    pipe.get(f"{HEARTBEAT_PREFIX}:{durable}")
+    pipe.exists(READY_KEY)
+    raw, ready = pipe.execute()
+    if raw is None:
+        return None, bool(ready)
+    fields = json.loads(raw)
+    return Heartbeat(fields["seen_at"], fields["last_batch_at"], fields["pending"]), bool(ready)
 
 
 def board_keys(client: redis.Redis | None = None) -> Iterator[str]:

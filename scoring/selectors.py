@@ -1,4 +1,5 @@
-"""Reads: a board page, a user's standing on a board, a user's scored events, the projects.
+"""Reads: a board page, a user's standing on a board, a user's scored events, the projects,
+how many log rows are not applied yet.
 
 A board is read from Redis while it is retained (`boards.is_retained`). A period board past
 its retention has left Redis (and the consumer no longer applies late events to it), so it is
@@ -281,3 +282,9 @@ def _position(event: ContributionEvent, *, backwards: bool = False) -> EventPosi
 def project_list() -> QuerySet[Project]:
     """The projects seen in events, by id."""
     return Project.objects.only("id", "name", "event_count").order_by("id")
+
+
+def unapplied_count() -> int:
+    """Log rows whose points are not on the boards yet (the partial index `event_pending`
+    holds exactly these, so this stays cheap however long the log grows)."""
+    return ContributionEvent.objects.filter(applied=False).count()

@@ -119,6 +119,7 @@ _RECORD_DEAD_LETTERS = """
 INSERT INTO scoring_deadletter (stream_sequence, digest, subject, raw, reason)
 SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[], %s::text[])
 ON CONFLICT (stream_sequence, digest) DO NOTHING
+RETURNING stream_sequence, digest
 """
 
 
@@ -129,20 +130,23 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
     An event worth 0 points is logged as applied: it changes no board (nor would a negative
     one: boards only ever gain points, see `events_apply`).
     """
-    logged = dead = 0
+    logged = 0
+    kept: list[DeadLetterIn] = []
     with transaction.atomic(), connection.cursor() as cursor:
         if dead_letters:
+            digests = [hashlib.sha256(d.raw).hexdigest() for d in dead_letters]
             cursor.execute(
                 _RECORD_DEAD_LETTERS,
                 [
                     [d.stream_sequence for d in dead_letters],
-                    [hashlib.sha256(d.raw).hexdigest() for d in dead_letters],
+                    digests,
                     [d.subject.replace("\x00", "")[:256] for d in dead_letters],  # what the columns hold
                     [d.raw for d in dead_letters],
                     [d.reason.replace("\x00", "") for d in dead_letters],
                 ],
             )
-            dead = cursor.rowcount
+            new = set(cursor.fetchall())
+            kept = [d for d, digest in zip(dead_letters, digests, strict=True) if (d.stream_sequence, digest) in new]
         if scored:
             names: dict[int, str] = {}
             for s in scored:
@@ -158,7 +162,14 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
                     copy.write_row((*row, s.points <= 0))
             cursor.execute(_RECORD_EVENTS, [list(names), list(names.values())])
             logged = int(cursor.fetchone()[0])
-    return logged, dead
+    for d in kept:  # once each: a redelivered dead letter was kept before and is not new
+        logger.warning(
+            "dead letter seq=%s: %s",
+            d.stream_sequence,
+            d.reason,
+            extra={"stream_sequence": d.stream_sequence, "reason": d.reason, "subject": d.subject},
+        )
+    return logged, len(kept)
 
 
 class BoardPlan:

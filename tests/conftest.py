@@ -16,7 +16,7 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 
-from tests.fixtures import ConsumerProcess, boards_flush, consumer_env, redis_connect, stream_delete
+from tests.fixtures import ApiProcess, ConsumerProcess, boards_flush, consumer_env, redis_connect, stream_delete
 from tests.redis_claim import CLAIM, CLAIM_KEY, RUN_ID
 
 
@@ -93,3 +93,21 @@ def spawn_consumer(nats_names, tmp_path):
     for process in started:
         if process.proc.poll() is None:
             process.kill()
+
+
+@pytest.fixture
+def spawn_api(nats_names, tmp_path):
+    """Start gunicorn serving this test's database, Redis and stream; stopped after the test."""
+    started: list[ApiProcess] = []
+
+    def spawn(workers: int = 2, **extra: str) -> ApiProcess:
+        directory = tmp_path / f"api-{len(started)}"
+        directory.mkdir()
+        api = ApiProcess(consumer_env(nats_names, **extra), directory, workers)
+        started.append(api)
+        api.wait_ready()
+        return api
+
+    yield spawn
+    for api in started:
+        api.stop()

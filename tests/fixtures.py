@@ -70,6 +70,7 @@ def consumer_env(nats_names: dict[str, str], **extra: str) -> dict[str, str]:
             "CONSUMER_ACK_WAIT": "3",
             "CONSUMER_FETCH_TIMEOUT": "0.2",
             "CONSUMER_SWEEP_INTERVAL": "1",
+            "CONSUMER_METRICS_PORT": "0",  # a test that scrapes a consumer gives it a port of its own
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -147,3 +148,50 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.05, message: st
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (bound, read, released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ApiProcess:
+    """The API as `make run` serves it: gunicorn with gunicorn.conf.py, gthread workers."""
+
+    def __init__(self, env: dict[str, str], directory: Path, workers: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stdout_path, self.stderr_path = directory / "api.out", directory / "api.err"
+        self._out, self._err = open(self.stdout_path, "ab"), open(self.stderr_path, "ab")  # noqa: SIM115
+        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "leaderboard_project.wsgi"]
+        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "gthread"]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._out, stderr=self._err)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        import urllib.request
+
+        def answers() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited with {self.proc.returncode}:\n{self.stderr_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/metrics", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for(answers, timeout=timeout, interval=0.1, message="gunicorn to answer")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        self._err.close()

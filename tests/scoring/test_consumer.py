@@ -103,7 +103,7 @@ def test_two_consumers_on_one_durable(redis_client, nats_names, spawn_consumer):
     for consumer in (first, second):
         consumer.proc.send_signal(signal.SIGTERM)
         assert consumer.wait(15) == 0
-        assert "batch received=" in consumer.output()
+        assert re.search(r"batch seq=\d+-\d+ received=\d+ ", consumer.output())  # each one did batches
 
 
 def test_killed_while_redis_is_paused(redis_client, nats_names, spawn_consumer):
@@ -269,7 +269,7 @@ def test_pull_requests_carry_a_byte_limit(redis_client, nats_names, spawn_consum
     publish(messages)
     wait_until_drained(nats_names, processes=[consumer])
     assert_exact(redis_client, messages)
-    sizes = [int(n) for n in re.findall(r"batch received=(\d+)", consumer.output())]
+    sizes = [int(n) for n in re.findall(r"batch seq=\S+ received=(\d+)", consumer.output())]
     assert sum(sizes) == len(messages) and max(sizes) <= 3
 
 

@@ -190,7 +190,7 @@ def test_a_transient_failure_retries_the_batch_with_a_line_naming_it(redis_clien
     worker = consumer()
     with caplog.at_level("WARNING", logger="leaderboard.consumer"):
         assert worker.ingest([Message(data, n) for n, data in enumerate(messages, start=41)]) is not None
-    assert "batch seq 41..43 (3 messages) failed, retrying in 0.2s" in caplog.text
+    assert "batch seq=41-43 (3 messages) failed, retrying in 0.2s" in caplog.text
     assert redis_boards_state(redis_client) == expected_boards(valid_events(messages))
 
 

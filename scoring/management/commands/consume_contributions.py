@@ -1,4 +1,5 @@
-"""The long-running consumer: connect, restore the boards if Redis lost them, loop, stop cleanly."""
+"""The long-running consumer: serve its metrics, connect, restore the boards if Redis lost them,
+loop, stop cleanly."""
 
 import logging
 import signal
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
+from scoring import metrics
 from scoring.consumer import Consumer
 from scoring.jetstream import JetStreamSource
 
@@ -52,6 +54,7 @@ class Command(BaseCommand):
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, request_stop)
+        self.serve_metrics(settings.CONSUMER_METRICS_PORT)
         source = JetStreamSource()
         started = time.monotonic()
         try:
@@ -59,17 +62,29 @@ class Command(BaseCommand):
             eviction_refuse(consumer.eviction_check(), stop)
             if not source.connect(stop):
                 return  # told to stop before NATS could be reached
-            result = consumer.restore_at_start()
-            if result is not None and result.restored:
-                self.stdout.write(
-                    f"restored {result.boards} boards ({result.members} members) in {result.seconds:.2f}s"
-                )
+            consumer.restore_at_start()  # the restore logs what it did
             stats = consumer.run()
         finally:
             source.close()
         elapsed = time.monotonic() - started
-        self.stdout.write(
-            f"consumed {stats.received} messages in {stats.batches} batches over {elapsed:.1f}s: "
-            f"{stats.logged} logged, {stats.duplicates} duplicates, {stats.dead_letters} dead letters, "
-            f"{stats.applied} applied"
+        # A log line, not stdout: with LOG_FORMAT=json every line the consumer writes is JSON.
+        logger.info(
+            "consumed %d messages in %d batches over %.1fs: %d logged, %d duplicates, %d dead letters, %d applied",
+            stats.received,
+            stats.batches,
+            elapsed,
+            stats.logged,
+            stats.duplicates,
+            stats.dead_letters,
+            stats.applied,
+            extra={"received": stats.received, "batches": stats.batches, "seconds": round(elapsed, 1)},
         )
+
+    @staticmethod
+    def serve_metrics(port: int) -> None:
+        """/metrics on `port` (0: none). A port already taken is a warning, not a stop: consuming
+        matters more than being measured, and several consumers may share a machine."""
+        try:
+            metrics.serve(port)
+        except OSError as exc:
+            logger.warning("metrics port %d: %s; this consumer serves no metrics", port, exc)
