@@ -35,11 +35,17 @@ class Message:
 
     def __init__(self, data: bytes, sequence: int) -> None:
         self.data, self.subject = data, "test.CONTRIBUTION_REGISTERED"
-        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=sequence))
+        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=sequence), timestamp=datetime.now(UTC))
+
+
+class NoStream:
+    """In place of the JetStream source: these tests hand the consumer its batches themselves."""
+
+    pending = ack_pending = None
 
 
 def consumer() -> Consumer:
-    return Consumer(None, lambda: boards_restore(only_if_missing=True), threading.Event())
+    return Consumer(NoStream(), lambda: boards_restore(only_if_missing=True), threading.Event())
 
 
 def run_batches(messages: list[bytes], size: int) -> None:
