@@ -57,6 +57,7 @@ proto: install
 
 bench: db
 	$(PY) bench/run.py
+	$(PY) bench/webhooks.py
 
 # Re-pin both files from the .in files, in a scratch venv: the runtime alone first (so
 # requirements.txt holds only what it pulls in), then the dev tools constrained to those pins.

@@ -1,7 +1,7 @@
 """One reader for every setting: the environment, over an optional YAML file.
 
 `LEADERBOARD_CONFIG` may name a YAML file with the sections `http_server`, `postgres_db`,
-`redis`, `nats`, `consumer` and `scoring`; each key in a section maps to one environment
+`redis`, `nats`, `consumer`, `scoring` and `github`; each key in a section maps to one environment
 variable (see `YAML_KEYS`). The environment wins over the file. A value that does not parse
 stops the start with an `ImproperlyConfigured` naming the variable.
 """
@@ -58,6 +58,8 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("consumer", "retention_weekly_days"): "BOARD_RETENTION_WEEKLY_DAYS",
     ("consumer", "retention_monthly_days"): "BOARD_RETENTION_MONTHLY_DAYS",
     ("consumer", "snapshot_retention"): "SNAPSHOT_RETENTION",
+    ("github", "webhook_secret"): "GITHUB_WEBHOOK_SECRET",
+    ("github", "publish_timeout"): "GITHUB_WEBHOOK_PUBLISH_TIMEOUT",
 }
 
 # Django's own key for a machine that only talks to itself (SPEC section 6; README, "The secret key").

@@ -58,6 +58,11 @@ def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
+def application_error_response(exc: ApplicationError) -> JsonResponse:
+    """The error as plain Django views answer it (the same JSON shape as the DRF handler's)."""
+    return _json(_body(exc.code, exc.message, exc.details), status=exc.status_code)
+
+
 def _invalid_message(details: dict[str, Any]) -> str:
     """ "invalid parameter limit: must be an integer from 1 to 1000" — each name and why."""
     parts = []

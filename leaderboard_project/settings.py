@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files, served locally: /v1/docs needs no CDN
     "scoring",
     "snapshots",
+    "github",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +149,11 @@ API_ARCHIVE_MAX_BOARDS = config.int("API_ARCHIVE_MAX_BOARDS", 50, minimum=1)
 # Postgres statement_timeout of the web server's sessions, in milliseconds (0: none): a slow
 # read is a 503 instead of a query that holds the log for ever (leaderboard_project/wsgi.py).
 API_STATEMENT_TIMEOUT_MS = config.int("API_STATEMENT_TIMEOUT_MS", 5000, minimum=0)
+# GitHub webhooks (SPEC section 8): the secrets a delivery may be signed with (comma-separated,
+# so that one can be rotated) and how long a delivery waits for JetStream's acknowledgement
+# before it is answered 503 (GitHub gives up on an answer after 10 s).
+GITHUB_WEBHOOK_SECRETS = config.list("GITHUB_WEBHOOK_SECRET", [])
+GITHUB_WEBHOOK_PUBLISH_TIMEOUT = config.float("GITHUB_WEBHOOK_PUBLISH_TIMEOUT", 3.0)
 
 # Board pages asked again within this many seconds come from the worker's memory (0: off).
 API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=0.0)

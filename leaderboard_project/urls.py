@@ -11,6 +11,7 @@ urlpatterns = [
     path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("v1/", include("scoring.urls")),
     path("metrics", metrics_view, name="metrics"),  # Prometheus's text format, all workers' figures
+    path("v1/", include("github.urls")),
 ]
 
 # Django's own errors (no URL matched, a bad Host header, a crash) in the API's JSON shape.

@@ -1,4 +1,4 @@
-"""The admin: browse and search the event log, the dead letters and the projects.
+"""The admin: browse and search the event log, the dead letters, the projects and contributors.
 
 Everything is read-only: an edited log row would make the boards disagree with the log.
 """
@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from leaderboard_project.admin import ReadOnlyAdmin
-from scoring.models import ContributionEvent, DeadLetter, Project
+from scoring.models import ContributionEvent, Contributor, DeadLetter, Project
 from scoring.wire import raw_as_json
 
 
@@ -62,3 +62,23 @@ class DeadLetterAdmin(ReadOnlyAdmin):
 class ProjectAdmin(ReadOnlyAdmin):
     list_display = ["id", "name", "event_count", "first_seen_at", "last_seen_at"]
     search_fields = ["=id", "name"]
+
+
+@admin.register(Contributor)
+class ContributorAdmin(ReadOnlyAdmin):
+    list_display = ["id", "login", "avatar", "is_bot", "first_seen_at", "last_seen_at"]
+    list_filter = ["is_bot"]
+    search_fields = ["login"]
+
+    @admin.display(description="avatar")
+    def avatar(self, obj):
+        if not obj.avatar_url.startswith("https://"):
+            return ""
+        return format_html("<img src='{}' alt='' width='24' height='24'>", obj.avatar_url)
+
+    def get_search_results(self, request, queryset, search_term):
+        # a number is an id as well as (part of) a login
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.isdigit() and len(search_term) <= 20:
+            found |= queryset.filter(id=int(search_term))
+        return found, duplicates

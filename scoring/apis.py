@@ -3,7 +3,8 @@
 Every query parameter goes through an input serializer: a bad value, a parameter an endpoint
 does not know, or one given twice is a 400 whose JSON names it and says what is allowed
 (docs/API.md). The board reads are the hot path: their output serializers build plain dicts
-directly, and nothing on that path touches Postgres unless the board has left Redis.
+directly, and the only Postgres read on that path is one query for the names of the page's
+users (none at all when Postgres is down: the rows then come without names).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from scoring.selectors import (
     EventPosition,
     Standing,
     board_page,
+    contributor_find,
+    contributor_names,
     period_is_closed,
     project_list,
     user_events_page,
@@ -244,17 +247,33 @@ ERRORS = {
 }
 
 
+def _login_field() -> serializers.CharField:
+    return serializers.CharField(allow_null=True, help_text="The contributor's login (null while unknown).")
+
+
+def _avatar_field() -> serializers.CharField:
+    return serializers.CharField(allow_null=True, help_text="The contributor's avatar image URL (null while unknown).")
+
+
 class BoardRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField(min_value=1, help_text="Standard competition rank: 1, 2, 2, 4.")
     user_id = serializers.CharField(help_text="The user id in decimal (a string: ids are unsigned 64-bit).")
     score = serializers.IntegerField()
+    login = _login_field()
+    avatar_url = _avatar_field()
 
     def to_representation(self, row: BoardRow) -> dict[str, Any]:
         return _row(row)
 
 
 def _row(row: BoardRow) -> dict[str, Any]:
-    return {"rank": row.rank, "user_id": str(row.user_id), "score": row.score}
+    return {
+        "rank": row.rank,
+        "user_id": str(row.user_id),
+        "score": row.score,
+        "login": row.login,
+        "avatar_url": row.avatar_url,
+    }
 
 
 def _board_fields(board: Board) -> dict[str, Any]:
@@ -390,6 +409,8 @@ class UserStandingApi(QueryApi):
     @extend_schema_serializer(component_name="UserStanding")
     class OutputSerializer(BoardFieldsSerializer):
         user_id = serializers.CharField()
+        login = _login_field()
+        avatar_url = _avatar_field()
         rank = serializers.IntegerField(min_value=1)
         score = serializers.IntegerField()
         total = serializers.IntegerField(min_value=0)
@@ -403,6 +424,8 @@ class UserStandingApi(QueryApi):
         def to_representation(self, standing: Standing) -> dict[str, Any]:
             body = {
                 "user_id": str(standing.user_id),
+                "login": standing.login,
+                "avatar_url": standing.avatar_url,
                 "rank": standing.rank,
                 "score": standing.score,
                 "total": standing.total,
@@ -487,6 +510,7 @@ class UserEventsApi(QueryApi):
         project_name = serializers.CharField(source="project.name")
         points = serializers.IntegerField(min_value=1)
         occurred_at = serializers.DateTimeField()
+        url = serializers.CharField(help_text="The activity on the provider's site (empty when not known).")
 
     @extend_schema(
         operation_id="user_events",
@@ -504,6 +528,8 @@ class UserEventsApi(QueryApi):
                 "UserEvents",
                 {
                     "user_id": serializers.CharField(),
+                    "login": _login_field(),
+                    "avatar_url": _avatar_field(),
                     "timeframe": serializers.ChoiceField(choices=TIMEFRAMES),
                     "period": serializers.CharField(),
                     "project_id": serializers.IntegerField(allow_null=True),
@@ -528,8 +554,11 @@ class UserEventsApi(QueryApi):
             # links name the resolved board, so they stay on it; base64 needs quoting (+, /, =)
             return _link(request, board, limit=limit) + "&cursor=" + parse.quote(encode_cursor(position), safe="")
 
+        login, avatar_url = contributor_names([query["user_id"]]).get(query["user_id"], (None, None))
         body = {
             "user_id": str(query["user_id"]),
+            "login": login,
+            "avatar_url": avatar_url,
             **_board_fields(board),
             "next": link(page.next),
             "previous": link(page.previous),
@@ -590,3 +619,56 @@ class ProjectListApi(QueryApi):
             "results": self.ProjectSerializer(page, many=True).data,
         }
         return _cached(Response(body), closed=False)
+
+
+class ContributorApi(QueryApi):
+    """One contributor, by login or by user id."""
+
+    class InputSerializer(QuerySerializer):
+        path_fields = ("contributor",)
+        contributor = serializers.CharField(max_length=256, trim_whitespace=False)
+
+    @extend_schema_serializer(component_name="Contributor")
+    class OutputSerializer(serializers.Serializer):
+        user_id = serializers.CharField(source="id", help_text="The user id in decimal.")
+        login = serializers.CharField(help_text="The login the events named last.")
+        avatar_url = serializers.CharField(allow_null=True, help_text="The avatar image URL (null when not known).")
+        is_bot = serializers.BooleanField()
+        first_seen_at = serializers.DateTimeField()
+        last_seen_at = serializers.DateTimeField()
+
+        def to_representation(self, contributor) -> dict[str, Any]:
+            return {
+                "user_id": str(contributor.id),
+                "login": contributor.login,
+                "avatar_url": contributor.avatar_url or None,
+                "is_bot": contributor.is_bot,
+                "first_seen_at": serializers.DateTimeField().to_representation(contributor.first_seen_at),
+                "last_seen_at": serializers.DateTimeField().to_representation(contributor.last_seen_at),
+            }
+
+    @extend_schema(
+        operation_id="contributor",
+        summary="A contributor, by login or user id",
+        description=(
+            "What the events said of a user last: login, avatar, whether it is a bot, when it was "
+            "first and last seen. `contributor` is a login (any case) or a user id in decimal; "
+            "an all-digit value is tried as an id first."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "contributor",
+                {"type": "string", "minLength": 1, "maxLength": 256},
+                OpenApiParameter.PATH,
+                required=True,
+                description="A login (e.g. octocat) or a user id (e.g. 5346).",
+            )
+        ],
+        responses={200: OutputSerializer, 404: ERROR, **ERRORS},
+    )
+    def get(self, request: Request, contributor: str) -> Response:
+        query = self.InputSerializer.validated(request, now=datetime.now(UTC), contributor=contributor)
+        found = contributor_find(key=query["contributor"])
+        if found is None:
+            raise NotFound(f"no contributor {query['contributor']!r}", details={"contributor": query["contributor"]})
+        return _cached(Response(self.OutputSerializer(found).data), closed=False)

@@ -1,4 +1,4 @@
-"""The event log, the projects it names, and the dead letters.
+"""The event log, the projects and contributors it names, and the dead letters.
 
 `ContributionEvent` is the durable truth: one row per distinct valid event, unique on its
 wire id, written before any board changes. `applied` says whether its points are known to
@@ -7,7 +7,7 @@ exactly which rows it saw (docs/EXACTLY_ONCE.md).
 """
 
 from django.db import models
-from django.db.models.functions import Now
+from django.db.models.functions import Now, Upper
 
 from scoring.rules import EventKind
 
@@ -31,6 +31,31 @@ class Project(models.Model):
         return self.name or f"project {self.id}"
 
 
+class Contributor(models.Model):
+    """A user id with what the events' `actor` said of it last (SPEC section 9).
+
+    Kept by the consumer in the statement that logs a batch: the name is the newest event's,
+    and `first_seen_at` / `last_seen_at` are the times of the earliest and the newest event
+    that named the user. Logins are case-insensitive on GitHub and may be renamed or reused,
+    so the id is the key and the login is looked up case-insensitively (an index on its upper
+    case)."""
+
+    id = models.DecimalField(primary_key=True, **U64)
+    # text, not varchar(n): whatever the wire carries fits (cut only of NUL, which Postgres refuses)
+    login = models.TextField(blank=True)
+    avatar_url = models.TextField(blank=True)
+    is_bot = models.BooleanField(default=False)
+    first_seen_at = models.DateTimeField(db_default=Now())
+    last_seen_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(Upper("login"), name="contributor_login_upper")]
+
+    def __str__(self) -> str:
+        return self.login or f"user {self.id}"
+
+
 class ContributionEvent(models.Model):
     """One distinct valid event, with the points it earned (zero included)."""
 
@@ -45,6 +70,7 @@ class ContributionEvent(models.Model):
     occurred_at = models.DateTimeField()
     points = models.IntegerField()
     raw = models.BinaryField(help_text="The protobuf message exactly as received.")
+    url = models.TextField(blank=True, db_default="", help_text="The activity on the provider's site.")
     logged_at = models.DateTimeField(db_default=Now())
     applied = models.BooleanField(default=False, help_text="Its points are on the Redis boards.")
     txid = models.BigIntegerField(

@@ -49,16 +49,27 @@ def event_build(
     review_state: int = pb.APPROVED,
     issue_close_reason: int = pb.COMPLETED,
     commits: int = 1,
+    login: str | None = None,
+    avatar_url: str = "",
+    is_bot: bool = False,
+    url: str = "",
 ) -> pb.ContributionEvent:
-    """One valid wire event of `kind` crediting `user_id`."""
+    """One valid wire event of `kind` crediting `user_id`; with `login`, its actor names that
+    user (fields 200-201 are left out otherwise, as rankr's publishers do)."""
     event = pb.ContributionEvent(
         id=event_id,
         event_name=kind,
         repository_id=project_id,
         repository_name=project_name if project_name is not None else f"org/repo-{project_id}",
         provider=pb.GITHUB,
+        url=url,
     )
     event.time.FromDatetime(occurred_at)
+    if login is not None:
+        event.actor.id = user_id
+        event.actor.login = login
+        event.actor.avatar_url = avatar_url
+        event.actor.is_bot = is_bot
     if kind == pb.PULL_REQUEST_OPENED:
         event.pr_opened_payload.user_id = user_id
     elif kind == pb.PULL_REQUEST_CLOSED:
@@ -82,9 +93,28 @@ def event_build(
     return event
 
 
+# Where a generated event's activity would be on GitHub, by kind (n: a number from its id).
+_URLS = {
+    pb.PULL_REQUEST_OPENED: "pull/{n}",
+    pb.PULL_REQUEST_CLOSED: "pull/{n}",
+    pb.PULL_REQUEST_REVIEW_SUBMITTED: "pull/{n}#pullrequestreview-{n}",
+    pb.ISSUE_OPENED: "issues/{n}",
+    pb.ISSUE_CLOSED: "issues/{n}",
+    pb.ISSUE_COMMENTED: "issues/{n}#issuecomment-{n}",
+    pb.PUSHED: "compare/{n:x}...{n:x}",
+}
+
+
+def generated_login(user_id: int) -> str:
+    """The login `publish_events` gives a generated user."""
+    return f"user-{user_id}"
+
+
 def events_generate(options: GeneratorOptions) -> Iterator[bytes]:
     """`options.count` messages: valid events, re-sends of earlier ones (duplicates) and
-    invalid ones, in the given ratios, over `options.days` days ending at `options.end`."""
+    invalid ones, in the given ratios, over `options.days` days ending at `options.end`.
+    Each valid event names its user (a generated login, GitHub's identicon as the avatar) and
+    links its activity, so that demos show names."""
     rng = random.Random(options.seed)
     end = options.end or datetime.now(UTC)
     span = max(options.days, 0) * 86400
@@ -97,16 +127,22 @@ def events_generate(options: GeneratorOptions) -> Iterator[bytes]:
         if roll < options.duplicates + options.invalid:
             yield rng.choice(POISON)
             continue
+        event_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        kind, user_id, project_id = rng.randint(1, 7), rng.randint(1, options.users), rng.randint(1, options.projects)
+        login = generated_login(user_id)
         event = event_build(
-            event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            kind=rng.randint(1, 7),
-            user_id=rng.randint(1, options.users),
-            project_id=rng.randint(1, options.projects),
+            event_id=str(event_id),
+            kind=kind,
+            user_id=user_id,
+            project_id=project_id,
             occurred_at=end - timedelta(seconds=rng.uniform(0, span)),
             merged=rng.random() < 0.7,
             review_state=rng.randint(1, 3),
             issue_close_reason=rng.randint(1, 3),
             commits=rng.randint(0, 15),
+            login=login,
+            avatar_url=f"https://github.com/identicons/{login}.png",
+            url=f"https://github.com/org/repo-{project_id}/" + _URLS[kind].format(n=event_id.int % 100_000 + 1),
         )
         data = event.SerializeToString()
         if len(sent) < 100_000:

@@ -73,6 +73,9 @@ class Contribution:
 
     The payload-specific facts that scoring needs are flattened into `merged`,
     `review_state`, `issue_close_reason` and `commits`; `raw` is the message as received.
+    `login` (None when the message names no actor for the credited user), `avatar_url` and
+    `is_bot` say who the user is; `url` is the activity on the provider's site. None of them
+    changes the points.
     """
 
     event_id: str
@@ -86,6 +89,10 @@ class Contribution:
     review_state: ReviewState = ReviewState.UNSPECIFIED
     issue_close_reason: IssueCloseReason = IssueCloseReason.UNSPECIFIED
     commits: int = 0
+    url: str = ""
+    login: str | None = None
+    avatar_url: str = ""
+    is_bot: bool = False
 
 
 def points(contribution: Contribution, table: ScoringTable) -> int:

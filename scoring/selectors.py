@@ -1,5 +1,5 @@
 """Reads: a board page, a user's standing on a board, a user's scored events, the projects,
-how many log rows are not applied yet.
+the contributors, how many log rows are not applied yet.
 
 A board is read from Redis while it is retained (`boards.is_retained`). A period board past
 its retention has left Redis (and the consumer no longer applies late events to it), so it is
@@ -7,27 +7,35 @@ aggregated from the event log instead, once, into an archive in Redis that expir
 from there with the same scripts — the same rows in the same order: score descending, then
 user id descending byte-wise (ZREVRANGE's order). Ranks are standard competition ranks
 (1, 2, 2, 4). While the boards are being restored a live board read is a 503.
+
+Rows carry the contributor's login and avatar (None while unknown), read from Postgres in one
+query per page for the page's user ids. A board still answers when Postgres is down: its rows
+come from Redis, and the names are then left out rather than failing the read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Literal, NamedTuple, TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import redis_boards
 from scoring.boards import GLOBAL, Board, is_retained, period_end, period_start
-from scoring.models import ContributionEvent, Project
+from scoring.models import ContributionEvent, Contributor, Project
+
+logger = logging.getLogger("leaderboard.selectors")
 
 Source = Literal["redis", "event_log"]
 T = TypeVar("T")
+U64_DIGITS = 20
 
 
 class BoardRow(NamedTuple):
@@ -36,6 +44,8 @@ class BoardRow(NamedTuple):
     rank: int
     user_id: int
     score: int
+    login: str | None = None
+    avatar_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,8 @@ class Standing:
     total: int
     around: list[BoardRow] | None
     source: Source
+    login: str | None = None
+    avatar_url: str | None = None
 
 
 def competition_ranks(scores: Sequence[int], *, first_position: int, first_rank: int) -> list[int]:
@@ -103,10 +115,10 @@ def board_page(*, board: Board, limit: int, offset: int, now: datetime | None = 
         found = _from_archive(
             board, lambda key, marker: redis_boards.board_slice(key, start=offset, stop=stop, guard=marker)
         )
-        return BoardPage(board, found.total, limit, offset, _ranked(found), "event_log")
+        return BoardPage(board, found.total, limit, offset, _named(_ranked(found)), "event_log")
     with _restoring_is_unavailable():
         found = redis_boards.board_slice(board.key, start=offset, stop=stop)
-    return BoardPage(board, found.total, limit, offset, _ranked(found), "redis")
+    return BoardPage(board, found.total, limit, offset, _named(_ranked(found)), "redis")
 
 
 def user_standing(
@@ -126,7 +138,38 @@ def user_standing(
     if found is None:
         return None
     rows = _ranked(found.around) if found.around is not None else None
-    return Standing(board, user_id, found.higher + 1, found.score, found.total, rows, source)
+    names = contributor_names({user_id, *(row.user_id for row in rows or ())})
+    login, avatar_url = names.get(user_id, (None, None))
+    rows = _named(rows, names) if rows is not None else None
+    return Standing(board, user_id, found.higher + 1, found.score, found.total, rows, source, login, avatar_url)
+
+
+def contributor_names(user_ids: Collection[int]) -> dict[int, tuple[str | None, str | None]]:
+    """(login, avatar_url) of each of `user_ids` that is a known contributor, None for what
+    is not known: one query. Nothing when Postgres is down (callers answer without names)."""
+    if not user_ids:
+        return {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, login, avatar_url FROM scoring_contributor WHERE id = ANY(%s::numeric[])", [list(user_ids)]
+            )
+            found = cursor.fetchall()
+    except DatabaseError as exc:
+        logger.warning("contributor names unavailable: %s", exc)
+        return {}
+    return {int(user_id): (login or None, avatar_url or None) for user_id, login, avatar_url in found}
+
+
+def _named(rows: list[BoardRow], names: dict[int, tuple[str | None, str | None]] | None = None) -> list[BoardRow]:
+    if names is None:
+        names = contributor_names({row.user_id for row in rows})
+    if not names:
+        return rows
+    return [
+        row._replace(login=names[row.user_id][0], avatar_url=names[row.user_id][1]) if row.user_id in names else row
+        for row in rows
+    ]
 
 
 @contextmanager
@@ -243,7 +286,7 @@ def user_events(*, user_id: int, board: Board) -> QuerySet[ContributionEvent]:
         events = events.filter(project_id=board.project_id)
     return (
         events.select_related("project")
-        .only("id", "event_id", "kind", "points", "occurred_at", "project__id", "project__name")
+        .only("id", "event_id", "kind", "points", "occurred_at", "url", "project__id", "project__name")
         .order_by("-occurred_at", "-id")
     )
 
@@ -288,3 +331,14 @@ def unapplied_count() -> int:
     """Log rows whose points are not on the boards yet (the partial index `event_pending`
     holds exactly these, so this stays cheap however long the log grows)."""
     return ContributionEvent.objects.filter(applied=False).count()
+
+
+def contributor_find(*, key: str) -> Contributor | None:
+    """The contributor named by `key`: a user id (decimal) or a login (any case). An all-digit
+    key is tried as an id first, since GitHub logins may be digits too. A login renamed away
+    and taken by someone else names the one seen most recently."""
+    if key.isascii() and key.isdigit() and len(key) <= U64_DIGITS:
+        found = Contributor.objects.filter(id=int(key)).first()
+        if found is not None:
+            return found
+    return Contributor.objects.filter(login__iexact=key).order_by("-last_seen_at", "-id").first()

@@ -87,19 +87,25 @@ def contributions_score(contributions: Sequence[Contribution], table: ScoringTab
 # into the log in one statement: COPY's rows are formatted in C, array parameters in Python
 # (docs/BENCHMARKS.md, Profiling). The same statement then upserts the batch's projects with
 # their new-event counts, in id order: last, so that their row locks (which every batch of
-# every consumer wants) are held only until the commit that follows, not during the insert.
+# every consumer wants) are held only until the commit that follows, not during the insert;
+# then the batch's contributors, from the staged rows (no array parameters), in id order too.
+# A contributor's name is the one its newest event gives (`last_seen_at` is that event's time),
+# so a late or redelivered old event never renames anyone; an empty login or avatar keeps the
+# one known.
 _STAGE_EVENTS = """
-CREATE TEMP TABLE IF NOT EXISTS event_stage (
+CREATE TEMP TABLE IF NOT EXISTS event_stage_v2 (
     event_id text, kind smallint, user_id numeric, project_id numeric,
-    occurred_at timestamptz, points integer, raw bytea, applied boolean
+    occurred_at timestamptz, points integer, raw bytea, applied boolean,
+    url text, login text, avatar_url text, is_bot boolean
 ) ON COMMIT DELETE ROWS
 """
-_COPY_EVENTS = "COPY event_stage FROM STDIN"
+_COPY_EVENTS = "COPY event_stage_v2 FROM STDIN"
 _RECORD_EVENTS = """
 WITH inserted AS (
     INSERT INTO scoring_contributionevent
-           (event_id, kind, user_id, project_id, occurred_at, points, raw, applied)
-    SELECT * FROM event_stage ORDER BY event_id
+           (event_id, kind, user_id, project_id, occurred_at, points, raw, applied, url)
+    SELECT event_id, kind, user_id, project_id, occurred_at, points, raw, applied, url
+      FROM event_stage_v2 ORDER BY event_id
     ON CONFLICT (event_id) DO NOTHING
     RETURNING project_id
 ), counted AS (
@@ -112,6 +118,25 @@ WITH inserted AS (
     ON CONFLICT (id) DO UPDATE
        SET name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE p.name END,
            last_seen_at = now(), event_count = p.event_count + EXCLUDED.event_count
+), contributors AS (
+    INSERT INTO scoring_contributor AS c (id, login, avatar_url, is_bot, first_seen_at, last_seen_at)
+    SELECT DISTINCT ON (user_id) user_id, login, avatar_url, is_bot,
+           min(occurred_at) OVER (PARTITION BY user_id), occurred_at
+      FROM event_stage_v2
+     WHERE login IS NOT NULL
+     ORDER BY user_id, occurred_at DESC, event_id DESC
+    ON CONFLICT (id) DO UPDATE
+       SET login = CASE WHEN EXCLUDED.last_seen_at >= c.last_seen_at AND EXCLUDED.login <> ''
+                        THEN EXCLUDED.login ELSE c.login END,
+           avatar_url = CASE WHEN EXCLUDED.last_seen_at >= c.last_seen_at AND EXCLUDED.avatar_url <> ''
+                             THEN EXCLUDED.avatar_url ELSE c.avatar_url END,
+           is_bot = CASE WHEN EXCLUDED.last_seen_at >= c.last_seen_at THEN EXCLUDED.is_bot ELSE c.is_bot END,
+           first_seen_at = least(c.first_seen_at, EXCLUDED.first_seen_at),
+           last_seen_at = greatest(c.last_seen_at, EXCLUDED.last_seen_at)
+     WHERE EXCLUDED.last_seen_at > c.last_seen_at OR EXCLUDED.first_seen_at < c.first_seen_at
+        OR (EXCLUDED.last_seen_at = c.last_seen_at
+            AND (EXCLUDED.login, EXCLUDED.avatar_url, EXCLUDED.is_bot)
+                IS DISTINCT FROM (c.login, c.avatar_url, c.is_bot))
 )
 SELECT coalesce(sum(count), 0) FROM counted
 """
@@ -159,7 +184,7 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
                 for s in scored:
                     c = s.contribution
                     row = (c.event_id, int(c.kind), c.user_id, c.project_id, c.occurred_at, s.points, c.raw)
-                    copy.write_row((*row, s.points <= 0))
+                    copy.write_row((*row, s.points <= 0, c.url, c.login, c.avatar_url, c.is_bot))
             cursor.execute(_RECORD_EVENTS, [list(names), list(names.values())])
             logged = int(cursor.fetchone()[0])
     for d in kept:  # once each: a redelivered dead letter was kept before and is not new

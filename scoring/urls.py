@@ -9,4 +9,5 @@ urlpatterns = [
     path("leaderboard/users/<str:user_id>", apis.UserStandingApi.as_view(), name="user-standing"),
     path("users/<str:user_id>/events", apis.UserEventsApi.as_view(), name="user-events"),
     path("projects", apis.ProjectListApi.as_view(), name="project-list"),
+    path("contributors/<str:contributor>", apis.ContributorApi.as_view(), name="contributor"),
 ]

@@ -20,6 +20,9 @@ MAX_EVENT_ID_LENGTH = 256
 # is cut, not refused — the name scores nothing (SPEC section 1: "stored cut to what the log
 # keeps, where cutting changes no score").
 MAX_PROJECT_NAME_LENGTH = 512
+# A login is cut too (GitHub's are at most 39 characters): it is indexed, and a btree entry
+# above ~2.7 kB fails the insert for good; it scores nothing.
+MAX_LOGIN_LENGTH = 256
 
 # EventName -> (payload field, the field naming the credited user)
 _PAYLOADS = {
@@ -83,6 +86,12 @@ def decode(data: bytes) -> Contribution:
         facts["issue_close_reason"] = _enum(IssueCloseReason, payload.close_reason)
     elif kind is EventKind.PUSHED:
         facts["commits"] = payload.commits_count or len(payload.commits)
+    # The actor names the credited user; one naming somebody else (or nobody) is not trusted
+    # with this user's name, and the event is scored without it.
+    if message.HasField("actor") and message.actor.id == user_id:
+        facts["login"] = _text(message.actor.login)[:MAX_LOGIN_LENGTH]  # indexed: a btree entry is < 2.7 kB
+        facts["avatar_url"] = _text(message.actor.avatar_url)
+        facts["is_bot"] = message.actor.is_bot
     return Contribution(
         event_id=message.id,
         kind=kind,
@@ -91,6 +100,7 @@ def decode(data: bytes) -> Contribution:
         project_name=project_name(message.repository_name),
         user_id=user_id,
         raw=data,
+        url=_text(message.url),
         **facts,
     )
 
@@ -99,6 +109,10 @@ def project_name(name: str) -> str:
     """The repository name as the log keeps it: without NULs (Postgres text holds none), cut
     to MAX_PROJECT_NAME_LENGTH characters."""
     return name.replace("\x00", "")[:MAX_PROJECT_NAME_LENGTH]
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "")  # Postgres text holds no NUL
 
 
 def _enum(enum_type, value: int):

@@ -48,7 +48,8 @@ def redis_client() -> Iterator[redis_lib.Redis]:
 @pytest.fixture
 def live_boards(redis_client) -> redis_lib.Redis:
     """This run's Redis, emptied, with the ready sentinel set as a restore leaves it, and no
-    database (board reads from Redis must not query Postgres)."""
+    database: a board read from Redis queries Postgres only for the page's names, so a test
+    of a board page adds `db` for those."""
     from scoring.redis_boards import READY_KEY
 
     redis_client.set(READY_KEY, "test")

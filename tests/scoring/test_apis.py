@@ -22,8 +22,8 @@ ALL_TIME_KEY = board_key(0, Timeframe.ALL_TIME, "all")
 TIMEFRAMES = "all_time, yearly, monthly, weekly, daily"
 
 
-def row(rank: int, user: int, score: int) -> dict:
-    return {"rank": rank, "user_id": str(user), "score": score}
+def row(rank: int, user: int, score: int, login: str | None = None, avatar_url: str | None = None) -> dict:
+    return {"rank": rank, "user_id": str(user), "score": score, "login": login, "avatar_url": avatar_url}
 
 
 def link(path: str, **query: object) -> str:
@@ -41,7 +41,7 @@ def invalid(name: str, message: str) -> dict:
 
 
 @pytest.fixture
-def ties(live_boards):
+def ties(live_boards, db):
     """30, then a three-way tie at 20 across the first page boundary (limit 2), then 10."""
     live_boards.zadd(ALL_TIME_KEY, {"1": 30, "2": 20, "3": 20, "4": 20, "5": 10})
     return live_boards
@@ -113,7 +113,7 @@ def test_past_the_end_and_empty_boards(client, ties):
     }
 
 
-def test_a_project_board(client, live_boards):
+def test_a_project_board(client, live_boards, db):
     # a yearly board: never past its retention, so this reads Redis whatever the date
     live_boards.zadd(board_key(7, Timeframe.YEARLY, "2026"), {"9": 3, "10": 3, "100": 1})
     body = client.get(PUBLIC, {"project_id": 7, "timeframe": "yearly", "period": "2026", "limit": 2}).json()
@@ -131,6 +131,8 @@ def test_standing(client, ties):
     assert response["Cache-Control"] == "public, max-age=5"
     assert response.json() == {
         "user_id": "3",
+        "login": None,
+        "avatar_url": None,
         "rank": 2,
         "score": 20,
         "total": 5,
@@ -148,6 +150,8 @@ def test_around_me_at_the_top_middle_and_bottom(client, ties):
     bottom = client.get("/v1/leaderboard/users/5", {"around": 50}).json()
     assert bottom == {
         "user_id": "5",
+        "login": None,
+        "avatar_url": None,
         "rank": 5,
         "score": 10,
         "total": 5,
@@ -520,6 +524,7 @@ def event(event_id: str, points: int, at: str, project: int = 7, name: str = "or
         "project_name": name,
         "points": points,
         "occurred_at": at,
+        "url": "",
     }
 
 

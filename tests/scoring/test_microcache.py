@@ -7,7 +7,7 @@ import pytest
 
 
 @pytest.fixture
-def cached(settings, redis_client, client):
+def cached(settings, redis_client, client, db):
     settings.API_MICROCACHE_SECONDS = 0.3
     redis_client.set("leaderboard:meta:ready", "x")
     redis_client.zadd("leaderboard:global:all_time:all", {"1": 10})

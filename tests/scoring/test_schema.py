@@ -31,6 +31,7 @@ ENDPOINTS = {
     "/v1/leaderboard/users/{user_id}": {"user_id", "timeframe", "period", "project_id", "around"},
     "/v1/users/{user_id}/events": {"user_id", "timeframe", "period", "project_id", "limit", "cursor"},
     "/v1/projects": {"limit", "offset"},
+    "/v1/contributors/{contributor}": {"contributor"},
     "/v1/health-check": set(),
 }
 
@@ -51,6 +52,11 @@ def test_the_document_describes_every_endpoint_parameter_and_response(client):
             assert "503" in operation["responses"], path
     standing = document["paths"]["/v1/leaderboard/users/{user_id}"]["get"]["responses"]
     assert "404" in standing
+    assert "404" in document["paths"]["/v1/contributors/{contributor}"]["get"]["responses"]
+    schemas = document["components"]["schemas"]
+    for component in ("BoardRow", "UserStanding", "UserEvents"):
+        assert {"login", "avatar_url"} <= set(schemas[component]["properties"]), component
+        assert schemas[component]["properties"]["login"]["nullable"] is True, component
     limit = next(p for p in document["paths"]["/v1/leaderboard/public"]["get"]["parameters"] if p["name"] == "limit")
     assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}
 

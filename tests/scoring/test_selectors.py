@@ -62,7 +62,7 @@ def test_period_is_closed():
 # ---- Redis
 
 
-def test_every_window_of_a_board_with_ties_matches_the_definition(live_boards):
+def test_every_window_of_a_board_with_ties_matches_the_definition(live_boards, db):
     live_boards.zadd(ALL_TIME.key, {str(user): score for user, score in SCORES.items()})
     expected = reference(SCORES)
     assert [(r.rank, r.user_id) for r in expected[:6]] == [(1, 9), (1, 11), (1, 100), (4, 3), (4, 10), (6, 21)]
@@ -74,7 +74,7 @@ def test_every_window_of_a_board_with_ties_matches_the_definition(live_boards):
             assert page.rows == expected[offset : offset + limit], (offset, limit)
 
 
-def test_ties_at_a_page_boundary(live_boards):
+def test_ties_at_a_page_boundary(live_boards, db):
     live_boards.zadd(ALL_TIME.key, {"1": 30, "2": 20, "3": 20, "4": 20, "5": 10})
     first = selectors.board_page(board=ALL_TIME, limit=2, offset=0).rows
     second = selectors.board_page(board=ALL_TIME, limit=2, offset=2).rows
@@ -84,12 +84,12 @@ def test_ties_at_a_page_boundary(live_boards):
     assert third == [BoardRow(5, 5, 10)]
 
 
-def test_an_absent_board_is_empty(live_boards):
+def test_an_absent_board_is_empty(live_boards, db):
     page = selectors.board_page(board=Board(42, Timeframe.ALL_TIME, "all"), limit=50, offset=0)
     assert (page.total, page.rows) == (0, [])
 
 
-def test_standing_and_rows_around_at_the_top_middle_and_bottom(live_boards):
+def test_standing_and_rows_around_at_the_top_middle_and_bottom(live_boards, db):
     live_boards.zadd(ALL_TIME.key, {str(user): score for user, score in SCORES.items()})
     expected = reference(SCORES)
 
@@ -113,7 +113,7 @@ def test_standing_and_rows_around_at_the_top_middle_and_bottom(live_boards):
     assert selectors.user_standing(board=ALL_TIME, user_id=12345, around=5) is None
 
 
-def test_whole_board_in_one_window(live_boards):
+def test_whole_board_in_one_window(live_boards, db):
     live_boards.zadd(ALL_TIME.key, {"5": 1, "6": 1})
     standing = selectors.user_standing(board=ALL_TIME, user_id=5, around=50)
     assert standing.around == [BoardRow(1, 6, 1), BoardRow(1, 5, 1)]

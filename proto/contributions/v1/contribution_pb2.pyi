@@ -213,8 +213,20 @@ class Push(_message.Message):
     commits: _containers.RepeatedCompositeFieldContainer[CommitInfo]
     def __init__(self, user_id: _Optional[int] = ..., branch_name: _Optional[str] = ..., commits_count: _Optional[int] = ..., commits: _Optional[_Iterable[_Union[CommitInfo, _Mapping]]] = ...) -> None: ...
 
+class Actor(_message.Message):
+    __slots__ = ("id", "login", "avatar_url", "is_bot")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
+    IS_BOT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    login: str
+    avatar_url: str
+    is_bot: bool
+    def __init__(self, id: _Optional[int] = ..., login: _Optional[str] = ..., avatar_url: _Optional[str] = ..., is_bot: _Optional[bool] = ...) -> None: ...
+
 class ContributionEvent(_message.Message):
-    __slots__ = ("id", "event_name", "time", "repository_id", "repository_name", "provider", "pr_opened_payload", "pr_closed_payload", "pr_review_payload", "issue_opened_payload", "issue_closed_payload", "issue_commented_payload", "push_payload")
+    __slots__ = ("id", "event_name", "time", "repository_id", "repository_name", "provider", "pr_opened_payload", "pr_closed_payload", "pr_review_payload", "issue_opened_payload", "issue_closed_payload", "issue_commented_payload", "push_payload", "actor", "url")
     ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_NAME_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
@@ -228,6 +240,8 @@ class ContributionEvent(_message.Message):
     ISSUE_CLOSED_PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     ISSUE_COMMENTED_PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     PUSH_PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
     id: str
     event_name: EventName
     time: _timestamp_pb2.Timestamp
@@ -241,4 +255,6 @@ class ContributionEvent(_message.Message):
     issue_closed_payload: IssueClosed
     issue_commented_payload: IssueCommented
     push_payload: Push
-    def __init__(self, id: _Optional[str] = ..., event_name: _Optional[_Union[EventName, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repository_id: _Optional[int] = ..., repository_name: _Optional[str] = ..., provider: _Optional[_Union[EventProvider, str]] = ..., pr_opened_payload: _Optional[_Union[PullRequestOpened, _Mapping]] = ..., pr_closed_payload: _Optional[_Union[PullRequestClosed, _Mapping]] = ..., pr_review_payload: _Optional[_Union[PullRequestReviewSubmitted, _Mapping]] = ..., issue_opened_payload: _Optional[_Union[IssueOpened, _Mapping]] = ..., issue_closed_payload: _Optional[_Union[IssueClosed, _Mapping]] = ..., issue_commented_payload: _Optional[_Union[IssueCommented, _Mapping]] = ..., push_payload: _Optional[_Union[Push, _Mapping]] = ...) -> None: ...
+    actor: Actor
+    url: str
+    def __init__(self, id: _Optional[str] = ..., event_name: _Optional[_Union[EventName, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., repository_id: _Optional[int] = ..., repository_name: _Optional[str] = ..., provider: _Optional[_Union[EventProvider, str]] = ..., pr_opened_payload: _Optional[_Union[PullRequestOpened, _Mapping]] = ..., pr_closed_payload: _Optional[_Union[PullRequestClosed, _Mapping]] = ..., pr_review_payload: _Optional[_Union[PullRequestReviewSubmitted, _Mapping]] = ..., issue_opened_payload: _Optional[_Union[IssueOpened, _Mapping]] = ..., issue_closed_payload: _Optional[_Union[IssueClosed, _Mapping]] = ..., issue_commented_payload: _Optional[_Union[IssueCommented, _Mapping]] = ..., push_payload: _Optional[_Union[Push, _Mapping]] = ..., actor: _Optional[_Union[Actor, _Mapping]] = ..., url: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GithubConfig(AppConfig):
+    name = "github"
+    verbose_name = "GitHub webhooks"

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from github import views
+
+urlpatterns = [
+    path("webhooks/github", views.github_webhook, name="github-webhook"),
+]
