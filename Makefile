@@ -38,7 +38,11 @@ run: db
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	HTTP_PORT=$(HTTP_PORT) WORKERS=$(WORKERS) VENV=$(VENV) bin/run
 
-test: install prometheus
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here).
+/usr/bin/chromium:
+	apt-get update && apt-get install -y chromium
+
+test: install prometheus /usr/bin/chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
@@ -58,6 +62,7 @@ proto: install
 bench: db
 	$(PY) bench/run.py
 	$(PY) bench/webhooks.py
+	$(PY) bench/web.py
 
 # Re-pin both files from the .in files, in a scratch venv: the runtime alone first (so
 # requirements.txt holds only what it pulls in), then the dev tools constrained to those pins.

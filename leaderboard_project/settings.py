@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "scoring",
     "snapshots",
     "github",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,9 @@ GITHUB_WEBHOOK_PUBLISH_TIMEOUT = config.float("GITHUB_WEBHOOK_PUBLISH_TIMEOUT", 
 # Board pages asked again within this many seconds come from the worker's memory (0: off).
 API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=0.0)
 
+# The live stream (docs/LIVE.md): a comment line this often keeps idle connections open.
+STREAM_HEARTBEAT_SECONDS = config.float("STREAM_HEARTBEAT_SECONDS", 15.0)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -182,6 +186,8 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise also serves the apps' static files where `collectstatic` has not run (tests).
+WHITENOISE_USE_FINDERS = True
 
 # Web metrics across gunicorn's workers: prometheus-client's multiprocess mode, on when
 # gunicorn.conf.py has named (and emptied) the workers' shared directory.

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from leaderboard_project.metrics import metrics_view
+from web.apis import BoardStreamApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,6 +13,8 @@ urlpatterns = [
     path("v1/", include("scoring.urls")),
     path("metrics", metrics_view, name="metrics"),  # Prometheus's text format, all workers' figures
     path("v1/", include("github.urls")),
+    path("v1/stream", BoardStreamApi.as_view(), name="board-stream"),
+    path("", include("web.urls")),
 ]
 
 # Django's own errors (no URL matched, a bad Host header, a crash) in the API's JSON shape.

@@ -341,6 +341,7 @@ _USER = OpenApiParameter(
     description="The user id in decimal (1 to 2^64-1).",
 )
 _BOARD = [_TIMEFRAME, _PERIOD, _PROJECT]
+BOARD_PARAMETERS = _BOARD  # for other apps' board endpoints (the pages' live stream)
 _AROUND = _whole("around", 0, AROUND_MAX, "Also return the rows from N above the user to N below.")
 _CURSOR = OpenApiParameter("cursor", OpenApiTypes.STR, description="From a `next` or `previous` link.")
 

@@ -120,6 +120,25 @@ def period_end(timeframe: Timeframe, period: str) -> date | None:
     return start + timedelta(days=1)
 
 
+def period_shift(timeframe: Timeframe, period: str, steps: int) -> str | None:
+    """The period `steps` periods after `period` (before it when negative); None for
+    all-time, which has no neighbours, or past the calendar's ends."""
+    start = period_start(timeframe, period)
+    if start is None:
+        return None
+    try:
+        if timeframe is Timeframe.YEARLY:
+            return period_of(timeframe, date(start.year + steps, 1, 1))
+        if timeframe is Timeframe.MONTHLY:
+            months = start.year * 12 + start.month - 1 + steps
+            return period_of(timeframe, date(months // 12, months % 12 + 1, 1))
+        if timeframe is Timeframe.WEEKLY:
+            return period_of(timeframe, start + timedelta(weeks=steps))
+        return period_of(timeframe, start + timedelta(days=steps))
+    except (ValueError, OverflowError):
+        return None
+
+
 def validate_period(timeframe: Timeframe, period: str) -> str:
     """Return `period` if it is a real period of `timeframe`; raise ValueError saying why not."""
     period_start(timeframe, period)

@@ -3,18 +3,23 @@ is answered from this process's memory instead of being validated, read and rend
 
 Fifty clients polling the top of a board ask for the same few URLs hundreds of times a second;
 with `API_MICROCACHE_SECONDS` (default 0.1 s) each worker computes such a page at most once per
-that interval and serves the rest from here (docs/BENCHMARKS.md has what it saves). A reader
-sees a board at most that much older than Redis. Only 200 answers of GET board reads are kept; 0 turns the cache off.
+that interval and serves the rest from here (docs/BENCHMARKS.md has what it saves). While one
+thread renders an expired page again, the others answer with the copy they have, so a reader
+sees a board at most that much (plus one render) older than Redis. Only 200 answers of GET
+board reads and board pages are kept; 0 turns the cache off.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-CACHED_PREFIXES = ("/v1/leaderboard/",)
+# The board reads of the API, and the pages (their board rows come from the same reads).
+CACHED_PREFIXES = ("/v1/leaderboard/", "/projects/", "/contributors/")
+CACHED_PATHS = ("/",)
 MAX_ENTRIES = 2048
 
 
@@ -22,23 +27,49 @@ class BoardReadMicroCache:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
         self.entries: dict[str, tuple[float, bytes, list[tuple[str, str]], object]] = {}
+        self.refreshing: set[str] = set()  # keys a thread is rendering again
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def cached(path: str) -> bool:
+        return path in CACHED_PATHS or path.startswith(CACHED_PREFIXES)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         ttl = settings.API_MICROCACHE_SECONDS
-        if ttl <= 0 or request.method != "GET" or not request.path.startswith(CACHED_PREFIXES):
+        if ttl <= 0 or request.method != "GET" or not self.cached(request.path):
             return self.get_response(request)
         key = request.get_full_path()
-        now = time.monotonic()
         entry = self.entries.get(key)
-        if entry is not None and entry[0] > now:
-            response = HttpResponse(entry[1])
-            for name, value in entry[2]:
-                response[name] = value
-            request.resolver_match = entry[3]  # the route the metrics count it under
-            return response
-        response = self.get_response(request)
-        if response.status_code == 200 and not response.streaming:
-            if len(self.entries) >= MAX_ENTRIES:
-                self.entries.clear()  # many distinct pages: start over rather than track ages
-            self.entries[key] = (now + ttl, response.content, list(response.items()), request.resolver_match)
+        if entry is not None:
+            if entry[0] > time.monotonic():
+                return self._replay(request, entry)
+            # Expired: one thread renders it again; the others answer with the copy they have
+            # meanwhile instead of all rendering the same page at once.
+            with self.lock:
+                if key in self.refreshing:
+                    return self._replay(request, entry)
+                self.refreshing.add(key)
+        try:
+            response = self.get_response(request)
+            if response.status_code == 200 and not response.streaming:
+                if len(self.entries) >= MAX_ENTRIES:
+                    self.entries.clear()  # many distinct pages: start over rather than track ages
+                self.entries[key] = (
+                    time.monotonic() + ttl,
+                    response.content,
+                    list(response.items()),
+                    request.resolver_match,
+                )
+        finally:
+            if entry is not None:
+                with self.lock:
+                    self.refreshing.discard(key)
+        return response
+
+    @staticmethod
+    def _replay(request: HttpRequest, entry: tuple[float, bytes, list[tuple[str, str]], object]) -> HttpResponse:
+        response = HttpResponse(entry[1])
+        for name, value in entry[2]:
+            response[name] = value
+        request.resolver_match = entry[3]  # the route the metrics count it under
         return response

@@ -20,21 +20,29 @@ Five kinds of key live in Redis:
   them by expiry) and `leaderboard:archive-build:<token>` (one being written);
 - `leaderboard:meta:consumer:<durable>`, the consumers' heartbeat: when one last fetched, when
   one last applied a batch and what JetStream had pending, for the health-check.
+
+And one pub/sub channel, `leaderboard:boards:changed:<db>`: after each apply, the keys of the
+boards it changed (the live pages follow it). Channels are server-wide, so the name carries
+the database number: two deployments or test runs on one server do not wake each other.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import redis
+import redis.asyncio
 from django_redis import get_redis_connection
 
 from scoring.boards import BOARD_KEY_PATTERNS, KEY_PREFIX, Board
+
+logger = logging.getLogger("leaderboard.redis")
 
 READY_KEY = f"{KEY_PREFIX}:meta:ready"
 PENDING_KEY = f"{KEY_PREFIX}:meta:pending"
@@ -581,3 +589,73 @@ def _archive_chunk(client: redis.Redis, temp: str, batch: dict[str, int], ttl: i
     pipe.expire(temp, ttl + ARCHIVE_GRACE)  # a worker killed mid-way leaves nothing for ever
     pipe.execute()
     return len(batch)
+
+
+# KEYS: the board, its guard. ARGV: members. Returns {-1} without the guard; else, per member,
+# its rank (1 + members scoring strictly more) or 0 when it is not on the board.
+_RANKS_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+local ranks = {}
+for i, member in ipairs(ARGV) do
+  local score = redis.call('ZSCORE', KEYS[1], member)
+  if score then ranks[i] = redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf') + 1 else ranks[i] = 0 end
+end
+return ranks
+"""
+
+
+def board_ranks(
+    key: str, *, user_ids: Sequence[int], guard: str = READY_KEY, client: redis.Redis | None = None
+) -> dict[int, int]:
+    """The competition rank of each of `user_ids` on the board at `key` (one round trip);
+    users not on the board are left out. Raises `BoardsNotReady` when `guard` is missing."""
+    if not user_ids:
+        return {}
+    client = client or connection()
+    ranks = _read_script(client, _RANKS_LUA)(keys=[key, guard], args=list(user_ids), client=client)
+    if ranks and ranks[0] == NOT_READY:
+        raise BoardsNotReady(f"{guard} is missing")
+    return {user_id: rank for user_id, rank in zip(user_ids, ranks, strict=True) if rank}
+
+
+# ---- announcements: which boards changed (the live pages listen)
+
+CHANGED_CHANNEL = f"{KEY_PREFIX}:boards:changed"  # + ":<db>": channels span a server's databases
+
+
+def _changed_channel(client: redis.Redis) -> str:
+    return f"{CHANGED_CHANNEL}:{client.connection_pool.connection_kwargs.get('db', 0)}"
+
+
+def boards_announce(boards: Iterable[Board], client: redis.Redis | None = None) -> None:
+    """Tell listeners (the SSE stream) that these boards changed: one PUBLISH per batch, the
+    board keys separated by spaces. Fire and forget: nobody listening costs nothing, a failure
+    is logged and never fails the apply, and a listener that misses one re-reads the board on
+    the next (or when it resubscribes)."""
+    keys = " ".join(sorted({board.key for board in boards}))
+    if not keys:
+        return
+    client = client or connection()
+    try:
+        client.publish(_changed_channel(client), keys)
+    except redis.RedisError as exc:  # the boards are right; only the live pages are late
+        logger.warning("could not announce changed boards: %s", exc)
+
+
+async def boards_changed(*, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[list[str]]:
+    """The keys of the boards each announcement names, as they come (redis.asyncio, for the
+    stream's event loop). `on_subscribed` runs once the subscription is in place."""
+    from django.conf import settings
+
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await pubsub.subscribe(_changed_channel(client))
+        if on_subscribed is not None:
+            on_subscribed()
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                yield message["data"].decode().split()
+    finally:
+        await pubsub.aclose()
+        await client.aclose()

@@ -19,17 +19,18 @@ import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import redis_boards
 from scoring.boards import GLOBAL, Board, is_retained, period_end, period_start
 from scoring.models import ContributionEvent, Contributor, Project
+from scoring.rules import EventKind
 
 logger = logging.getLogger("leaderboard.selectors")
 
@@ -342,3 +343,64 @@ def contributor_find(*, key: str) -> Contributor | None:
         if found is not None:
             return found
     return Contributor.objects.filter(login__iexact=key).order_by("-last_seen_at", "-id").first()
+
+
+# ---- what the pages add: ranks of a set of users, a contributor's activity
+
+
+def board_ranks(*, board: Board, user_ids: Sequence[int], now: datetime | None = None) -> dict[int, int]:
+    """The rank of each of `user_ids` on `board` (users not on it are left out), in one Redis
+    round trip — from the board's archive when it has left Redis. The pages use it for the
+    move since the previous period."""
+    now = now or datetime.now(UTC)
+    if not user_ids:
+        return {}
+    if board_from_event_log(board, now=now):
+        return _from_archive(board, lambda key, marker: redis_boards.board_ranks(key, user_ids=user_ids, guard=marker))
+    with _restoring_is_unavailable():
+        return redis_boards.board_ranks(board.key, user_ids=user_ids)
+
+
+class DayPoints(NamedTuple):
+    day: date
+    points: int
+
+
+def user_points_per_day(*, user_id: int, days: int = 90, now: datetime | None = None) -> list[DayPoints]:
+    """The user's points on each of the last `days` UTC days (today included, oldest first,
+    days without events as 0), from the log."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    first = today - timedelta(days=days - 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, sum(points)::bigint"
+            "  FROM scoring_contributionevent"
+            " WHERE user_id = %s AND points > 0 AND occurred_at >= %s AND occurred_at < %s"
+            " GROUP BY day",
+            [user_id, _midnight(first), _midnight(today + timedelta(days=1))],
+        )
+        found = dict(cursor.fetchall())
+    return [DayPoints(day, int(found.get(day, 0))) for day in (first + timedelta(days=n) for n in range(days))]
+
+
+class KindPoints(NamedTuple):
+    kind: EventKind
+    events: int
+    points: int
+
+
+def user_points_by_kind(*, user_id: int) -> list[KindPoints]:
+    """The user's scored events and points per kind of event, most points first."""
+    rows = (
+        ContributionEvent.objects.filter(user_id=user_id, points__gt=0)
+        .values("kind")
+        .annotate(events=Count("id"), total=Sum("points"))
+        .order_by("-total", "kind")
+    )
+    return [KindPoints(EventKind(row["kind"]), row["events"], int(row["total"])) for row in rows]
+
+
+def user_projects(*, user_id: int) -> list[Project]:
+    """The projects the user scored in, by name."""
+    ids = ContributionEvent.objects.filter(user_id=user_id, points__gt=0).values("project_id").distinct()
+    return list(Project.objects.filter(id__in=ids).only("id", "name").order_by("name", "id"))

@@ -265,6 +265,8 @@ def _apply_locked(rows: Sequence[tuple[str, int, int, int, datetime]], plan: Boa
     finally:
         result = applying.result()  # raises BoardsNotReady or a Redis error: the transaction rolls back
     crash_point("after_redis_apply")
+    if result[0]:  # the live pages re-read these boards (docs/LIVE.md)
+        redis_boards.boards_announce(board for increment in increments for board in increment.boards)
     return result
 
 

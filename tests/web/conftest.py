@@ -1,0 +1,190 @@
+"""Fixtures for the pages: a real gunicorn (with the stream worker) on this run's database
+and Redis, events written through the service's own write path, and Debian's Chromium driven
+by Playwright."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from scoring.rules import Contribution, EventKind
+from scoring.services import batch_ingest
+from tests.fixtures import ROOT, database_url
+
+# Playwright's sync API keeps an event loop running in this thread, which Django's ORM takes
+# for an async context; the tests' ORM calls are plain synchronous ones (Playwright's advice).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+AXE = ROOT / "tests" / "fixtures" / "axe-core" / "axe.min.js"
+
+
+def push(
+    user_id: int, points: int, *, project_id: int = 1, at: datetime, event_id: str | None = None, **named: str
+) -> Contribution:
+    """A push of `points` commits (a push scores 1 a commit, up to 10); `named` may give the
+    actor's `login` and `avatar_url` and the activity's `url`."""
+    assert 1 <= points <= 10
+    return Contribution(
+        event_id=event_id or uuid.uuid4().hex,
+        kind=EventKind.PUSHED,
+        occurred_at=at,
+        project_id=project_id,
+        project_name=f"org/repo-{project_id}",
+        user_id=user_id,
+        commits=points,
+        **named,
+    )
+
+
+def ingest(*contributions: Contribution) -> None:
+    """Log and apply events the way the consumer does."""
+    batch_ingest(contributions=list(contributions))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class WebServer:
+    """`bin/run`'s gunicorn (the stream worker, gthread) as a real process."""
+
+    def __init__(self, log: Path, port: int | None = None, env: dict[str, str] | None = None, threads: int = 4) -> None:
+        self.threads = threads
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "API_", "DJANGO_ALLOW"))
+        }
+        base.update(
+            DJANGO_SETTINGS_MODULE="leaderboard_project.settings",  # the test settings claim a Redis db
+            DATABASE_URL=database_url(),
+            REDIS_URL=settings.REDIS_URL,
+            DJANGO_SECRET_KEY="test",
+            API_MICROCACHE_SECONDS="0",
+        )
+        self.env = {**base, **(env or {})}
+
+    def start(self) -> WebServer:
+        self.handle = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "leaderboard_project.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--threads",
+                str(self.threads),
+                "--worker-class",
+                "web.worker.StreamingThreadWorker",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/static/web/site.css", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("gunicorn did not answer within 30 s")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: open streams just drop
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.handle.close()
+
+
+@pytest.fixture(scope="module")
+def web_server(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WebServer]:
+    server = WebServer(tmp_path_factory.mktemp("web") / "gunicorn.log").start()
+    yield server
+    server.stop()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's Chromium under Playwright. While it is open, Playwright's event loop runs in
+    this thread: code that calls asyncio.run (publishing to NATS) goes through `off_loop`."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            # While Playwright's loop runs, Django keeps the ORM's connections per context, not
+            # per thread: close them here, or they outlive the run and block dropping the test
+            # database.
+            connections.close_all()
+            browser.close()
+
+
+def off_loop(function, *args, **kwargs):
+    """Run `function` on a thread of its own (away from Playwright's event loop)."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(function, *args, **kwargs).result()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as opened:
+        yield opened
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Keep a screenshot as a test artifact (artifacts/screenshots/, not committed)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

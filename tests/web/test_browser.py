@@ -1,0 +1,186 @@
+"""The pages in Debian's Chromium (Playwright), served by the real gunicorn with the stream
+worker: tabs, periods, the project selector and profiles against the API; the keyboard; the
+375 px layout; axe-core. (Live updates: test_live.py.)
+
+Screenshots of every page, desktop and 375 px, light and dark, go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scoring.boards import Timeframe, period_of, period_shift
+from tests.web.conftest import AXE, WebServer, ingest, push, screenshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROWS_JS = """() => Array.from(document.querySelectorAll('table.board tbody tr')).map(tr => [
+  tr.querySelector('.rank').textContent.trim(), tr.querySelector('.name').textContent.trim(),
+  tr.querySelector('.score').textContent.trim()])"""
+
+
+def api(server: WebServer, query: str) -> dict:
+    with urllib.request.urlopen(f"{server.url}/v1/leaderboard/public?{query}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def expected_rows(body: dict) -> list[list[str]]:
+    return [[str(r["rank"]), r.get("login") or f"#{r['user_id']}", str(r["score"])] for r in body["results"]]
+
+
+@pytest.fixture
+def seeded(ready_boards):
+    """Ties on every board; a previous week; two projects; a contributor with history."""
+    now = datetime.now(UTC)
+    last_week = now - timedelta(days=7)
+    ingest(
+        push(11, 10, at=now),
+        push(11, 4, at=now - timedelta(days=20)),
+        push(22, 10, at=now, project_id=2),
+        push(22, 6, at=now - timedelta(days=40)),
+        push(33, 9, at=now),
+        push(44, 9, at=now),
+        push(55, 3, at=last_week),
+        push(33, 8, at=last_week, project_id=2),
+        push(11, 2, at=last_week),
+    )
+    return now
+
+
+def test_pages_tabs_periods_projects_and_profiles(web_server, page, seeded):
+    now = seeded
+    page.goto(web_server.url + "/")
+    assert (
+        page.evaluate(ROWS_JS)
+        == expected_rows(api(web_server, ""))
+        == [
+            ["1", "#33", "17"],
+            ["2", "#22", "16"],  # a tie: both rank 2, the next rank is 4
+            ["2", "#11", "16"],
+            ["4", "#44", "9"],
+            ["5", "#55", "3"],
+        ]
+    )
+    screenshot(page, "board-desktop")
+
+    page.get_by_role("navigation", name="Timeframe").get_by_role("link", name="Week").click()
+    week = period_of(Timeframe.WEEKLY, now)
+    assert page.url == f"{web_server.url}/?timeframe=weekly"
+    assert page.get_attribute("nav.tabs a[aria-current]", "href") == "/?timeframe=weekly"
+    assert (
+        page.evaluate(ROWS_JS)
+        == expected_rows(api(web_server, f"timeframe=weekly&period={week}"))
+        == [
+            ["1", "#22", "10"],
+            ["1", "#11", "10"],
+            ["3", "#44", "9"],
+            ["3", "#33", "9"],
+        ]
+    )
+    screenshot(page, "board-weekly-desktop")
+
+    previous = period_shift(Timeframe.WEEKLY, week, -1)
+    page.click("nav.periods a[rel=prev]")
+    assert page.url == f"{web_server.url}/?timeframe=weekly&period={previous}"
+    assert page.evaluate(ROWS_JS) == expected_rows(api(web_server, f"timeframe=weekly&period={previous}"))
+    page.click("nav.periods a[rel=next]")
+    assert page.url == f"{web_server.url}/?timeframe=weekly&period={week}"
+
+    page.select_option("#project", "2")
+    page.get_by_role("button", name="Show").click()
+    assert page.url == f"{web_server.url}/projects/2?timeframe=weekly"
+    assert page.evaluate(ROWS_JS) == expected_rows(api(web_server, f"timeframe=weekly&period={week}&project_id=2"))
+    page.get_by_role("navigation", name="Timeframe").get_by_role("link", name="All time").click()
+    assert page.url == f"{web_server.url}/projects/2"
+    screenshot(page, "project-desktop")
+
+    page.get_by_role("link", name="#22").click()
+    assert page.url == f"{web_server.url}/contributors/22"
+    assert page.locator(".chart svg rect").count() == 90
+    assert page.locator(".chart svg rect:not(.zero)").count() == 2
+    assert page.locator("ol.events li").count() == 2
+    assert page.inner_text(".cards li:first-child .card-rank") == "#2"
+    screenshot(page, "contributor-desktop")
+
+    page.goto(web_server.url + "/")
+    page.fill("#find-q", "33")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{web_server.url}/contributors/33")
+
+
+def test_keyboard_reaches_the_tabs_and_rows(web_server, page, seeded):
+    page.goto(web_server.url + "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    focused = []
+    for _ in range(13):
+        page.keyboard.press("Tab")
+        focused.append(
+            page.evaluate("(e => e.getAttribute('href') || e.id || e.textContent.trim())(document.activeElement)")
+        )
+    assert focused == [
+        "/",
+        "find-q",
+        "Find",
+        "project",
+        "Show",
+        "/",
+        "/?timeframe=yearly",
+        "/?timeframe=monthly",
+        "/?timeframe=weekly",
+        "/?timeframe=daily",
+        "/contributors/33",
+        "/contributors/22",
+        "/contributors/11",
+    ]
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/contributors/11")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_phone_layout_and_screenshots(web_server, browser, seeded, scheme):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, color_scheme=scheme, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        for name, path in [
+            ("board", "/"),
+            ("board-weekly", "/?timeframe=weekly"),
+            ("project", "/projects/2"),
+            ("contributor", "/contributors/11"),
+        ]:
+            page.goto(web_server.url + path)
+            # nothing wider than the screen: no sideways scrolling
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+            screenshot(page, f"{name}-375-{scheme}")
+        if scheme == "dark":
+            desktop = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+            dark = desktop.new_page()
+            for name, path in [("board-weekly", "/?timeframe=weekly"), ("contributor", "/contributors/11")]:
+                dark.goto(web_server.url + path)
+                screenshot(dark, f"{name}-desktop-dark")
+            desktop.close()
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_serious_accessibility_violations(web_server, browser, seeded, scheme):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    try:
+        found = {}
+        for path in ["/", "/?timeframe=weekly", "/projects/2", "/contributors/11", "/contributors/999"]:
+            page.goto(web_server.url + path)
+            page.add_script_tag(path=str(AXE))
+            found[path] = page.evaluate(
+                """async () => (await axe.run()).violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"""
+            )
+        assert found == {path: [] for path in found}
+    finally:
+        context.close()

@@ -1,0 +1,248 @@
+"""The pages (SPEC §11): thin views over `scoring.selectors` (through `web.board` for the
+board's rows). They work without JavaScript; `static/web/live.js` only makes a board live.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from leaderboard_project.exceptions import DependencyUnavailable
+from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift, validate_period
+from scoring.rules import EventKind
+from scoring.selectors import (
+    contributor_find,
+    project_list,
+    user_events,
+    user_points_by_kind,
+    user_points_per_day,
+    user_projects,
+    user_standing,
+)
+from web.board import PAGE_SIZE, board_view, next_period
+from web.chart import points_chart
+from web.templatetags.board_extras import avatar_hue
+
+U64_MAX = 2**64 - 1
+TIMEFRAME_LABELS = {
+    Timeframe.ALL_TIME: "All time",
+    Timeframe.YEARLY: "Year",
+    Timeframe.MONTHLY: "Month",
+    Timeframe.WEEKLY: "Week",
+    Timeframe.DAILY: "Day",
+}
+PROJECTS_LISTED = 500  # the project selector; a deployment with more finds them by URL
+RECENT_EVENTS = 25
+CHART_DAYS = 90
+
+
+class BadQuery(Exception):
+    """A page asked for with a query it cannot answer: a 400 page saying why."""
+
+
+def _whole(value: str | None, *, name: str, minimum: int, maximum: int = U64_MAX) -> int | None:
+    if value is None or value == "":
+        return None
+    if value.isascii() and value.isdigit() and len(value) <= 20 and minimum <= int(value) <= maximum:
+        return int(value)
+    raise BadQuery(f"{name} must be a whole number from {minimum} to {maximum}")
+
+
+def _board_query(request: HttpRequest, project_id: int, now: datetime) -> tuple[Board, int]:
+    """The board and the 1-based page a page's query names."""
+    raw = request.GET.get("timeframe") or Timeframe.ALL_TIME.value
+    try:
+        timeframe = Timeframe(raw)
+    except ValueError:
+        raise BadQuery(f"{raw!r} is not a timeframe; allowed: {', '.join(t.value for t in Timeframe)}") from None
+    period = request.GET.get("period") or period_of(timeframe, now)
+    try:
+        validate_period(timeframe, period)
+    except ValueError as exc:
+        raise BadQuery(str(exc)) from None
+    page = _whole(request.GET.get("page"), name="page", minimum=1, maximum=10**6) or 1
+    return Board(project_id, timeframe, period), page
+
+
+def board_url(board: Board, *, page: int = 1, timeframe_only: bool = False) -> str:
+    """The page of `board` (naming the period unless `timeframe_only`: then the current one)."""
+    path = reverse("web:board") if board.project_id == GLOBAL else reverse("web:project", args=[board.project_id])
+    query: dict[str, object] = {}
+    if board.timeframe is not Timeframe.ALL_TIME:
+        query["timeframe"] = board.timeframe.value
+        if not timeframe_only:
+            query["period"] = board.period
+    if page > 1:
+        query["page"] = page
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def row_display(row: dict) -> dict:
+    """A board row with what the template prints, worked out here: a page has 50 rows, and
+    template logic per row (includes, `{% url %}`, filters) was most of a page's time."""
+    login, user_id, move = row["login"], row["user_id"], row["move"]
+    if row["new"]:
+        kind = "new"
+    elif move is None or move == 0:
+        kind = "same"
+    else:
+        kind = "up" if move > 0 else "down"
+    return {
+        **row,
+        "href": f"/contributors/{quote(login or user_id)}",
+        "name": login or f"#{user_id}",
+        "hue": avatar_hue(user_id),
+        "initial": login[0].upper() if login else "#",
+        "move_kind": kind,
+        "move_places": abs(move) if move else 0,
+    }
+
+
+def stream_url(board: Board) -> str:
+    query = {"timeframe": board.timeframe.value, "period": board.period}
+    if board.project_id != GLOBAL:
+        query["project_id"] = board.project_id
+    return f"/v1/stream?{urlencode(query)}"
+
+
+def _bad(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "web/error.html", {"title": "Bad request", "message": message}, status=400)
+
+
+def unavailable_as_page(view):
+    """A page whose reads hit a dependency that cannot answer now (the boards being restored)
+    is a 503 page saying so, not an error."""
+
+    @functools.wraps(view)
+    def page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except DependencyUnavailable as exc:
+            response = render(request, "web/error.html", {"title": "Back soon", "message": exc.message}, status=503)
+            response["Retry-After"] = "5"
+            return response
+
+    return page
+
+
+@unavailable_as_page
+def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
+    """`/` and `/projects/<id>`: one board, one page, with tabs, periods and a project selector."""
+    now = datetime.now(UTC)
+    try:
+        chosen = _whole(request.GET.get("project"), name="project", minimum=0)
+        scope = GLOBAL if project_id is None else _whole(project_id, name="project id", minimum=1)
+        if chosen is not None and chosen != scope:  # the selector's form, submitted without JavaScript
+            query = {key: value for key, value in request.GET.items() if key in ("timeframe",)}
+            target = reverse("web:board") if chosen == GLOBAL else reverse("web:project", args=[chosen])
+            return redirect(f"{target}?{urlencode(query)}" if query else target)
+        shown, page = _board_query(request, scope, now)
+    except BadQuery as exc:
+        return _bad(request, str(exc))
+    view = board_view(board=shown, offset=(page - 1) * PAGE_SIZE, now=now)
+    pages = max(1, -(-view.total // PAGE_SIZE))
+    projects = list(project_list()[:PROJECTS_LISTED])
+    project = next((p for p in projects if int(p.id) == scope), None)
+    if scope != GLOBAL and project is None and view.total == 0:
+        return render(request, "web/error.html", {"title": "Not found", "message": f"No project {scope}."}, status=404)
+    previous = period_shift(shown.timeframe, shown.period, -1)
+    following = next_period(shown, now=now)
+    context = {
+        "board": shown,
+        "view": view,
+        "rows": [row_display(row) for row in view.rows],
+        "title": (project.name or f"Project {scope}") if project else "Leaderboard",
+        "project": project,
+        "projects": projects,
+        "scope": scope,
+        "tabs": [
+            {
+                "label": TIMEFRAME_LABELS[timeframe],
+                "url": board_url(Board(scope, timeframe, period_of(timeframe, now)), timeframe_only=True),
+                "current": timeframe is shown.timeframe,
+            }
+            for timeframe in Timeframe
+        ],
+        "is_current_period": shown.period == period_of(shown.timeframe, now),
+        "current_url": board_url(Board(scope, shown.timeframe, period_of(shown.timeframe, now)), timeframe_only=True),
+        "previous_url": board_url(Board(scope, shown.timeframe, previous)) if previous else None,
+        "previous_period": previous,
+        "next_url": board_url(Board(scope, shown.timeframe, following)) if following else None,
+        "next_period": following,
+        "page": page,
+        "pages": pages,
+        "page_previous_url": board_url(shown, page=page - 1) if page > 1 else None,
+        "page_next_url": board_url(shown, page=page + 1) if page < pages else None,
+        "live": page == 1,
+        "stream_url": stream_url(shown),
+    }
+    return render(request, "web/board.html", context)
+
+
+def contributor_search(request: HttpRequest) -> HttpResponse:
+    """The search form: `?q=<login or id>` goes to that contributor's page."""
+    wanted = (request.GET.get("q") or "").strip().lstrip("#@")
+    if not wanted:
+        return redirect("web:board")
+    return redirect("web:contributor", key=wanted)
+
+
+def _user_id(key: str) -> int | None:
+    """A user id in decimal: a user with events but no contributor row yet (no actor known)."""
+    if key.isascii() and key.isdigit() and len(key) <= 20 and 1 <= int(key) <= U64_MAX:
+        return int(key)
+    return None
+
+
+@unavailable_as_page
+def contributor(request: HttpRequest, key: str) -> HttpResponse:
+    """`/contributors/<login or id>`: standings, the 90-day chart, points by kind, recent events."""
+    found = contributor_find(key=key)
+    user_id = int(found.id) if found is not None else _user_id(key)
+    if user_id is None:
+        return render(
+            request, "web/error.html", {"title": "Not found", "message": f"No contributor {key!r}."}, status=404
+        )
+    now = datetime.now(UTC)
+    standings = []
+    for timeframe in Timeframe:
+        found = user_standing(board=Board(GLOBAL, timeframe, period_of(timeframe, now)), user_id=user_id, now=now)
+        standings.append({"label": TIMEFRAME_LABELS[timeframe], "period": period_of(timeframe, now), "found": found})
+    if standings[0]["found"] is None:
+        return render(
+            request,
+            "web/error.html",
+            {"title": "Not found", "message": f"Contributor #{user_id} is on no board."},
+            status=404,
+        )
+    projects = []
+    for project in user_projects(user_id=user_id):
+        found = user_standing(board=Board(int(project.id), Timeframe.ALL_TIME, "all"), user_id=user_id, now=now)
+        if found is not None:
+            projects.append({"project": project, "found": found})
+    kinds = user_points_by_kind(user_id=user_id)
+    context = {
+        "user_id": user_id,
+        "login": getattr(standings[0]["found"], "login", None),
+        "avatar_url": getattr(standings[0]["found"], "avatar_url", None),
+        "standings": standings,
+        "projects": projects,
+        "chart": points_chart(user_points_per_day(user_id=user_id, days=CHART_DAYS, now=now)),
+        "kinds": [{"label": _kind_label(k.kind), "events": k.events, "points": k.points} for k in kinds],
+        "kind_peak": max((k.points for k in kinds), default=0),
+        "events": [
+            {"event": event, "label": _kind_label(EventKind(event.kind))}
+            for event in user_events(user_id=user_id, board=Board(GLOBAL, Timeframe.ALL_TIME, "all"))[:RECENT_EVENTS]
+        ],
+        "title": getattr(standings[0]["found"], "login", None) or f"Contributor #{user_id}",
+    }
+    return render(request, "web/contributor.html", context)
+
+
+def _kind_label(kind: EventKind) -> str:
+    return kind.name.replace("_", " ").capitalize()
