@@ -163,12 +163,19 @@ def boards_of(project_id: int, moment: datetime) -> list[Board]:
 
 
 def expires_at(timeframe: Timeframe, period: str, retention_days: dict[str, int]) -> datetime | None:
-    """When a board leaves Redis: its period's end plus the timeframe's retention; None = never."""
+    """When a board leaves Redis: its period's end plus the timeframe's retention; None = never.
+
+    Total on every period a Timestamp can fall in: a board whose expiry lies past the last
+    instant a datetime holds (periods in the year 9999) never expires — no clock reaches it."""
     days = retention_days.get(timeframe.value)
-    end = period_end(timeframe, period)
-    if days is None or end is None:
+    if days is None or timeframe in (Timeframe.ALL_TIME, Timeframe.YEARLY):
         return None
-    return datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=days)
+    period_start(timeframe, period)  # a malformed period still raises
+    try:
+        end = period_end(timeframe, period)
+        return datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=days)
+    except (ValueError, OverflowError):
+        return None
 
 
 def oldest_retained_period(timeframe: Timeframe, now: datetime, retention_days: dict[str, int]) -> str | None:

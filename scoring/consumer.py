@@ -31,14 +31,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-import redis
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from scoring import metrics, redis_boards, selectors, services
+from scoring.errors import describe, is_transient
 from scoring.faults import crash_point
 from scoring.jetstream import BatchSpan, JetStreamSource, batch_span
 from scoring.redis_boards import BoardsNotReady, Heartbeat
@@ -50,24 +51,47 @@ logger = logging.getLogger("leaderboard.consumer")
 T = TypeVar("T")
 
 
-def batch_split(msgs: list) -> tuple[list[Contribution], list[services.DeadLetterIn]]:
-    """Decode a batch: valid contributions, and dead letters for the rest."""
-    contributions: list[Contribution] = []
-    dead_letters: list[services.DeadLetterIn] = []
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs a microsecond more per message
+class Item:
+    """One message of a batch: decoded (`contribution`) or not (`dead_letter`)."""
+
+    msg: object
+    contribution: Contribution | None = None
+    dead_letter: services.DeadLetterIn | None = None
+
+    @property
+    def sequence(self) -> int | None:
+        return stream_sequence(self.msg)
+
+
+def stream_sequence(msg) -> int | None:
+    """A message's stream sequence; None when it is not a JetStream message."""
+    try:
+        return msg.metadata.sequence.stream
+    except Exception:  # not a JetStream message: no sequence to dedup on
+        return None
+
+
+def batch_items(msgs: list) -> list[Item]:
+    """Decode a batch, message by message, keeping each one's place."""
+    items = []
     for msg in msgs:
         try:
-            contributions.append(decode(msg.data))
-        except InvalidEvent as exc:
-            try:
-                sequence = msg.metadata.sequence.stream
-            except Exception:  # not a JetStream message: no sequence to dedup on
-                sequence = None
-            dead_letters.append(services.DeadLetterIn(msg.data, str(exc), msg.subject, sequence))
-    return contributions, dead_letters
+            items.append(Item(msg, contribution=decode(msg.data)))
+        except Exception as exc:  # InvalidEvent, or whatever else the decoder may raise on odd bytes
+            reason = str(exc) if isinstance(exc, InvalidEvent) else f"undecodable: {describe(exc)}"
+            dead = services.DeadLetterIn(msg.data, reason, msg.subject[:256], stream_sequence(msg))
+            items.append(Item(msg, dead_letter=dead))
+    return items
 
 
-# Errors of a server that is away for a while (restarting, dropped connections): retried.
-_TRANSIENT = (DatabaseError, InterfaceError, redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+def batch_name(items: list, span: BatchSpan | None = None) -> str:
+    """A batch (or a part of one, while it is split) for the log: its first and last stream
+    sequence and its size."""
+    span = span or batch_span([getattr(i, "msg", i) for i in (items[0], items[-1])])
+    return f"batch {span} ({len(items)} messages)"
+
+
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds: the first wait after a failure, doubling up to the last
 
 # Batch loops per process: while one batch waits on Postgres or Redis, the other is decoded and
@@ -164,14 +188,7 @@ class Consumer:
     def _ingest(self, msgs: list) -> bool:
         """Write one batch, retrying through outages. False if told to stop before it succeeded."""
         span = batch_span(msgs)
-        contributions, dead_letters = batch_split(msgs)
-
-        def ingest() -> tuple[services.BatchResult, float]:
-            started = time.perf_counter()
-            result = services.batch_ingest(contributions=contributions, dead_letters=dead_letters)
-            return result, time.perf_counter() - started
-
-        done = self._until_done(ingest, f"batch {span}")
+        done = self.ingest(msgs, span)
         if done is None:
             return False
         result, seconds = done
@@ -218,12 +235,102 @@ class Consumer:
             extra=fields,
         )
 
+    def ingest(self, msgs: list, span: BatchSpan | None = None) -> tuple[services.BatchResult, float] | None:
+        """Decode and write one batch (poison isolated), retrying through outages until it is
+        written: what it did and how long its successful attempt took; None if told to stop
+        first. The caller acks."""
+        items = batch_items(msgs)
+
+        def attempt() -> tuple[services.BatchResult, float]:
+            started = time.perf_counter()
+            result = self._ingest_isolating(items)
+            return result, time.perf_counter() - started
+
+        return self._until_done(attempt, batch_name(msgs, span))
+
+    def _ingest_isolating(self, items: list[Item]) -> services.BatchResult:
+        """Ingest `items`; if that fails the same way it would every time, split them in halves
+        and ingest each (recursively), so that only the message at fault is left: it becomes a
+        dead letter and the rest of the batch is applied. Transient errors propagate (the whole
+        batch is retried: what was written is found again and adds nothing)."""
+        try:
+            return services.batch_ingest(
+                contributions=[i.contribution for i in items if i.contribution],
+                dead_letters=[i.dead_letter for i in items if i.dead_letter],
+            )
+        except BoardsNotReady:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(items) == 1:
+                return self._poison(items[0], exc)
+            logger.warning("%s failed for good (%s): splitting it", batch_name(items), describe(exc, 300))
+            half = len(items) // 2
+            result = self._ingest_isolating(items[:half])
+            result += self._ingest_isolating(items[half:])
+            return result
+
+    def _poison(self, item: Item, exc: BaseException) -> services.BatchResult:
+        """One message that failed on its own: find which step it fails in (trying it once more,
+        step by step) and keep it as a dead letter with the reason. A message whose apply fails
+        leaves the log too (`event_quarantine`), so that restore and verify agree with the boards."""
+        result = services.BatchResult(batches=1, received=1)
+        sequence, subject = item.sequence, item.msg.subject[:256]
+        if item.contribution is None:  # a dead letter whose own insert failed: keep the error instead
+            reason = f"{item.dead_letter.reason}; kept with: {describe(exc)}"[:4000]
+            dead = services.DeadLetterIn(item.msg.data, reason, subject, sequence)
+            return self._dead_letter(dead, result)
+        scored = services.contributions_score([item.contribution])
+        try:
+            logged, _ = services.events_record(scored=scored)
+        except Exception as again:
+            if is_transient(again):
+                raise
+            reason = f"the log cannot hold it: {describe(again)}"
+            return self._dead_letter(services.DeadLetterIn(item.msg.data, reason, subject, sequence), result)
+        result.logged, result.duplicates = logged, 1 - logged
+        try:
+            result.applied, result.skipped = services.events_apply(scored=scored)
+            return result
+        except BoardsNotReady:
+            raise
+        except Exception as again:
+            if is_transient(again):
+                raise
+            reason = f"the boards cannot hold it: {describe(again)}"
+        event_id = item.contribution.event_id
+        if services.event_quarantine(event_id=event_id, reason=reason, subject=subject, stream_sequence=sequence):
+            logger.error("dead letter (seq %s, event %r, taken out of the log): %s", sequence, event_id, reason)
+            result.dead_letters, result.logged = 1, 0
+        return result
+
+    @staticmethod
+    def _dead_letter(dead: services.DeadLetterIn, result: services.BatchResult) -> services.BatchResult:
+        logger.error("dead letter (seq %s): %s", dead.stream_sequence, dead.reason)
+        try:
+            result.dead_letters = services.dead_letter_record(dead)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # Even the dead letter cannot be kept: say so with the bytes, and go on (acked).
+            logger.error(
+                "dead letter (seq %s) not kept (%s); its bytes: %s",
+                dead.stream_sequence,
+                describe(exc),
+                dead.raw[:4096],
+            )
+        return result
+
     def _until_done(self, action: Callable[[], T], what: str) -> T | None:
         """Run `action` until it succeeds; None if told to stop first. The one retry loop.
 
-        A transient error (a server restarting, a dropped connection) resets the Postgres
-        connection and waits, RETRY_FIRST seconds doubling up to RETRY_MAX. `BoardsNotReady`
-        (Redis was emptied, or a restore holds the boards) restores them, then tries again."""
+        A transient error (scoring/errors.py: a server restarting, a dropped connection, Redis
+        out of memory) resets the Postgres connection and waits, RETRY_FIRST seconds doubling
+        up to RETRY_MAX. `BoardsNotReady` (Redis was emptied, or a restore holds the boards)
+        restores them, then tries again. Anything else reaching here (a batch isolates its
+        poison before) is logged with its traceback and retried at RETRY_MAX: nothing stops
+        the process but a stop request."""
         delay = RETRY_FIRST
         while True:
             try:
@@ -232,11 +339,24 @@ class Consumer:
                 logger.warning("boards are not ready: restoring before applying (%s)", what)
                 if self._until_done(self._restore, "restore") is None:
                     return None
-            except _TRANSIENT as exc:
+            except Exception as exc:
                 metrics.failure_count(exc)
-                logger.warning(
-                    "%s failed, retrying in %.1fs: %s", what, delay, exc, extra={"error": type(exc).__name__}
-                )
+                if is_transient(exc):
+                    logger.warning(
+                        "%s failed, retrying in %.1fs: %s",
+                        what,
+                        delay,
+                        describe(exc, 500),
+                        extra={"error": type(exc).__name__},
+                    )
+                else:
+                    delay = RETRY_MAX
+                    logger.exception(
+                        "%s failed (not a known outage), retrying in %.1fs",
+                        what,
+                        delay,
+                        extra={"error": type(exc).__name__},
+                    )
                 self._reset_connections()
                 if self.stop.wait(delay):
                     return None
@@ -258,34 +378,60 @@ class Consumer:
 
     def _restore_if_emptied(self) -> None:
         """On a quiet stream nothing would notice that Redis lost the boards (a FLUSHDB, a
-        restart), so an idle loop looks for the ready sentinel once per fetch timeout."""
-        try:
-            ready = redis_boards.is_ready()
-        except _TRANSIENT as exc:
-            logger.warning("redis check failed: %s", exc)
-            return
-        metrics.BOARDS_READY.set(1 if ready else 0)
-        if not ready:
-            logger.warning("the boards are gone from Redis: restoring")
-            self._until_done(self._restore, "restore")
+        restart) or came back from an old dump, so an idle loop checks them once per fetch
+        timeout (and the sweep once per sweep): `self.restore` compares the ready sentinel's
+        token with the one Postgres keeps, and restores when they differ."""
+        self._until_done(self._restore, "boards check")
+
+    def eviction_check(self) -> str | None:
+        """Redis's maxmemory-policy (waiting for Redis if it is away); None if CONFIG is
+        disabled or renamed, or if told to stop first."""
+        found = self._until_done(lambda: (redis_boards.eviction_policy(),), "redis check")
+        return None if found is None else found[0]
 
     def _maybe_sweep(self) -> None:
         if time.monotonic() < self._next_sweep:
             return
         self._next_sweep = time.monotonic() + self.sweep_every
+        self._restore_if_emptied()  # a busy stream has no idle loop to check the boards
+        older_than = timedelta(seconds=settings.CONSUMER_ACK_WAIT)
         try:
-            applied, skipped = services.pending_sweep(older_than=timedelta(seconds=settings.CONSUMER_ACK_WAIT))
+            applied, skipped = services.pending_sweep(older_than=older_than)
             metrics.EVENTS_APPLIED.inc(applied)
             metrics.LOG_UNAPPLIED.set(selectors.unapplied_count())
         except BoardsNotReady:
             self._until_done(self._restore, "restore")
             return
-        except _TRANSIENT as exc:  # not retried here: the next sweep is due soon enough
-            logger.warning("sweep failed: %s", exc)
+        except Exception as exc:  # not retried here: the next sweep is due soon enough
             self._reset_connections()
-            return
+            if is_transient(exc):
+                logger.warning("sweep failed: %s", describe(exc, 500))
+                return
+            logger.warning("sweep failed for good (%s): sweeping event by event", describe(exc, 300))
+            applied, skipped = self._sweep_one_by_one(older_than)
         if applied or skipped:
             logger.info("sweep applied=%d already_applied=%d", applied, skipped)
+
+    def _sweep_one_by_one(self, older_than: timedelta) -> tuple[int, int]:
+        """The sweep, one event at a time: an event whose apply fails for good is moved from
+        the log to the dead letters, the others are applied. Transient errors end it early."""
+        applied = skipped = 0
+        try:
+            for event_id in services.pending_ids(older_than=older_than):
+                try:
+                    a, s = services.pending_sweep(older_than=older_than, event_ids=[event_id])
+                except Exception as exc:
+                    if is_transient(exc) or isinstance(exc, BoardsNotReady):
+                        raise
+                    reason = f"the boards cannot hold it: {describe(exc)}"
+                    if services.event_quarantine(event_id=event_id, reason=reason):
+                        logger.error("dead letter (event %r, taken out of the log): %s", event_id, reason)
+                    continue
+                applied, skipped = applied + a, skipped + s
+        except Exception as exc:
+            logger.warning("sweep failed: %s", describe(exc, 500))
+            self._reset_connections()
+        return applied, skipped
 
     def _heartbeat(self) -> None:
         """Tell the health-check this consumer is alive (best effort: it never stops the loop)."""
@@ -296,8 +442,8 @@ class Consumer:
         heartbeat = Heartbeat(seen_at=now, last_batch_at=self._last_batch_at, pending=self.source.pending)
         try:
             redis_boards.heartbeat_write(settings.NATS_DURABLE, heartbeat)
-        except _TRANSIENT as exc:
-            logger.debug("heartbeat failed: %s", exc)
+        except Exception as exc:  # best effort, whatever the error
+            logger.debug("heartbeat failed: %s", describe(exc, 500))
 
     @staticmethod
     def _reset_connections() -> None:

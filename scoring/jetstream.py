@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -21,10 +22,14 @@ from nats.errors import NotJSMessageError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from scoring.errors import is_transient
 from scoring.faults import crash_point
 
 logger = logging.getLogger("leaderboard.consumer")
 
+CONNECT_FIRST, CONNECT_MAX = 0.5, 10.0  # seconds between attempts to reach NATS or recreate, doubling
+CONNECT_TIMEOUT = 10.0  # seconds one attempt to connect may take
+RECREATE_FIRST = 1.0  # seconds before the first attempt to recreate a deleted stream or durable
 STATE_EVERY = 1.0  # seconds between two reads of the durable's pending counts
 
 
@@ -120,6 +125,10 @@ class JetStreamSource:
         self._wanted = 0
         self._fetching: asyncio.Lock | None = None
         self._request_over: asyncio.Event | None = None
+        self._js = None
+        self._missing = False  # the stream or the durable went away: recreate before pulling
+        self._oversized = False  # the last pull met a message above the byte limit
+        self._recreates = 0  # attempts to recreate since the durable last answered
         self._watcher: asyncio.Task | None = None
         # The durable's num_pending and num_ack_pending, read every STATE_EVERY seconds (None
         # until the first read): the metrics' gauges and the heartbeat read them from here.
@@ -129,8 +138,31 @@ class JetStreamSource:
     def _run(self, coroutine, timeout: float | None = None):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
-    def connect(self) -> None:
-        self._run(self._connect(), timeout=60)
+    def connect(self, stop: threading.Event | None = None) -> bool:
+        """Connect, and make sure the stream and the durable exist. NATS may be down or still
+        starting: every failure is logged and tried again (CONNECT_FIRST seconds doubling up
+        to CONNECT_MAX) until it works — True — or `stop` is set first — False."""
+        delay = CONNECT_FIRST
+        while True:
+            try:
+                self._run(self._connect(), timeout=CONNECT_TIMEOUT + 60)
+                return True
+            except Exception as exc:
+                if not is_transient(exc) and not isinstance(exc, nats.js.errors.APIError):
+                    raise
+                logger.warning("nats at %s: cannot connect (%s); retrying in %.1fs", settings.NATS_URL, exc, delay)
+                with contextlib.suppress(Exception):
+                    self._run(self._drop(), timeout=10)
+            if stop is not None and stop.wait(delay):
+                return False
+            if stop is None:
+                time.sleep(delay)
+            delay = min(delay * 2, CONNECT_MAX)
+
+    async def _drop(self) -> None:
+        if self.nc is not None:
+            nc, self.nc = self.nc, None
+            await nc.close()
 
     async def _connect(self) -> None:
         async def disconnected():
@@ -140,17 +172,28 @@ class JetStreamSource:
         async def reconnected():
             logger.warning("nats reconnected")
 
-        self.nc = await nats.connect(
-            settings.NATS_URL,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=1,
-            disconnected_cb=disconnected,
-            reconnected_cb=reconnected,
-            name=f"consume_contributions:{settings.NATS_DURABLE}",
+        async def error(exc):  # each failed (re)connect attempt: the callbacks above say enough
+            logger.debug("nats: %s", exc)
+
+        # With unlimited reconnects, nats-py also retries a first connect for ever: bound it
+        # here (the coroutine is cancelled), so that `connect` logs and backs off.
+        self.nc = await asyncio.wait_for(
+            nats.connect(
+                settings.NATS_URL,
+                connect_timeout=5,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                error_cb=error,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                name=f"consume_contributions:{settings.NATS_DURABLE}",
+            ),
+            CONNECT_TIMEOUT,
         )
         js = self.nc.jetstream()
         await stream_ensure(js)
         await consumer_ensure(js)
+        self._js = js
         self._fetching = asyncio.Lock()  # one pull request at a time, whichever worker asks
         self._request_over = asyncio.Event()
         self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{settings.NATS_STREAM}.{settings.NATS_DURABLE}"
@@ -172,12 +215,44 @@ class JetStreamSource:
         status = msg.headers.get("Status") if msg.headers else None
         if status is None:
             self._arrived.append(msg)
+            self._recreates = 0
             if len(self._arrived) >= self._wanted:
                 self._request_over.set()
             return
-        if status not in ("404", "408"):  # 404/408: nothing (more) to deliver; else e.g. 409
-            logger.warning("pull request ended: %s %s", status, msg.headers.get("Description", ""))
+        description = msg.headers.get("Description", "")
+        if status in ("404", "408"):
+            self._recreates = 0  # the durable answered: it exists
+        if status == "503" or (status == "409" and "deleted" in description.lower()):
+            # No responders (the durable, or its stream, is gone) or "Consumer Deleted": make
+            # them again before the next pull (`_recreate`).
+            self._missing = True
+        elif status == "409" and "exceeds maxbytes" in description.lower():
+            self._oversized = True  # one message is larger than the byte limit: take it alone
+        elif status not in ("404", "408"):  # 404/408: nothing (more) to deliver
+            logger.warning("pull request ended: %s %s", status, description)
         self._request_over.set()
+
+    async def _recreate(self) -> None:
+        """Make the stream and the durable again after they went away under us (deleted by an
+        operator, or lost by the server). Backs off while it fails; one warning per attempt,
+        and attempts are CONNECT_FIRST doubling to CONNECT_MAX seconds apart: no busy loop."""
+        # Wait before each attempt, longer each time: the server removes a deleted stream's
+        # files after answering, and a stream made again at once may find them going.
+        await asyncio.sleep(min(RECREATE_FIRST * 2**self._recreates, CONNECT_MAX))
+        self._recreates += 1
+        logger.warning(
+            "stream %s or durable %s is gone: creating them again (attempt %d)",
+            settings.NATS_STREAM,
+            settings.NATS_DURABLE,
+            self._recreates,
+        )
+        try:
+            await stream_ensure(self._js)
+            await consumer_ensure(self._js)
+        except Exception as exc:
+            logger.warning("recreating the stream or durable failed: %s", exc)
+            return
+        self._missing = False
 
     def fetch_start(self, batch: int, timeout: float) -> Future:
         """Start fetching up to `batch` messages; the future's result is a list (maybe empty)."""
@@ -190,10 +265,21 @@ class JetStreamSource:
             return await self._pull(batch, timeout)
 
     async def _pull(self, batch: int, timeout: float) -> list:
-        if len(self._arrived) < batch:
+        if self._missing:
+            if self.nc.is_connected:
+                await self._recreate()
+            else:  # reconnecting: nats-py does that by itself
+                await asyncio.sleep(min(timeout, 1.0))
+        if len(self._arrived) < batch and not self._missing:
             self._wanted = batch
             self._request_over.clear()
             request = {"batch": batch - len(self._arrived), "expires": int(timeout * 1e9), "no_wait": True}
+            # A byte limit per pull, so that a burst of large messages cannot fill the memory;
+            # a single message above it is asked for alone, without the limit.
+            if self._oversized:
+                request["batch"], self._oversized = 1, False
+            elif settings.CONSUMER_FETCH_MAX_BYTES:
+                request["max_bytes"] = settings.CONSUMER_FETCH_MAX_BYTES
             try:
                 await self.nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
                 await asyncio.wait_for(self._request_over.wait(), timeout + 1.0)

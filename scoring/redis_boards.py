@@ -4,7 +4,10 @@ Five kinds of key live in Redis:
 
 - the boards, sorted sets named by `boards.board_key`, member = user id, score = points;
 - `leaderboard:meta:ready`, the sentinel: present exactly when the boards are whole. A restore
-  or rebuild removes it first, and the apply script refuses to touch boards without it;
+  or rebuild removes it first, and the apply script refuses to touch boards without it. It
+  holds the token of the swap that put the boards in (also kept in Postgres, so that boards
+  from an old dump are recognised); `leaderboard:meta:paused` holds it while a restore
+  catches up, so that a restore that fails can give it back;
 - `leaderboard:meta:pending`, a hash of event ids whose points are on the boards but whose
   log row may not say `applied` yet. The apply script adds an id and its points in one atomic
   step, and skips ids already there, so re-applying after a crash cannot count twice. Ids are
@@ -43,6 +46,7 @@ logger = logging.getLogger("leaderboard.redis")
 
 READY_KEY = f"{KEY_PREFIX}:meta:ready"
 PENDING_KEY = f"{KEY_PREFIX}:meta:pending"
+PAUSED_KEY = f"{KEY_PREFIX}:meta:paused"  # the sentinel, kept aside during a restore's catch-up
 BUILD_PREFIX = f"{KEY_PREFIX}:meta:build"
 HEARTBEAT_PREFIX = f"{KEY_PREFIX}:meta:consumer"
 HEARTBEAT_TTL = 86400  # a durable no consumer serves any more leaves no key behind for long
@@ -71,6 +75,14 @@ class Increment:
 _APPLY_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
 local n_boards = #KEYS - 2
+-- A key of another type would fail ZINCRBY midway, after some boards were written: such
+-- boards are not whole. Check before any write; drop the sentinel so that they are restored.
+local pending_type = redis.call('TYPE', KEYS[2]).ok
+if pending_type ~= 'none' and pending_type ~= 'hash' then redis.call('DEL', KEYS[1]); return {-1, 0} end
+for k = 3, #KEYS do
+  local t = redis.call('TYPE', KEYS[k]).ok
+  if t ~= 'none' and t ~= 'zset' then redis.call('DEL', KEYS[1]); return {-1, 0} end
+end
 local i = 1
 local expire = {}
 for k = 1, n_boards do expire[k] = tonumber(ARGV[i]); i = i + 1 end
@@ -159,6 +171,11 @@ def pending_clear(event_ids: Sequence[str], client: redis.Redis | None = None) -
         (client or connection()).hdel(PENDING_KEY, *event_ids)
 
 
+def pending_has(event_id: str, client: redis.Redis | None = None) -> bool:
+    """Whether the event carries a pending marker (its points are on the boards)."""
+    return bool((client or connection()).hexists(PENDING_KEY, event_id))
+
+
 def pending_sample(limit: int, client: redis.Redis | None = None) -> list[str]:
     """Up to about `limit` event ids that carry a pending marker."""
     _, fields = (client or connection()).hscan(PENDING_KEY, 0, count=limit)
@@ -167,6 +184,57 @@ def pending_sample(limit: int, client: redis.Redis | None = None) -> list[str]:
 
 def is_ready(client: redis.Redis | None = None) -> bool:
     return bool((client or connection()).exists(READY_KEY))
+
+
+def ready_token(client: redis.Redis | None = None) -> str | None:
+    """The token the sentinel holds (set by the swap that put the boards in), or None."""
+    token = (client or connection()).get(READY_KEY)
+    return token.decode() if isinstance(token, bytes) else token
+
+
+# Pause and resume: RENAME only (Redis never refuses it for memory), so that a restore failing
+# under maxmemory can give the live boards their sentinel back.
+_PAUSE_LUA = """
+local token = redis.call('GET', KEYS[1])
+if token then redis.call('RENAME', KEYS[1], KEYS[2]) end
+return token
+"""
+_RESUME_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[1]); return 1 end
+return 0
+"""
+
+
+def ready_pause(client: redis.Redis | None = None) -> str | None:
+    """Take the sentinel away (no apply from here) but keep it aside, so that `ready_resume` can
+    put the same one back if the boards it stands for stay. Returns its token, or None."""
+    client = client or connection()
+    token = client.eval(_PAUSE_LUA, 2, READY_KEY, PAUSED_KEY)
+    return token.decode() if isinstance(token, bytes) else token
+
+
+def ready_resume(client: redis.Redis | None = None) -> bool:
+    """Put back the sentinel `ready_pause` kept aside — only if it is still there: Redis emptied
+    meanwhile took it with the boards, and then the boards must be restored, not resumed."""
+    return bool((client or connection()).eval(_RESUME_LUA, 2, READY_KEY, PAUSED_KEY))
+
+
+def server_run_id(client: redis.Redis | None = None) -> str | None:
+    """The Redis server's run id, new at every start; None when INFO is disabled or renamed."""
+    try:
+        return (client or connection()).info("server").get("run_id")
+    except redis.ResponseError:
+        return None
+
+
+def eviction_policy(client: redis.Redis | None = None) -> str | None:
+    """Redis's maxmemory-policy; None when CONFIG is disabled or renamed (managed services)."""
+    try:
+        found = (client or connection()).config_get("maxmemory-policy")
+    except redis.ResponseError:
+        return None
+    value = found.get("maxmemory-policy") or found.get(b"maxmemory-policy")
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def ready_clear(client: redis.Redis | None = None) -> None:
@@ -292,6 +360,7 @@ class BoardBuild:
         items = list(pending.items())
         for start in range(0, len(items), 1000):
             pipe.hset(PENDING_KEY, mapping=dict(items[start : start + 1000]))
+        pipe.delete(PAUSED_KEY)
         pipe.set(READY_KEY, self.token)
         pipe.execute()
 

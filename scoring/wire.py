@@ -16,6 +16,13 @@ from proto.contributions.v1 import contribution_pb2 as pb
 from scoring.rules import Contribution, EventKind, IssueCloseReason, PrCloseReason, ReviewState
 
 MAX_EVENT_ID_LENGTH = 256
+# What the log keeps of a repository name (scoring_project.name is varchar(512)): a longer one
+# is cut, not refused — the name scores nothing (SPEC section 1: "stored cut to what the log
+# keeps, where cutting changes no score").
+MAX_PROJECT_NAME_LENGTH = 512
+# A login is cut too (GitHub's are at most 39 characters): it is indexed, and a btree entry
+# above ~2.7 kB fails the insert for good; it scores nothing.
+MAX_LOGIN_LENGTH = 256
 
 # EventName -> (payload field, the field naming the credited user)
 _PAYLOADS = {
@@ -82,7 +89,7 @@ def decode(data: bytes) -> Contribution:
     # The actor names the credited user; one naming somebody else (or nobody) is not trusted
     # with this user's name, and the event is scored without it.
     if message.HasField("actor") and message.actor.id == user_id:
-        facts["login"] = _text(message.actor.login)
+        facts["login"] = _text(message.actor.login)[:MAX_LOGIN_LENGTH]  # indexed: a btree entry is < 2.7 kB
         facts["avatar_url"] = _text(message.actor.avatar_url)
         facts["is_bot"] = message.actor.is_bot
     return Contribution(
@@ -90,12 +97,18 @@ def decode(data: bytes) -> Contribution:
         kind=kind,
         occurred_at=occurred_at,
         project_id=message.repository_id,
-        project_name=_text(message.repository_name),
+        project_name=project_name(message.repository_name),
         user_id=user_id,
         raw=data,
         url=_text(message.url),
         **facts,
     )
+
+
+def project_name(name: str) -> str:
+    """The repository name as the log keeps it: without NULs (Postgres text holds none), cut
+    to MAX_PROJECT_NAME_LENGTH characters."""
+    return name.replace("\x00", "")[:MAX_PROJECT_NAME_LENGTH]
 
 
 def _text(value: str) -> str:

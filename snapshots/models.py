@@ -66,3 +66,23 @@ class SnapshotBoard(models.Model):
     def __str__(self) -> str:
         scope = "global" if self.project_id == 0 else f"project {self.project_id}"
         return f"{scope} {self.timeframe}:{self.period} ({self.members} members)"
+
+
+class BoardsSwap(models.Model):
+    """The last swap of boards into Redis (restore or rebuild): one row, id 1.
+
+    Redis's ready sentinel holds the same token. A Redis that came back from an old RDB or AOF
+    file holds the token of an older swap (or none), or — from a dump taken since the last
+    swap — the same token under a new server run id: either way its boards may be older than
+    the log says, and the consumer restores them (docs/FAILURES.md)."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    token = models.CharField(max_length=64)
+    redis_run_id = models.CharField(
+        max_length=64, blank=True, help_text="The Redis server's run id at the swap: another one means it restarted."
+    )
+    swapped_at = models.DateTimeField(db_default=Now())
+    source = models.TextField(blank=True, help_text="What the boards were built from.")
+
+    def __str__(self) -> str:
+        return f"boards {self.token} swapped in at {self.swapped_at:%Y-%m-%d %H:%M:%S}"

@@ -10,6 +10,7 @@ lock `RESTORE_LOCK` lets only one restore or rebuild run at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -21,10 +22,13 @@ from datetime import datetime
 import redis
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.functions import Now
 
 from scoring import clock, redis_boards, services
 from scoring.boards import Board, expires_at
+from scoring.errors import is_transient
 from scoring.redis_boards import BoardBuild, BuildLost
+from snapshots.models import BoardsSwap
 from snapshots.services.aggregate import (
     BoardsQuery,
     Progress,
@@ -61,21 +65,26 @@ def boards_restore(
 ) -> RestoreResult:
     """Rebuild every retained board in Redis exactly: from the newest usable snapshot plus the
     log rows it did not see (`use_snapshot`), or from the whole log. With `only_if_missing`,
-    do nothing when the boards are already there (another consumer restored them).
+    do nothing when the boards in Redis are the current ones (`boards_current`: another
+    consumer restored them, or nothing happened to them).
 
     Readers keep the old boards until the new ones are swapped in at once. Consumers keep
     applying while the bulk is built, and pause only for the catch-up and the swap.
     `before_swap` (tests) runs after the build, with applies paused, before the swap.
     """
     started = time.perf_counter()
+    if only_if_missing and boards_current(quiet=True):  # the common case, without the lock
+        return RestoreResult(restored=False)
     with session_lock(RESTORE_LOCK):
-        if only_if_missing and redis_boards.is_ready():
+        if only_if_missing and boards_current():
             return RestoreResult(restored=False)
         if dropped := redis_boards.builds_drop():  # under RESTORE_LOCK: no build is running
             logger.warning("dropped %d keys of an unfinished restore", dropped)
         try:
             result = _restore_once(use_snapshot, progress, before_swap)
         except (BuildLost, redis.ResponseError) as exc:
+            if is_transient(exc):  # e.g. out of memory: the live boards kept their sentinel
+                raise
             # Built boards were lost (Redis emptied, or a board expired, mid-build): found before
             # the swap, or by the swap's RENAME — whose MULTI went on and set the sentinel over
             # partial boards. Either way: sentinel off, build again (with a fresh `now`).
@@ -87,6 +96,41 @@ def boards_restore(
         "restored %d boards, %d members from %s in %.2fs", result.boards, result.members, result.source, result.seconds
     )
     return result
+
+
+def swap_record(token: str, source: str) -> None:
+    """Keep the token of the swap just made, and the Redis server's run id, in Postgres next to
+    the log (after the swap: a crash in between only makes the next check restore once more)."""
+    values = {"token": token, "redis_run_id": redis_boards.server_run_id() or "", "source": source[:1000]}
+    BoardsSwap.objects.update_or_create(id=1, defaults={**values, "swapped_at": Now()})
+
+
+def boards_current(*, quiet: bool = False) -> bool:
+    """Whether Redis holds the boards of the last swap the log knows of: the ready sentinel is
+    there, holds the token kept in Postgres, and the server has not restarted since (same run
+    id). A Redis restarted from an RDB or AOF file holds an older token, or the same one from a
+    dump taken since that swap: either way its boards may miss what was applied after the dump,
+    so they are restored. With no token in Postgres yet (boards swapped in before tokens were
+    kept), Redis's own is adopted."""
+    token = redis_boards.ready_token()
+    if token is None:
+        if not quiet:
+            logger.warning("the boards are gone from Redis (or not whole): restoring")
+        return False
+    kept = BoardsSwap.objects.filter(id=1).first()
+    if kept is None:
+        swap_record(token, "adopted: the boards Redis held")
+        return True
+    run_id = redis_boards.server_run_id()
+    if kept.token != token:
+        reason = f"Redis holds the boards of swap {token} but the last swap was {kept.token}"
+    elif run_id and kept.redis_run_id and run_id != kept.redis_run_id:
+        reason = "Redis restarted since the last swap, its boards from a dump"
+    else:
+        return True
+    if not quiet:
+        logger.warning("%s (an old dump?): restoring", reason)
+    return False
 
 
 @dataclass
@@ -112,9 +156,11 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
     now = clock.now()
     what = "restore" if use_snapshot else "rebuild"
     build = BoardBuild()
+    paused = False
     try:
         bulk = _build_aside(build, now=now, use_snapshot=use_snapshot, progress=progress, what=what)
-        redis_boards.ready_clear()  # from here no consumer applies; readers still see the old boards
+        redis_boards.ready_pause()  # from here no consumer applies; readers still see the old boards
+        paused = True
         progress(f"{what}: {build.boards} boards built aside; applies paused for the catch-up")
         pending, caught_up = _catch_up(build, now=now, since=bulk.seen)
         build.check()
@@ -122,8 +168,16 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
             before_swap()
         build.swap(pending)
     except BaseException:
-        build.discard()
+        # Nothing was swapped in (a failed swap's MULTI ran whole or not at all), so the live
+        # boards are as they were: give them their sentinel back, if they had one and Redis
+        # was not emptied meanwhile (then there is none to give back). Out of memory, say, a
+        # restore must not take away boards that were intact.
+        with contextlib.suppress(redis.RedisError):
+            build.discard()
+            if paused and redis_boards.ready_resume():
+                logger.warning("%s failed before its swap: the boards in Redis stay as they were", what)
         raise
+    swap_record(build.token, bulk.source)
     members = build.members()
     progress(f"{what}: {members} members on {build.boards} boards swapped in (+{caught_up} events)")
     services.pending_tidy(event_ids=list(pending))

@@ -8,18 +8,24 @@ letter, and `verify_leaderboards` agrees.
 
 from __future__ import annotations
 
+import io
+import random
 import re
 import signal
+from datetime import UTC, datetime
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from scoring.faults import CRASH_POINTS
 from scoring.models import ContributionEvent, DeadLetter
 from scoring.publisher import POISON, event_build
 from scoring.redis_boards import PENDING_KEY
-from tests.builders import generate, publish
+from scoring.wire import InvalidEvent, decode
+from tests.builders import generate, publish, wire_events
 from tests.clock import START
+from tests.edge_values import edge_messages
 from tests.fixtures import (
     assert_messages_exact,
     boards_flush,
@@ -253,3 +259,57 @@ def test_postgres_lost_during_the_restore_at_start(redis_client, nats_names, spa
     wait_until_drained(nats_names, processes=[consumer])
     assert_messages_exact(redis_client, messages)
     assert "restore at start failed, retrying" in consumer.output()
+
+
+def test_pull_requests_carry_a_byte_limit(redis_client, nats_names, spawn_consumer):
+    """With a 300 kB limit, 100 kB messages come at most 3 to a batch; one message above the
+    limit (400 kB) is still fetched, alone."""
+    now = datetime.now(UTC)
+
+    def big(event_id: str, user: int, size: int) -> bytes:
+        event = event_build(
+            event_id=event_id, kind=4, user_id=user, project_id=3, occurred_at=now, project_name="n" * size
+        )
+        return event.SerializeToString()
+
+    messages = [big(f"big-{n}", n % 5 + 1, 100_000) for n in range(30)]
+    messages.insert(10, big("huge", 9, 400_000))
+    consumer = spawn_consumer(CONSUMER_FETCH_MAX_BYTES=str(300_000), CONSUMER_BATCH_SIZE="1000")
+    wait_for(lambda: "restored" in consumer.output(), message="the consumer to start")
+    publish(messages)
+    wait_until_drained(nats_names, processes=[consumer])
+    assert_messages_exact(redis_client, messages)
+    sizes = [int(n) for n in re.findall(r"batch seq=\S+ received=(\d+)", consumer.output())]
+    assert sum(sizes) == len(messages) and max(sizes) <= 3
+
+
+def test_thousands_of_valid_events_mixed_with_every_poison_kind(redis_client, nats_names, spawn_consumer):
+    """Every edge message of tests/edge_values.py scattered among 3,000 valid events, through a
+    real consumer: it never exits, every invalid message is a dead letter with decode's reason,
+    every valid event is on exact boards, and the four commands succeed on the log."""
+    messages = wire_events(3000, seed=71, prefix="mixed-")
+    rng = random.Random(72)
+    for _, data in edge_messages("mixed"):
+        messages.insert(rng.randrange(len(messages) + 1), data)
+    consumer = spawn_consumer(CONSUMER_BATCH_SIZE="200")
+    publish(messages)
+    wait_until_drained(nats_names, timeout=120, processes=[consumer])
+
+    events = valid_events(messages)
+    assert redis_boards_state(redis_client) == expected_boards(events)
+    assert ContributionEvent.objects.count() == len(events)
+    assert not ContributionEvent.objects.filter(applied=False).exists()
+    reasons = []
+    for data in messages:
+        try:
+            decode(data)
+        except InvalidEvent as exc:
+            reasons.append(str(exc))
+    assert sorted(DeadLetter.objects.values_list("reason", flat=True)) == sorted(reasons)
+    out = io.StringIO()
+    for command in ("snapshot_leaderboards", "restore_leaderboards", "rebuild_leaderboards", "verify_leaderboards"):
+        call_command(command, stdout=out)
+        assert redis_boards_state(redis_client) == expected_boards(events), command
+    assert consumer.proc.poll() is None
+    consumer.proc.send_signal(signal.SIGTERM)
+    assert consumer.wait(15) == 0

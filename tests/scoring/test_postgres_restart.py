@@ -212,5 +212,5 @@ def test_a_postgres_stopped_and_started_under_the_consumer_and_the_api(
     verify = subprocess.run(manage("verify_leaderboards"), cwd=ROOT, env=env, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     # the fault happened where it was meant to: the consumer retried, the API said 503
-    assert re.search(r"batch seq=\d+-\d+ failed, retrying", consumer.output())
+    assert re.search(r"batch seq=\d+-\d+ \(\d+ messages\) failed, retrying", consumer.output())
     assert "postgres unavailable" in api.log.read_text(errors="replace")

@@ -7,7 +7,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from scoring import metrics
@@ -20,6 +20,24 @@ logger = logging.getLogger("leaderboard.consumer")
 def restore_if_missing() -> object:
     """Restore the boards unless another consumer already did (`settings.CONSUMER_RESTORE`)."""
     return import_string(settings.CONSUMER_RESTORE)(only_if_missing=True)
+
+
+def eviction_refuse(policy: str | None, stop: threading.Event) -> None:
+    """Refuse to run on a Redis that may evict keys: an evicted board, marker or sentinel
+    would silently make the boards wrong. A Redis whose CONFIG is disabled or renamed (some
+    managed services) cannot say: the consumer runs, with a warning (docs/FAILURES.md)."""
+    if stop.is_set():
+        return
+    if policy is None:
+        logger.warning(
+            "cannot read Redis's maxmemory-policy (CONFIG is disabled or renamed): make sure it is"
+            " noeviction, or an evicted board will make the boards wrong"
+        )
+    elif policy != "noeviction":
+        raise CommandError(
+            f"Redis's maxmemory-policy is {policy}: it may evict boards, markers or the ready sentinel"
+            " and make the boards wrong. Set maxmemory-policy noeviction (redis.conf, or CONFIG SET)."
+        )
 
 
 class Command(BaseCommand):
@@ -44,8 +62,10 @@ class Command(BaseCommand):
         source = JetStreamSource()
         started = time.monotonic()
         try:
-            source.connect()
             consumer = Consumer(source, restore_if_missing, stop)
+            eviction_refuse(consumer.eviction_check(), stop)
+            if not source.connect(stop):
+                return  # told to stop before NATS could be reached
             consumer.restore_at_start()  # the restore logs what it did
             stats = consumer.run()
         finally:
