@@ -1,8 +1,8 @@
 """The expected boards, written from SPEC sections 1-3 alone.
 
 Nothing here imports the service's decoding, scoring, period or retention code: the scoring
-table is SPEC section 2 written out as literal numbers, the periods come from `strftime`
-(`%G-W%V` for the ISO week), the retention from each period's own end, and wire messages are
+table is SPEC section 2 written out as literal numbers, the periods are formatted by hand
+(the ISO week by ISO 8601's Thursday rule), the retention from each period's own end, and wire messages are
 read field by field from the generated protobuf module. So a wrong point value, period or
 retention rule in the service makes the boards differ from these, instead of agreeing with
 them by construction. The one thing shared is `scoring.rules.Contribution`, the plain value
@@ -61,34 +61,58 @@ def points(c: Contribution) -> int:
 
 
 def periods(moment: datetime) -> dict[str, str]:
-    """{timeframe: period} of the UTC instant `moment` (SPEC section 3's formats)."""
+    """{timeframe: period} of the UTC instant `moment` (SPEC section 3's formats). The ISO week
+    is the week of the Thursday of the same Monday-to-Sunday week (ISO 8601's rule), counted
+    here by hand; years are zero-padded to four digits (strftime writes year 1 as "1")."""
     t = moment.astimezone(UTC)
-    assert t.year >= 1000, "strftime writes years before 1000 with fewer than four digits"
+    day = t.date()
+    thursday = day + timedelta(days=3 - day.weekday())
+    week = (thursday - date(thursday.year, 1, 1)).days // 7 + 1
     return {
         "all_time": "all",
-        "yearly": t.strftime("%Y"),
-        "monthly": t.strftime("%Y-%m"),
-        "weekly": t.strftime("%G-W%V"),
-        "daily": t.strftime("%Y-%m-%d"),
+        "yearly": f"{day.year:04d}",
+        "monthly": f"{day.year:04d}-{day.month:02d}",
+        "weekly": f"{thursday.year:04d}-W{week:02d}",
+        "daily": f"{day.year:04d}-{day.month:02d}-{day.day:02d}",
     }
 
 
-def period_ends(moment: datetime) -> dict[str, datetime]:
+def _day_after(make) -> datetime | None:
+    """The first instant of the day `make()` gives; None when that day is past 9999-12-31."""
+    try:
+        d = make()
+    except (ValueError, OverflowError):
+        return None
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def period_ends(moment: datetime) -> dict[str, datetime | None]:
     """{timeframe: the first instant after the period that holds `moment`}, for the
-    timeframes whose boards expire."""
+    timeframes whose boards expire; None for a period that ends past the last day a date holds."""
     day = moment.astimezone(UTC).date()
-    next_month = date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
     monday = day - timedelta(days=day.weekday())
-    ends = {"daily": day + timedelta(days=1), "weekly": monday + timedelta(days=7), "monthly": next_month}
-    return {timeframe: datetime(d.year, d.month, d.day, tzinfo=UTC) for timeframe, d in ends.items()}
+    return {
+        "daily": _day_after(lambda: day + timedelta(days=1)),
+        "weekly": _day_after(lambda: monday + timedelta(days=7)),
+        "monthly": _day_after(
+            lambda: date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+        ),
+    }
 
 
 def expiry(timeframe: str, moment: datetime, retention: dict[str, int] | None = None) -> datetime | None:
-    """When the board of `timeframe` holding `moment` leaves Redis; None: never."""
+    """When the board of `timeframe` holding `moment` leaves Redis; None: never (also for a
+    board whose expiry would fall past 9999-12-31, which no date can hold)."""
     retention = RETENTION_DAYS if retention is None else retention
     if timeframe not in retention:
         return None
-    return period_ends(moment)[timeframe] + timedelta(days=retention[timeframe])
+    end = period_ends(moment)[timeframe]
+    if end is None:
+        return None
+    try:
+        return end + timedelta(days=retention[timeframe])
+    except OverflowError:
+        return None
 
 
 def keys(project_id: int, timeframe: str, period: str) -> tuple[str, str]:
@@ -124,6 +148,8 @@ def _read(data: bytes) -> Contribution | None:
     user_id = getattr(payload, user_field)
     if user_id == 0:
         return None
+    if not 0 <= message.time.nanos <= 999_999_999:
+        return None  # not a Timestamp (google/protobuf/timestamp.proto: nanos in [0, 1e9))
     try:
         occurred_at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
             seconds=message.time.seconds, microseconds=message.time.nanos // 1000

@@ -39,7 +39,7 @@ from tests.fixtures import (
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-RETRY = re.compile(r"batch seq=\S+ failed, retrying in")
+RETRY = re.compile(r"batch seq=\d+-\d+ \(\d+ messages?\) failed, retrying in")
 
 
 def logged() -> int:

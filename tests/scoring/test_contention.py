@@ -38,7 +38,10 @@ def waiting_on_the_row_lock(pid: int) -> bool:
             [pid],
         )
         row = cursor.fetchone()
-    return row is not None and row[0] == "Lock" and row[1].startswith(LOCK_FOR_APPLY[:40])
+    if row is None or row[0] != "Lock":
+        return False
+    query = " ".join(row[1].split())
+    return query.startswith("SELECT event_id") and "FROM scoring_contributionevent" in query and "FOR UPDATE" in query
 
 
 class Worker(threading.Thread):

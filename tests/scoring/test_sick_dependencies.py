@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import nats as nats_lib
@@ -22,6 +21,7 @@ import redis as redis_lib
 from django.conf import settings as django_settings
 
 from tests.builders import generate, publish
+from tests.clock import manage
 from tests.fixtures import ROOT, consumer_env, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
@@ -87,7 +87,7 @@ def nats_on_port(tmp_path: Path):
 
 def verify(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "verify_leaderboards"],
+        manage("verify_leaderboards"),
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -164,9 +164,7 @@ async def _durable_exists(nats_names: dict[str, str]) -> bool:
 
 
 def run_command(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *argv], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run(manage(*argv), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])

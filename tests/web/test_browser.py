@@ -34,19 +34,20 @@ def expected_rows(body: dict) -> list[list[str]]:
 
 @pytest.fixture
 def seeded(ready_boards):
-    """Ties on every board; a previous week; two projects; a contributor with history."""
+    """Ties on every board; a previous week; two projects; a contributor with history; logins
+    for some contributors and none for others (#id)."""
     now = datetime.now(UTC)
     last_week = now - timedelta(days=7)
     ingest(
-        push(11, 10, at=now),
-        push(11, 4, at=now - timedelta(days=20)),
-        push(22, 10, at=now, project_id=2),
-        push(22, 6, at=now - timedelta(days=40)),
-        push(33, 9, at=now),
-        push(44, 9, at=now),
+        push(11, 10, at=now, login="ada"),
+        push(11, 4, at=now - timedelta(days=20), login="ada"),
+        push(22, 10, at=now, project_id=2, login="grace-hopper"),
+        push(22, 6, at=now - timedelta(days=40), login="grace-hopper"),
+        push(33, 9, at=now),  # no login known: shown as #33
+        push(44, 9, at=now, login="linus"),
         push(55, 3, at=last_week),
         push(33, 8, at=last_week, project_id=2),
-        push(11, 2, at=last_week),
+        push(11, 2, at=last_week, login="ada"),
     )
     return now
 
@@ -59,9 +60,9 @@ def test_pages_tabs_periods_projects_and_profiles(web_server, page, seeded):
         == expected_rows(api(web_server, ""))
         == [
             ["1", "#33", "17"],
-            ["2", "#22", "16"],  # a tie: both rank 2, the next rank is 4
-            ["2", "#11", "16"],
-            ["4", "#44", "9"],
+            ["2", "grace-hopper", "16"],  # a tie: both rank 2, the next rank is 4
+            ["2", "ada", "16"],
+            ["4", "linus", "9"],
             ["5", "#55", "3"],
         ]
     )
@@ -75,9 +76,9 @@ def test_pages_tabs_periods_projects_and_profiles(web_server, page, seeded):
         page.evaluate(ROWS_JS)
         == expected_rows(api(web_server, f"timeframe=weekly&period={week}"))
         == [
-            ["1", "#22", "10"],
-            ["1", "#11", "10"],
-            ["3", "#44", "9"],
+            ["1", "grace-hopper", "10"],
+            ["1", "ada", "10"],
+            ["3", "linus", "9"],
             ["3", "#33", "9"],
         ]
     )
@@ -98,8 +99,8 @@ def test_pages_tabs_periods_projects_and_profiles(web_server, page, seeded):
     assert page.url == f"{web_server.url}/projects/2"
     screenshot(page, "project-desktop")
 
-    page.get_by_role("link", name="#22").click()
-    assert page.url == f"{web_server.url}/contributors/22"
+    page.get_by_role("link", name="grace-hopper").click()
+    assert page.url == f"{web_server.url}/contributors/grace-hopper"
     assert page.locator(".chart svg rect").count() == 90
     assert page.locator(".chart svg rect:not(.zero)").count() == 2
     assert page.locator("ol.events li").count() == 2
@@ -134,11 +135,11 @@ def test_keyboard_reaches_the_tabs_and_rows(web_server, page, seeded):
         "/?timeframe=weekly",
         "/?timeframe=daily",
         "/contributors/33",
-        "/contributors/22",
-        "/contributors/11",
+        "/contributors/grace-hopper",
+        "/contributors/ada",
     ]
     page.keyboard.press("Enter")
-    page.wait_for_url("**/contributors/11")
+    page.wait_for_url("**/contributors/ada")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -150,7 +151,7 @@ def test_phone_layout_and_screenshots(web_server, browser, seeded, scheme):
             ("board", "/"),
             ("board-weekly", "/?timeframe=weekly"),
             ("project", "/projects/2"),
-            ("contributor", "/contributors/11"),
+            ("contributor", "/contributors/ada"),
         ]:
             page.goto(web_server.url + path)
             # nothing wider than the screen: no sideways scrolling
@@ -159,7 +160,7 @@ def test_phone_layout_and_screenshots(web_server, browser, seeded, scheme):
         if scheme == "dark":
             desktop = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
             dark = desktop.new_page()
-            for name, path in [("board-weekly", "/?timeframe=weekly"), ("contributor", "/contributors/11")]:
+            for name, path in [("board-weekly", "/?timeframe=weekly"), ("contributor", "/contributors/ada")]:
                 dark.goto(web_server.url + path)
                 screenshot(dark, f"{name}-desktop-dark")
             desktop.close()
