@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -165,17 +166,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listening_socket(port: int = 0) -> socket.socket:
+    """A TCP socket listening on 127.0.0.1 (`port` 0: one the kernel chooses), inheritable, to
+    hand to a server (gunicorn `--bind fd://N` with `pass_fds`): the address is held from the
+    moment it is chosen, so no other process can take it between a pick and a bind. A named
+    port already taken fails here at once (EADDRINUSE), not as a server that never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart: the old one's TIME_WAIT
+    listener.bind(("127.0.0.1", port))
+    listener.listen(128)
+    listener.set_inheritable(True)
+    return listener
+
+
 class ApiProcess:
     """The API as `make run` serves it: gunicorn with gunicorn.conf.py, gthread workers."""
 
     def __init__(self, env: dict[str, str], directory: Path, workers: int) -> None:
-        self.port = free_port()
+        self.listener = listening_socket()  # held until stop(): gunicorn serves on this very socket
+        self.port = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout_path, self.stderr_path = directory / "api.out", directory / "api.err"
         self._out, self._err = open(self.stdout_path, "ab"), open(self.stderr_path, "ab")  # noqa: SIM115
+        fd = self.listener.fileno()
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "leaderboard_project.wsgi"]
-        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--worker-class", "gthread"]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._out, stderr=self._err)
+        command += ["--bind", f"fd://{fd}", "--workers", str(workers), "--worker-class", "gthread"]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._out, stderr=self._err, pass_fds=(fd,))
 
     def wait_ready(self, timeout: float = 30) -> None:
         import urllib.request
@@ -199,6 +215,7 @@ class ApiProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.listener.close()
         self._out.close()
         self._err.close()
 
@@ -290,17 +307,21 @@ class PrivateRedis:
     """A redis-server of the test's own on a unix socket in its temporary directory (no TCP
     port to pick, none another process could take), killed and started again at will."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *options: str) -> None:
+        """`options`: more redis-server arguments (`--maxmemory-policy allkeys-lru`, ...). No
+        automatic saves: the dump file in `directory` is written only by an explicit SAVE, and
+        read at each start."""
         self.directory = directory
         self.socket = directory / "redis.sock"
         self.url = f"unix://{self.socket}?db=0"
+        self.options = options
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [
                 *("redis-server", "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"),
-                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.directory), *self.options),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

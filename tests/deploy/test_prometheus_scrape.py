@@ -9,6 +9,7 @@ pending.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import signal
@@ -32,7 +33,13 @@ ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts
 
 
 class Prometheus:
-    """`prometheus` on a free port, with a storage directory of its own, scraping every second."""
+    """`prometheus` on a free port, with a storage directory of its own, scraping every second.
+
+    Prometheus cannot be handed a socket nor report a port it chose, so the port is picked and
+    bound later; when another process took it meanwhile, prometheus exits saying so and the start
+    is tried again on a fresh port (a bind failure is detected, not waited out)."""
+
+    ATTEMPTS = 5
 
     def __init__(self, directory: Path, targets: dict[str, str]) -> None:
         binary = shutil.which("prometheus")
@@ -45,28 +52,39 @@ class Prometheus:
             ],
         }
         (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.log = open(directory / "prometheus.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={directory / 'prometheus.yml'}",
-                f"--storage.tsdb.path={directory / 'data'}",
-                f"--web.listen-address={self.url.removeprefix('http://')}",
-                "--storage.tsdb.retention.time=1h",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for(self._ready, timeout=30, interval=0.2, message="prometheus to be ready")
+        self.log_path = directory / "prometheus.log"
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        for _ in range(self.ATTEMPTS):
+            self.url = f"http://127.0.0.1:{free_port()}"
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={directory / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={directory / 'data'}",
+                    f"--web.listen-address={self.url.removeprefix('http://')}",
+                    "--storage.tsdb.retention.time=1h",
+                ],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            if wait_for(self._ready, timeout=30, interval=0.2, message="prometheus to be ready") == "ready":
+                return
+            self.proc.wait(30)  # exited: its port was taken
+        raise AssertionError(f"prometheus found its port taken {self.ATTEMPTS} times")
 
-    def _ready(self) -> bool:
-        assert self.proc.poll() is None, f"prometheus exited with {self.proc.returncode}"
+    def _ready(self) -> str | None:
+        """ "ready", "taken" (it exited unable to bind its port; the start may be tried again)
+        or None (not yet); any other exit fails."""
+        if self.proc.poll() is not None:
+            log = self.log_path.read_text(errors="replace")
+            if "address already in use" in log.rsplit("Starting Prometheus", 1)[-1]:
+                return "taken"
+            raise AssertionError(f"prometheus exited with {self.proc.returncode}:\n{log[-3000:]}")
         try:
             with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                return response.status == 200
+                return "ready" if response.status == 200 else None
         except OSError:
-            return False
+            return None
 
     def api(self, path: str, **params: str) -> dict:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
@@ -130,8 +148,7 @@ def test_prometheus_reads_the_truth_from_the_api_and_the_consumer(
     ready_boards, nats_names, spawn_consumer, spawn_api, prometheus
 ):
     api = spawn_api(workers=2, HEALTH_CONSUMER_MAX_AGE="3")
-    metrics_port = free_port()
-    consumer = spawn_consumer(CONSUMER_METRICS_PORT=str(metrics_port))
+    consumer, metrics_port = spawn_consumer_with_metrics(spawn_consumer)
     wait_for(lambda: _answers(f"http://127.0.0.1:{metrics_port}/metrics"), timeout=30, message="consumer metrics")
     server = prometheus(
         {"leaderboard-api": api.url.removeprefix("http://"), "leaderboard-consumer": f"127.0.0.1:{metrics_port}"}
@@ -194,6 +211,35 @@ def test_prometheus_reads_the_truth_from_the_api_and_the_consumer(
     assert _alert_state(server, "LeaderboardApiDown") is None
     health = wait_for(lambda: _consumer_health(api, "degraded"), timeout=30, message="the consumer check to degrade")
     assert health["detail"].startswith("no consumer has reported for ")
+
+
+def spawn_consumer_with_metrics(spawn_consumer, attempts: int = 5):
+    """A consumer serving /metrics on a port of its own, and that port. The consumer binds the
+    port it is given (picked here, so another process may take it first); it says in its log
+    whether it serves there or found the port taken, and when taken, a new consumer is started
+    on a fresh port (the bind failure is read, not waited out)."""
+    for _ in range(attempts):
+        port = free_port()
+        consumer = spawn_consumer(CONSUMER_METRICS_PORT=str(port))
+
+        outcome = wait_for(
+            functools.partial(_metrics_outcome, consumer, port), timeout=30, message="the consumer to serve its metrics"
+        )
+        if outcome == "serving":
+            return consumer, port
+        consumer.kill()
+    raise AssertionError(f"the consumer found its metrics port taken {attempts} times")
+
+
+def _metrics_outcome(consumer, port: int) -> str | None:
+    """ "serving" (its log says so), "taken" (it logged the port taken, and serves none) or None."""
+    output = consumer.output()
+    if f"metrics on http://0.0.0.0:{port}/metrics" in output:
+        return "serving"
+    if f"metrics port {port}:" in output:
+        return "taken"
+    assert consumer.proc.poll() is None, f"the consumer exited:\n{output[-3000:]}"
+    return None
 
 
 def _answers(url: str) -> bool:

@@ -1,10 +1,12 @@
 """A full stop and start of a Postgres server under a running consumer and a running API.
 
-The test creates a Postgres cluster of its own (`initdb` in a temporary directory, a free port,
-run as the `postgres` user when the test runs as root, since initdb refuses root), migrates a
-database there, and starts a real consumer process and a real API (gunicorn) against it. In
-the middle of the stream the server is stopped (`pg_ctl stop -m fast`: every connection gone,
-the port closed) and later started again. Nothing is mocked, and the shared Postgres is never
+The test creates a Postgres cluster of its own (`initdb` in a temporary directory, listening on
+a unix socket there and on no TCP port, so there is no port to pick that another process could
+take; run as the `postgres` user when the test runs as root, since initdb refuses root),
+migrates a database there, and starts a real consumer process and a real API (gunicorn, on a
+socket this test binds and hands over) against it. In the middle of the stream the server is
+stopped (`pg_ctl stop -m fast`: every connection gone, the socket closed) and later started
+again. Nothing is mocked, and the shared Postgres is never
 touched. The cluster is removed whatever the outcome.
 """
 
@@ -17,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ import pytest
 from scoring.publisher import POISON
 from tests.builders import generate, publish
 from tests.clock import manage
-from tests.fixtures import ROOT, consumer_env, wait_for, wait_until_drained
+from tests.fixtures import ROOT, consumer_env, listening_socket, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow]
@@ -39,14 +40,9 @@ pytestmark = [pytest.mark.slow]
 DATABASE = "leaderboard_restart"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrivatePostgres:
-    """A Postgres cluster in a temporary directory, on a free port, owned by this test."""
+    """A Postgres cluster in a temporary directory, owned by this test, listening on a unix
+    socket in that directory only (no TCP: the address is its own, before and after a restart)."""
 
     def __init__(self) -> None:
         versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
@@ -55,7 +51,7 @@ class PrivatePostgres:
         self.root = Path(tempfile.mkdtemp(prefix="pg-restart-", dir="/tmp"))  # postgres must reach it
         self.data, self.sockets, self.log = self.root / "data", self.root / "sockets", self.root / "server.log"
         self.sockets.mkdir()
-        self.port = free_port()
+        self.port = 5432  # names the socket file (.s.PGSQL.5432) in a directory nobody else uses
         self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
@@ -63,7 +59,7 @@ class PrivatePostgres:
 
     @property
     def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgres://postgres@/{DATABASE}?host={self.sockets}&port={self.port}"
 
     def _run(self, *argv: str) -> None:
         subprocess.run([*self.as_postgres, *argv], check=True, capture_output=True, timeout=120)
@@ -72,16 +68,16 @@ class PrivatePostgres:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
         self.start()
         with psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+            host=str(self.sockets), port=self.port, user="postgres", dbname="postgres", autocommit=True
         ) as c:
             c.execute(f"CREATE DATABASE {DATABASE}")
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses='' -c fsync=off"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
 
     def stop(self) -> None:
-        """A full, clean stop: every session ends and the port closes."""
+        """A full, clean stop: every session ends and the socket closes."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def remove(self) -> None:
@@ -113,12 +109,16 @@ class Api:
     """gunicorn serving the API, as in `make run`, against the given environment."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port, self.handle = free_port(), open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.listener = listening_socket()  # held until stop(): gunicorn serves on this very socket
+        self.port, self.handle = self.listener.getsockname()[1], open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.log = log
+        fd = self.listener.fileno()
         gunicorn = Path(sys.executable).parent / "gunicorn"
-        argv = [str(gunicorn), "leaderboard_project.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
+        argv = [str(gunicorn), "leaderboard_project.wsgi", "--bind", f"fd://{fd}", "--workers", "1"]
         argv += ["--worker-class", "gthread", "--threads", "4", "--timeout", "60"]
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT, pass_fds=(fd,)
+        )
 
     def get(self, path: str) -> tuple[int, dict]:
         try:
@@ -137,6 +137,7 @@ class Api:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
+        self.listener.close()
         self.handle.close()
 
 

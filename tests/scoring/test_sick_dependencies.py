@@ -2,84 +2,38 @@
 under a running consumer, a Redis that may evict, a Redis without CONFIG, a Redis back from an
 old dump, a restore out of memory.
 
-These tests start private redis-server and nats-server processes on ports of their own (the
-machine's shared servers are never touched). Restarts under a running consumer are in
-test_outages.py.
+These tests start private redis-server (on a unix socket) and nats-server (on a port it
+chooses itself) processes of their own (the machine's shared servers are never touched).
+Restarts under a running consumer are in test_outages.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import subprocess
 from pathlib import Path
 
 import nats as nats_lib
 import pytest
-import redis as redis_lib
 from django.conf import settings as django_settings
 
 from tests.builders import generate, publish
 from tests.clock import manage
-from tests.fixtures import ROOT, consumer_env, wait_for, wait_until_drained
+from tests.fixtures import ROOT, PrivateNats, PrivateRedis, consumer_env, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-        return True
-    return False
-
-
-class Server:
-    """A private server process that can be killed and started again on the same port."""
-
-    def __init__(self, argv: list[str], port: int) -> None:
-        self.argv, self.port, self.proc = argv, port, None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: listening(self.port), timeout=10, message=f"{self.argv[0]} on {self.port}")
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.kill()
-
-
-def redis_server(tmp_path: Path, *options: str) -> Server:
-    """A private redis-server (not started), with no automatic saves: its dump file in
-    `tmp_path` is written only by an explicit SAVE, and read at each start."""
-    port = free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    return Server([*argv, "--dir", str(tmp_path), *options], port)
-
-
-@pytest.fixture
-def redis_on_port(tmp_path: Path):
-    server = redis_server(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+def redis_server(tmp_path: Path, *options: str) -> PrivateRedis:
+    """A private redis-server (not started) on a unix socket in `tmp_path`, its dump file there
+    too (written only by an explicit SAVE, read at each start): a restart keeps the address."""
+    return PrivateRedis(tmp_path, *options)
 
 
 @pytest.fixture
 def nats_on_port(tmp_path: Path):
-    port = free_port()
-    store = tmp_path / "jetstream"
-    server = Server(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)], port)
+    server = PrivateNats(tmp_path)  # the server chooses its port; a restart asks for it again
     server.start()
     yield server
     server.stop()
@@ -87,7 +41,7 @@ def nats_on_port(tmp_path: Path):
 
 def verify(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        manage("verify_leaderboards"),
+        manage("verify_leaderboards"),  # at the test's clock, as the consumer runs
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -172,7 +126,7 @@ def test_the_consumer_refuses_a_redis_that_may_evict(policy, tmp_path, nats_name
     server = redis_server(tmp_path, "--maxmemory-policy", policy)
     server.start()
     try:
-        consumer = spawn_consumer(REDIS_URL=f"redis://127.0.0.1:{server.port}/0")
+        consumer = spawn_consumer(REDIS_URL=server.url)
         assert consumer.wait(60) != 0
         assert f"Redis's maxmemory-policy is {policy}" in consumer.output()
         assert "Set maxmemory-policy noeviction" in consumer.output()
@@ -184,11 +138,11 @@ def test_a_redis_without_config_is_used_with_a_warning(tmp_path, nats_names, spa
     server = redis_server(tmp_path, "--rename-command", "CONFIG", "")
     server.start()
     try:
-        consumer = spawn_consumer(REDIS_URL=f"redis://127.0.0.1:{server.port}/0")
+        consumer = spawn_consumer(REDIS_URL=server.url)
         messages = generate(300, seed=31)
         publish(messages)
         wait_until_drained(nats_names, processes=[consumer])
-        client = redis_lib.Redis(port=server.port, decode_responses=True)
+        client = server.client(decode_responses=True)
         assert redis_boards_state(client) == expected_boards(valid_events(messages))
         assert "cannot read Redis's maxmemory-policy (CONFIG is disabled or renamed)" in consumer.output()
     finally:
@@ -202,8 +156,8 @@ def test_redis_back_from_an_old_dump_is_restored(rebuilt_since_the_dump, tmp_pat
     notices — at start of its idle checks — and restores: the boards say what the log says."""
     server = redis_server(tmp_path)
     server.start()
-    extra = {"REDIS_URL": f"redis://127.0.0.1:{server.port}/0", "CONSUMER_BATCH_SIZE": "100"}
-    client = redis_lib.Redis(port=server.port, decode_responses=True)
+    extra = {"REDIS_URL": server.url, "CONSUMER_BATCH_SIZE": "100"}
+    client = server.client(decode_responses=True)
     try:
         before, after = generate(600, seed=32), generate(600, seed=33)
         consumer = spawn_consumer(**extra)
@@ -243,8 +197,8 @@ def test_a_restore_out_of_memory_leaves_intact_boards_intact(command, tmp_path, 
         services.events_record(scored=services.contributions_score(events[start : start + 500]))
     server = redis_server(tmp_path)
     server.start()
-    env = consumer_env(nats_names, REDIS_URL=f"redis://127.0.0.1:{server.port}/0")
-    client = redis_lib.Redis(port=server.port, decode_responses=True)
+    env = consumer_env(nats_names, REDIS_URL=server.url)
+    client = server.client(decode_responses=True)
     try:
         assert run_command(env, "rebuild_leaderboards").returncode == 0
         token, boards = client.get("leaderboard:meta:ready"), redis_boards_state(client)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from django.db import connections
 
 from scoring.rules import Contribution, EventKind
 from scoring.services import batch_ingest
-from tests.fixtures import ROOT, database_url
+from tests.fixtures import ROOT, database_url, listening_socket
 
 # Playwright's sync API keeps an event loop running in this thread, which Django's ORM takes
 # for an async context; the tests' ORM calls are plain synchronous ones (Playwright's advice).
@@ -68,18 +67,16 @@ def ingest(*contributions: Contribution) -> None:
     batch_ingest(contributions=list(contributions))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class WebServer:
-    """`bin/run`'s gunicorn (the stream worker, gthread) as a real process."""
+    """`bin/run`'s gunicorn (the stream worker, gthread) as a real process, serving on a
+    listening socket this process binds and hands over (`fd://`), so the port is held from the
+    moment it is chosen; `port` names the one of a server started again (a taken one fails at
+    once)."""
 
     def __init__(self, log: Path, port: int | None = None, env: dict[str, str] | None = None, threads: int = 4) -> None:
         self.threads = threads
-        self.port = port or _free_port()
+        self.listener = listening_socket(port or 0)
+        self.port = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         base = {
@@ -101,7 +98,7 @@ class WebServer:
                 str(Path(sys.executable).parent / "gunicorn"),
                 "leaderboard_project.wsgi",
                 "--bind",
-                f"127.0.0.1:{self.port}",
+                f"fd://{self.listener.fileno()}",
                 "--workers",
                 "1",
                 "--threads",
@@ -115,6 +112,7 @@ class WebServer:
             env=self.env,
             stdout=self.handle,
             stderr=subprocess.STDOUT,
+            pass_fds=(self.listener.fileno(),),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -134,6 +132,7 @@ class WebServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.listener.close()  # the port is free again (a restart asks for it by number)
         self.handle.close()
 
 
