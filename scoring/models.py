@@ -47,13 +47,31 @@ class Contributor(models.Model):
     is_bot = models.BooleanField(default=False)
     first_seen_at = models.DateTimeField(db_default=Now())
     last_seen_at = models.DateTimeField(db_default=Now())
+    # SPEC section 9. Null: on the boards. Otherwise why the contributor is on none: "bot"
+    # (set by itself, scoring.exclusions) or what the operator said.
+    excluded_reason = models.TextField(null=True, blank=True)  # noqa: DJ001 (null is "not excluded")
+    excluded_at = models.DateTimeField(null=True, blank=True)
+    # An operator included this contributor although it looks like a bot: leave it on the boards.
+    bot_allowed = models.BooleanField(default=False)
+    # Its exclusion changed and the boards in Redis may not follow yet (a crash, or a restore or
+    # rescore running): `exclusions.contributors_sync` brings them in line and clears it.
+    boards_dirty = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(Upper("login"), name="contributor_login_upper")]
+        indexes = [
+            models.Index(Upper("login"), name="contributor_login_upper"),
+            # Every apply asks which of its users are excluded: a tiny index answers.
+            models.Index(fields=["id"], name="contributor_excluded", condition=models.Q(excluded_reason__isnull=False)),
+            models.Index(fields=["id"], name="contributor_dirty", condition=models.Q(boards_dirty=True)),
+        ]
 
     def __str__(self) -> str:
         return self.login or f"user {self.id}"
+
+    @property
+    def excluded(self) -> bool:
+        return self.excluded_reason is not None
 
 
 class ContributionEvent(models.Model):

@@ -72,6 +72,21 @@ class BatchResult:
         return self
 
 
+# The boards gate, a Postgres advisory lock. Every transaction that records or applies events
+# takes it shared, as its first statement, so that every later statement sees each change made
+# under it exclusively. What must see no record or apply in flight — an exclusion's boards sync,
+# a rescore's switch — takes it exclusive, for as short a time as it can (docs/EXACTLY_ONCE.md).
+GATE_LOCK = 0x1EADB0A30
+
+
+def gate_shared(cursor) -> None:
+    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [GATE_LOCK])
+
+
+def gate_exclusive(cursor) -> None:
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [GATE_LOCK])
+
+
 def scoring_table() -> ScoringTable:
     return ScoringTable.from_mapping(settings.SCORING)
 
@@ -92,7 +107,8 @@ def contributions_score(contributions: Sequence[Contribution], table: ScoringTab
 # A contributor's name is the one its newest event gives (`last_seen_at` is that event's time),
 # so a late or redelivered old event never renames anyone; an empty login or avatar keeps the
 # one known.
-_STAGE_EVENTS = """
+_STAGE_EVENTS = f"""
+SELECT pg_advisory_xact_lock_shared({GATE_LOCK});
 CREATE TEMP TABLE IF NOT EXISTS event_stage_v2 (
     event_id text, kind smallint, user_id numeric, project_id numeric,
     occurred_at timestamptz, points integer, raw bytea, applied boolean,
@@ -177,7 +193,7 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
             for s in scored:
                 if s.contribution.project_name or s.contribution.project_id not in names:
                     names[s.contribution.project_id] = s.contribution.project_name
-            cursor.execute(_STAGE_EVENTS)
+            cursor.execute(_STAGE_EVENTS)  # takes the gate too (one round trip)
             # Django's cursor does not wrap COPY: without this a dropped connection would raise
             # psycopg's own error, which callers (the consumer's retry) do not know as DatabaseError.
             with connection.wrap_database_errors, cursor.copy(_COPY_EVENTS) as copy:
@@ -245,16 +261,17 @@ def board_plan() -> BoardPlan:
 _boards_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boards-apply")
 
 
-def _apply_locked(rows: Sequence[tuple[str, int, int, int, datetime]], plan: BoardPlan) -> tuple[int, int]:
-    """Apply locked, unapplied rows (event_id, user_id, project_id, points, occurred_at) and
-    mark them applied, inside the caller's transaction.
+def _apply_locked(rows: Sequence[LogRow], plan: BoardPlan) -> tuple[int, int]:
+    """Apply locked, unapplied rows and mark them applied, inside the caller's transaction
+    (which holds the gate shared). An excluded contributor's event is marked like any other
+    but adds nothing: its points stay in the log, off every board (SPEC section 9).
 
     The Lua call and the UPDATE run at the same time (Redis and Postgres each on a core);
     both belong to the open transaction, which commits only once both have succeeded, and the
     row locks are held until the script is done whatever happens."""
     increments = [
-        Increment(event_id, user_id, points, plan.boards(project_id, occurred_at))
-        for event_id, user_id, project_id, points, occurred_at in rows
+        Increment(event_id, user_id, points, () if excluded else plan.boards(project_id, occurred_at))
+        for event_id, user_id, project_id, points, occurred_at, excluded in rows
     ]
     applying = _boards_worker.submit(redis_boards.boards_apply, increments, expires=plan.expires)
     try:
@@ -285,6 +302,7 @@ def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> 
         return 0, 0
     plan = plan or board_plan()
     with transaction.atomic(), connection.cursor() as cursor:
+        gate_shared(cursor)
         cursor.execute(
             f"SELECT {_LOG_ROW} FROM scoring_contributionevent"
             " WHERE event_id = ANY(%s) AND NOT applied AND points > 0 ORDER BY event_id FOR UPDATE",
@@ -299,15 +317,20 @@ def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> 
     return result
 
 
-# A log row as the apply needs it. The time comes as microseconds since the epoch: psycopg
+# A log row as the apply needs it, and whether its contributor is excluded (read after the
+# gate was taken: see `gate_shared`). The time comes as microseconds since the epoch: psycopg
 # parses timestamptz text in Python, which cost the consumer a fifth more CPU per batch.
-_LOG_ROW = "event_id, user_id, project_id, points, (extract(epoch FROM occurred_at) * 1000000)::bigint"
+_LOG_ROW = (
+    "event_id, user_id, project_id, points, (extract(epoch FROM occurred_at) * 1000000)::bigint,"
+    " user_id IN (SELECT id FROM scoring_contributor WHERE excluded_reason IS NOT NULL)"
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LogRow = tuple[str, int, int, int, datetime, bool]  # event_id, user_id, project_id, points, occurred_at, excluded
 
 
-def _log_rows(fetched) -> list[tuple[str, int, int, int, datetime]]:
-    """Log rows (event_id, user_id, project_id, points, occurred_at) as plain Python values."""
-    return [(e, int(u), int(p), pts, _EPOCH + timedelta(microseconds=us)) for e, u, p, pts, us in fetched]
+def _log_rows(fetched) -> list[LogRow]:
+    """Log rows as plain Python values."""
+    return [(e, int(u), int(p), pts, _EPOCH + timedelta(microseconds=us), x) for e, u, p, pts, us, x in fetched]
 
 
 _PENDING = "NOT applied AND points > 0 AND logged_at < now() - %s"
@@ -323,6 +346,7 @@ def pending_sweep(
     markers_prune(limit=limit)
     only, params = ("", []) if event_ids is None else (" AND event_id = ANY(%s)", [list(event_ids)])
     with transaction.atomic(), connection.cursor() as cursor:
+        gate_shared(cursor)
         cursor.execute(
             f"SELECT {_LOG_ROW} FROM scoring_contributionevent"
             f" WHERE {_PENDING}{only} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
