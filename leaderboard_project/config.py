@@ -58,6 +58,7 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("consumer", "retention_weekly_days"): "BOARD_RETENTION_WEEKLY_DAYS",
     ("consumer", "retention_monthly_days"): "BOARD_RETENTION_MONTHLY_DAYS",
     ("consumer", "snapshot_retention"): "SNAPSHOT_RETENTION",
+    ("scoring", "excluded_logins"): "LEADERBOARD_EXCLUDED_LOGINS",
     ("github", "webhook_secret"): "GITHUB_WEBHOOK_SECRET",
     ("github", "publish_timeout"): "GITHUB_WEBHOOK_PUBLISH_TIMEOUT",
 }

@@ -142,6 +142,8 @@ BOARD_RETENTION_DAYS = {
 SNAPSHOT_RETENTION = config.int("SNAPSHOT_RETENTION", 3, minimum=1)
 
 SCORING = {row: config.int(f"SCORING_{row.upper()}", points, minimum=0) for row, points in SCORING_DEFAULTS.items()}
+# Logins kept off every board like bots (SPEC section 9), compared case-insensitively.
+LEADERBOARD_EXCLUDED_LOGINS = config.list("LEADERBOARD_EXCLUDED_LOGINS", [])
 
 # Boards past their retention are aggregated from the log once and kept in Redis this long, at
 # most this many of them (docs/API.md, "Expired periods").

@@ -38,7 +38,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from scoring import metrics, redis_boards, selectors, services
+from scoring import exclusions, metrics, redis_boards, selectors, services
 from scoring.errors import describe, is_transient
 from scoring.faults import crash_point
 from scoring.jetstream import BatchSpan, JetStreamSource, batch_span
@@ -364,8 +364,11 @@ class Consumer:
 
     def restore_at_start(self):
         """Restore the boards if Redis holds none, retrying through outages like a batch does
-        (Postgres or Redis may be restarting while the consumer starts). None if told to stop."""
-        return self._until_done(self._restore, "restore at start")
+        (Postgres or Redis may be restarting while the consumer starts), then bring the
+        automatic exclusions in line with the settings. None if told to stop."""
+        result = self._until_done(self._restore, "restore at start")
+        self._until_done(exclusions.bots_reconcile, "exclusions at start")
+        return result
 
     def _restore(self):
         """Restore the boards (unless another consumer just did), timed and counted."""
@@ -396,6 +399,7 @@ class Consumer:
         self._restore_if_emptied()  # a busy stream has no idle loop to check the boards
         older_than = timedelta(seconds=settings.CONSUMER_ACK_WAIT)
         try:
+            exclusions.contributors_sync(wait=False)  # any left dirty by a crash or a restore
             applied, skipped = services.pending_sweep(older_than=older_than)
             metrics.EVENTS_APPLIED.inc(applied)
             metrics.LOG_UNAPPLIED.set(selectors.unapplied_count())

@@ -51,11 +51,13 @@ class Contributor(models.Model):
     # (set by itself, scoring.exclusions) or what the operator said.
     excluded_reason = models.TextField(null=True, blank=True)  # noqa: DJ001 (null is "not excluded")
     excluded_at = models.DateTimeField(null=True, blank=True)
+    # Excluded by itself (it looks like a bot): included again by itself when it no longer does.
+    excluded_auto = models.BooleanField(default=False, db_default=False)
     # An operator included this contributor although it looks like a bot: leave it on the boards.
-    bot_allowed = models.BooleanField(default=False)
+    bot_allowed = models.BooleanField(default=False, db_default=False)
     # Its exclusion changed and the boards in Redis may not follow yet (a crash, or a restore or
     # rescore running): `exclusions.contributors_sync` brings them in line and clears it.
-    boards_dirty = models.BooleanField(default=False)
+    boards_dirty = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["id"]

@@ -529,6 +529,7 @@ ARCHIVE_PREFIX = f"{KEY_PREFIX}:archive"
 ARCHIVE_READY_PREFIX = f"{KEY_PREFIX}:archive-ready"
 ARCHIVE_INDEX = f"{KEY_PREFIX}:archive-index"
 ARCHIVE_GRACE = 60  # seconds the set outlives its marker
+EXCLUSIONS_EPOCH_KEY = f"{KEY_PREFIX}:meta:exclusions-epoch"
 
 
 def archive_keys(board: Board) -> tuple[str, str]:
@@ -546,12 +547,14 @@ def archive_store(
     *,
     ttl: int,
     max_boards: int,
+    epoch: int,
     client: redis.Redis | None = None,
     chunk: int = 10000,
-) -> None:
+) -> bool:
     """Keep `board`'s (user id, score) pairs as an archive for `ttl` seconds (written aside,
     then renamed in, so a reader never sees half of it), then drop the oldest archives beyond
-    `max_boards`."""
+    `max_boards`. False, with nothing kept, when an exclusion sync ran since `epoch` was read
+    (`exclusions_epoch`, before the aggregate): the pairs may hold who is excluded now."""
     client = client or connection()
     key, marker = archive_keys(board)
     temp = f"{ARCHIVE_PREFIX}-build:{uuid.uuid4().hex}"
@@ -566,6 +569,12 @@ def archive_store(
         written += _archive_chunk(client, temp, batch, ttl)
     now = int(time.time())
     swap = client.pipeline(transaction=True)
+    swap.watch(EXCLUSIONS_EPOCH_KEY)
+    if int(swap.get(EXCLUSIONS_EPOCH_KEY) or 0) != epoch:
+        swap.reset()
+        client.delete(temp)
+        return False
+    swap.multi()
     if written:
         swap.rename(temp, key)
         swap.expire(key, ttl + ARCHIVE_GRACE)
@@ -574,13 +583,18 @@ def archive_store(
     swap.set(marker, written, ex=ttl)
     swap.zadd(ARCHIVE_INDEX, {board.key: now + ttl})
     swap.zremrangebyscore(ARCHIVE_INDEX, "-inf", now)
-    swap.execute()
+    try:
+        swap.execute()
+    except redis.WatchError:  # a sync ran meanwhile
+        client.delete(temp)
+        return False
     excess = client.zcard(ARCHIVE_INDEX) - max_boards
     if excess > 0:  # the oldest others (the one just stored may share their second)
         oldest = [k.decode() if isinstance(k, bytes) else k for k in client.zrange(ARCHIVE_INDEX, 0, excess)]
         for old in [k for k in oldest if k != board.key][:excess]:
             client.delete(f"{ARCHIVE_READY_PREFIX}:{old}", f"{ARCHIVE_PREFIX}:{old}")
             client.zrem(ARCHIVE_INDEX, old)
+    return True
 
 
 def _archive_chunk(client: redis.Redis, temp: str, batch: dict[str, int], ttl: int) -> int:
@@ -659,3 +673,86 @@ async def boards_changed(*, on_subscribed: Callable[[], None] | None = None) -> 
     finally:
         await pubsub.aclose()
         await client.aclose()
+
+
+# ---- exclusions: one contributor's member on every board it is on, set to what the log says
+
+
+@dataclass(frozen=True, slots=True)
+class MemberBoards:
+    """What one contributor's member should be on the boards it is on: `scores` on the live
+    boards (empty: off them, the contributor is excluded), `archives` the expired boards whose
+    archives hold it (dropped: aggregated again, with exclusions, on their next read) and
+    `pending` the markers of its logged events not yet applied that `scores` counts."""
+
+    user_id: int
+    remove: tuple[Board, ...] = ()
+    scores: tuple[tuple[Board, int, datetime | None], ...] = ()  # (board, score, expires at)
+    archives: tuple[Board, ...] = ()
+    pending: tuple[tuple[str, int], ...] = ()
+
+
+# KEYS: ready, pending, epoch, then the boards the ops name, then the archive keys.
+# ARGV: how many boards; then ops, each a letter and its arguments: R <key> <member> (remove),
+# Z <key> <member> <score> <expire-at, 0 = never> (set), D <key> (delete), P <event id>
+# <points> (mark). The boards' types are checked before any write, as the apply does.
+_MEMBERS_SET_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+for k = 4, 3 + tonumber(ARGV[1]) do
+  local t = redis.call('TYPE', KEYS[k]).ok
+  if t ~= 'none' and t ~= 'zset' then redis.call('DEL', KEYS[1]); return -1 end
+end
+local i, n, ops = 2, #ARGV, 0
+while i <= n do
+  local op = ARGV[i]
+  if op == 'R' then
+    redis.call('ZREM', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2]); i = i + 3
+  elseif op == 'Z' then
+    local key = KEYS[tonumber(ARGV[i + 1])]
+    redis.call('ZADD', key, ARGV[i + 3], ARGV[i + 2])
+    if tonumber(ARGV[i + 4]) > 0 then redis.call('EXPIREAT', key, ARGV[i + 4]) end
+    i = i + 5
+  elseif op == 'D' then
+    redis.call('DEL', KEYS[tonumber(ARGV[i + 1])]); i = i + 2
+  else
+    redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2]); i = i + 3
+  end
+  ops = ops + 1
+end
+redis.call('INCR', KEYS[3])
+return ops
+"""
+
+
+def members_set(members: Sequence[MemberBoards], client: redis.Redis | None = None) -> bool:
+    """Set each contributor's member on its boards, in one atomic script, and move the
+    exclusions epoch on (an archive aggregated before cannot be stored after: `archive_store`).
+    False, with nothing changed, when the boards are not ready: the restore to come builds
+    them from the log, exclusions included."""
+    client = client or connection()
+    boards = list(
+        dict.fromkeys(
+            [board.key for m in members for board in m.remove]
+            + [board.key for m in members for board, _, _ in m.scores]
+        )
+    )
+    archives = list(dict.fromkeys(key for m in members for board in m.archives for key in archive_keys(board)))
+    index = {key: position for position, key in enumerate([*boards, *archives], start=4)}
+    args: list[str | int] = [len(boards)]
+    for member in members:
+        for board in member.remove:
+            args += ("R", index[board.key], member.user_id)
+        for board, score, expire in member.scores:
+            args += ("Z", index[board.key], member.user_id, score, int(expire.timestamp()) if expire else 0)
+        for board in member.archives:
+            for key in archive_keys(board):
+                args += ("D", index[key])
+        for event_id, points in member.pending:
+            args += ("P", event_id, points)
+    keys = [READY_KEY, PENDING_KEY, EXCLUSIONS_EPOCH_KEY, *boards, *archives]
+    return _read_script(client, _MEMBERS_SET_LUA)(keys=keys, args=args, client=client) != NOT_READY
+
+
+def exclusions_epoch(client: redis.Redis | None = None) -> int:
+    """How many exclusion syncs Redis has seen (an archive remembers the one it was built at)."""
+    return int((client or connection()).get(EXCLUSIONS_EPOCH_KEY) or 0)

@@ -195,7 +195,10 @@ def _ranked(found: redis_boards.BoardSlice) -> list[BoardRow]:
 # in Redis for `API_ARCHIVE_SECONDS` and read there like a live board (docs/API.md, "Expired
 # periods"), so paging through an old board costs one aggregate, not one per page.
 
-_BOARD_SCORES = "SELECT user_id, sum(points)::bigint FROM scoring_contributionevent WHERE {where} GROUP BY user_id"
+_BOARD_SCORES = (
+    "SELECT user_id, sum(points)::bigint FROM scoring_contributionevent WHERE {where}"
+    " AND user_id NOT IN (SELECT id FROM scoring_contributor WHERE excluded_reason IS NOT NULL) GROUP BY user_id"
+)
 
 
 def _midnight(day: date) -> datetime:
@@ -226,10 +229,17 @@ def _archive(board: Board) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"archive:{board.key}"])
         if redis_boards.archive_exists(board):
             return
-        cursor.execute(_BOARD_SCORES.format(where=where), params)
-        redis_boards.archive_store(
-            board, _rows_of(cursor), ttl=settings.API_ARCHIVE_SECONDS, max_boards=settings.API_ARCHIVE_MAX_BOARDS
-        )
+        for _ in range(2):  # an exclusion changed during the first: its result may hold who is excluded now
+            epoch = redis_boards.exclusions_epoch()  # before the aggregate's snapshot
+            cursor.execute(_BOARD_SCORES.format(where=where), params)
+            if redis_boards.archive_store(
+                board,
+                _rows_of(cursor),
+                ttl=settings.API_ARCHIVE_SECONDS,
+                max_boards=settings.API_ARCHIVE_MAX_BOARDS,
+                epoch=epoch,
+            ):
+                return
 
 
 def _rows_of(cursor, size: int = 10000) -> Iterator[tuple[int, int]]:

@@ -27,9 +27,10 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import clock, redis_boards
+from scoring import clock, exclusions, redis_boards
 from scoring.boards import Board, boards_of, expires_at, is_retained
 from scoring.faults import crash_point
+from scoring.gate import GATE_LOCK, gate_exclusive, gate_shared  # noqa: F401 (gate_exclusive: for callers)
 from scoring.redis_boards import Increment
 from scoring.rules import Contribution, ScoringTable, points
 
@@ -72,21 +73,6 @@ class BatchResult:
         return self
 
 
-# The boards gate, a Postgres advisory lock. Every transaction that records or applies events
-# takes it shared, as its first statement, so that every later statement sees each change made
-# under it exclusively. What must see no record or apply in flight — an exclusion's boards sync,
-# a rescore's switch — takes it exclusive, for as short a time as it can (docs/EXACTLY_ONCE.md).
-GATE_LOCK = 0x1EADB0A30
-
-
-def gate_shared(cursor) -> None:
-    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [GATE_LOCK])
-
-
-def gate_exclusive(cursor) -> None:
-    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [GATE_LOCK])
-
-
 def scoring_table() -> ScoringTable:
     return ScoringTable.from_mapping(settings.SCORING)
 
@@ -106,7 +92,8 @@ def contributions_score(contributions: Sequence[Contribution], table: ScoringTab
 # then the batch's contributors, from the staged rows (no array parameters), in id order too.
 # A contributor's name is the one its newest event gives (`last_seen_at` is that event's time),
 # so a late or redelivered old event never renames anyone; an empty login or avatar keeps the
-# one known.
+# one known. Last, the users the batch names as bots that are not excluded yet (as of before
+# the statement: a new contributor is not in the table yet), for `exclusions.bots_exclude`.
 _STAGE_EVENTS = f"""
 SELECT pg_advisory_xact_lock_shared({GATE_LOCK});
 CREATE TEMP TABLE IF NOT EXISTS event_stage_v2 (
@@ -154,7 +141,11 @@ WITH inserted AS (
             AND (EXCLUDED.login, EXCLUDED.avatar_url, EXCLUDED.is_bot)
                 IS DISTINCT FROM (c.login, c.avatar_url, c.is_bot))
 )
-SELECT coalesce(sum(count), 0) FROM counted
+SELECT coalesce(sum(count), 0),
+       (SELECT array_agg(DISTINCT s.user_id) FROM event_stage_v2 s LEFT JOIN scoring_contributor c ON c.id = s.user_id
+         WHERE (s.is_bot OR s.login LIKE '%%[bot]' OR upper(s.login) = ANY(%s::text[]))
+           AND (c.id IS NULL OR (c.excluded_reason IS NULL AND NOT c.bot_allowed)))
+  FROM counted
 """
 _RECORD_DEAD_LETTERS = """
 INSERT INTO scoring_deadletter (stream_sequence, digest, subject, raw, reason)
@@ -171,7 +162,7 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
     An event worth 0 points is logged as applied: it changes no board (nor would a negative
     one: boards only ever gain points, see `events_apply`).
     """
-    logged = 0
+    logged, bots = 0, []
     kept: list[DeadLetterIn] = []
     with transaction.atomic(), connection.cursor() as cursor:
         if dead_letters:
@@ -201,8 +192,11 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
                     c = s.contribution
                     row = (c.event_id, int(c.kind), c.user_id, c.project_id, c.occurred_at, s.points, c.raw)
                     copy.write_row((*row, s.points <= 0, c.url, c.login, c.avatar_url, c.is_bot))
-            cursor.execute(_RECORD_EVENTS, [list(names), list(names.values())])
-            logged = int(cursor.fetchone()[0])
+            cursor.execute(_RECORD_EVENTS, [list(names), list(names.values()), exclusions.excluded_logins()])
+            count, candidates = cursor.fetchone()
+            logged, bots = int(count), [int(user_id) for user_id in candidates or ()]
+    if bots:  # before any of their events is applied (and again on a redelivery after a crash here)
+        exclusions.bots_exclude(bots)
     for d in kept:  # once each: a redelivered dead letter was kept before and is not new
         logger.warning(
             "dead letter seq=%s: %s",

@@ -38,6 +38,7 @@ PAYLOADS = {
 }
 # What the log can hold (SPEC section 1: a value it cannot hold makes a dead letter).
 MAX_ID_LENGTH = 256
+MAX_LOGIN_LENGTH = 256  # a login is kept cut to this (an indexed column)
 
 
 def points(c: Contribution) -> int:
@@ -166,6 +167,9 @@ def _read(data: bytes) -> Contribution | None:
         facts["issue_close_reason"] = IssueCloseReason(reason) if 0 <= reason <= 3 else IssueCloseReason.UNSPECIFIED
     elif message.event_name == pb.PUSHED:
         facts["commits"] = payload.commits_count or len(payload.commits)
+    if message.HasField("actor") and message.actor.id == user_id:  # SPEC section 1: the credited user's actor
+        facts["login"] = message.actor.login.replace("\x00", "")[:MAX_LOGIN_LENGTH]
+        facts["is_bot"] = message.actor.is_bot
     return Contribution(
         event_id=message.id,
         kind=EventKind(message.event_name),
@@ -178,18 +182,42 @@ def _read(data: bytes) -> Contribution | None:
     )
 
 
+def bots(contributions: Iterable[Contribution], excluded_logins: Iterable[str] = ()) -> set[int]:
+    """The users SPEC section 9 keeps off the boards by themselves: as their newest named event
+    (by time, then id) says, `actor.is_bot`, a login ending in "[bot]", or one of
+    `excluded_logins` (any case)."""
+    listed = {login.upper() for login in excluded_logins}
+    newest: dict[int, Contribution] = {}
+    for c in contributions:
+        if c.login is None:
+            continue
+        known = newest.get(c.user_id)
+        if known is None or (c.occurred_at, c.event_id) >= (known.occurred_at, known.event_id):
+            newest[c.user_id] = c
+    return {
+        user_id for user_id, c in newest.items() if c.is_bot or c.login.endswith("[bot]") or c.login.upper() in listed
+    }
+
+
 def expected_boards(
-    contributions: Iterable[Contribution], now: datetime | None = None, retention: dict[str, int] | None = None
+    contributions: Iterable[Contribution],
+    now: datetime | None = None,
+    retention: dict[str, int] | None = None,
+    excluded: Iterable[int] = (),
 ) -> dict[str, dict[str, int]]:
     """{board key: {user id: score}} for the distinct events (first of each id), on the
-    boards still kept at `now` under `retention` (SPEC's defaults unless given)."""
+    boards still kept at `now` under `retention` (SPEC's defaults unless given), leaving out
+    the events of the `excluded` users."""
     now = now or clock.now()
+    excluded = set(excluded)
     boards: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen: set[str] = set()
     for c in contributions:
         if c.event_id in seen:
             continue
         seen.add(c.event_id)
+        if c.user_id in excluded:
+            continue
         earned = points(c)
         if earned == 0:
             continue

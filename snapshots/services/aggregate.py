@@ -13,16 +13,16 @@ transaction setup and the progress ticker.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from scoring.boards import GLOBAL, Board, Timeframe, is_retained, oldest_retained_period, period_of
+from scoring.gate import session_lock  # noqa: F401 (the subjects that aggregate take it from here)
 from snapshots.models import Snapshot
 
 logger = logging.getLogger("leaderboard.snapshots")
@@ -48,21 +48,6 @@ class Ticker:
         if members >= self.next:
             self.progress(f"{self.what}: {boards} boards, {members} members")
             self.next = (members // PROGRESS_EVERY + 1) * PROGRESS_EVERY
-
-
-@contextlib.contextmanager
-def session_lock(key: int) -> Iterator[None]:
-    """A Postgres session advisory lock on Django's connection (waits for it)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
-        yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-        except DatabaseError as exc:  # the connection died: the server dropped the lock with it
-            logger.warning("advisory unlock failed: %s", exc)
 
 
 def repeatable_read(cursor, *, read_only: bool) -> None:
@@ -189,6 +174,7 @@ class BoardsQuery:
     params: dict
     delta_events: int
     base: Snapshot | None
+    excluded: frozenset[str] = frozenset()  # the excluded contributors' ids, as `stream` yields ids
 
     @classmethod
     def prepare(cls, cursor, *, now: datetime, base: Snapshot | None = None, since: str | None = None) -> BoardsQuery:
@@ -196,12 +182,14 @@ class BoardsQuery:
         snapshot) without a base: only the rows not visible in it. Neither: the whole log."""
         since = since or (base.pg_snapshot if base is not None else None)
         events, params = ("true", {}) if since is None else (_SINCE, {"since": since})
+        cursor.execute("SELECT id::text FROM scoring_contributor WHERE excluded_reason IS NOT NULL")
+        excluded = frozenset(user_id for (user_id,) in cursor.fetchall())
         cursor.execute(_EVENT_DAYS.format(events=events), params)
         day_counts = cursor.fetchall()
         days, timeframes, periods = _periods_of_days(sorted(day for day, _ in day_counts), now)
         params |= {"days": days, "timeframes": timeframes, "periods": periods}
         if base is None:
-            return cls(_FROM_LOG.format(events=events), params, sum(n for _, n in day_counts), None)
+            return cls(_FROM_LOG.format(events=events), params, sum(n for _, n in day_counts), None, excluded)
         cursor.execute("SELECT id, timeframe, period FROM snapshots_snapshotboard WHERE snapshot_id = %s", [base.id])
         retention = settings.BOARD_RETENTION_DAYS
         params["base"] = [
@@ -209,7 +197,7 @@ class BoardsQuery:
             for board_id, timeframe, period in cursor.fetchall()
             if is_retained(Board(GLOBAL, Timeframe(timeframe), period), now, retention)
         ]
-        return cls(_ON_SNAPSHOT.format(events=events), params, sum(n for _, n in day_counts), base)
+        return cls(_ON_SNAPSHOT.format(events=events), params, sum(n for _, n in day_counts), base, excluded)
 
     @property
     def source(self) -> str:
@@ -219,7 +207,10 @@ class BoardsQuery:
 
     def stream(self) -> Iterator[tuple[Board, list[str], list[int]]]:
         """Each board with its user ids (decimal strings) and their scores, in no set order:
-        unordered, boards flow out of Postgres while it still computes the rest."""
+        unordered, boards flow out of Postgres while it still computes the rest. Without the
+        excluded contributors (SPEC section 9): `sql` itself sums the whole log, as a snapshot
+        keeps it, so that including someone again never needs an older snapshot; a board left
+        with no member is no board."""
         with connection.chunked_cursor() as cursor:
             cursor.execute(
                 f"SELECT project_id::text, timeframe, period, user_ids::text[], scores FROM ({self.sql}) AS boards",
@@ -227,6 +218,11 @@ class BoardsQuery:
             )
             while rows := cursor.fetchmany(FETCH_BOARDS):
                 for project_id, timeframe, period, user_ids, scores in rows:
+                    if self.excluded and not self.excluded.isdisjoint(user_ids):
+                        kept = [(u, score) for u, score in zip(user_ids, scores, strict=True) if u not in self.excluded]
+                        if not kept:
+                            continue
+                        user_ids, scores = [u for u, _ in kept], [score for _, score in kept]
                     yield Board(int(project_id), Timeframe(timeframe), period), user_ids, scores
 
 

@@ -24,9 +24,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
-from scoring import clock, redis_boards, services
+from scoring import clock, exclusions, redis_boards, services
 from scoring.boards import Board, expires_at
 from scoring.errors import is_transient
+from scoring.gate import BOARDS_LOCK
 from scoring.redis_boards import BoardBuild, BuildLost
 from snapshots.models import BoardsSwap
 from snapshots.services.aggregate import (
@@ -41,7 +42,7 @@ from snapshots.services.aggregate import (
 
 logger = logging.getLogger("leaderboard.snapshots")
 
-RESTORE_LOCK = 0x1EADB0A2D  # pg_advisory_lock key: one restore or rebuild at a time
+RESTORE_LOCK = BOARDS_LOCK  # one restore, rebuild, rescore or exclusion sync at a time
 
 
 @dataclass
@@ -178,6 +179,10 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
                 logger.warning("%s failed before its swap: the boards in Redis stay as they were", what)
         raise
     swap_record(build.token, bulk.source)
+    # Exclusions changed since the build's first pass left their contributors dirty (their own
+    # sync needs the boards lock, which this restore holds): put them right on the new boards.
+    while exclusions.contributors_sync().contributors:
+        pass
     members = build.members()
     progress(f"{what}: {members} members on {build.boards} boards swapped in (+{caught_up} events)")
     services.pending_tidy(event_ids=list(pending))

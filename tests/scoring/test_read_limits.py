@@ -210,7 +210,7 @@ def test_readers_that_waited_for_an_aggregate_read_it_instead_of_aggregating_aga
             " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
         wait_for(lambda: holder.execute(waiting).fetchone()[0] == 3, message="three readers waiting on the lock")
-        redis_boards.archive_store(board, [(77, 1)], ttl=3600, max_boards=50)
+        redis_boards.archive_store(board, [(77, 1)], ttl=3600, max_boards=50, epoch=redis_boards.exclusions_epoch())
         holder.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", lock)
         for reader in readers:
             reader.join(30)

@@ -1,0 +1,228 @@
+"""Exclusions (SPEC section 9): contributors on no board, their events still in the log.
+
+An exclusion changes in two steps, so that a crash between them is repaired, never lost:
+
+1. `_mark`: one transaction sets the contributor's `excluded_reason` (or clears it) and
+   `boards_dirty`. From its commit every apply reads the new state (`services._LOG_ROW`) and
+   adds nothing for an excluded contributor.
+2. `contributors_sync`: under the boards gate held exclusive — no record or apply in flight, so
+   every event is either applied and committed or not applied at all — the contributor's member
+   is set to what the log says on every board it is on, in one atomic script: off them all when
+   excluded; its exact score on each when included, with a pending marker for each of its logged
+   events not yet applied, whose later apply then adds nothing twice. `boards_dirty` is cleared
+   in the same transaction.
+
+Which boards a contributor is on comes from the log (its events by project and UTC day, read
+through the index on user and time), never from scanning Redis. A dirty contributor is synced
+again by the consumers' sweep, and by every restore, rebuild or rescore after its swap: a sync
+holds the boards lock (`gate.BOARDS_LOCK`), and one that cannot have it leaves the work to them.
+
+Bots exclude themselves: `actor.is_bot`, a login ending in `[bot]`, or one of
+`LEADERBOARD_EXCLUDED_LOGINS`. Those are excluded automatically (`excluded_auto`), and included
+again automatically when none of that holds any more; an operator's word wins over both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from datetime import time as day_start
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from scoring import clock, redis_boards
+from scoring.boards import Board, boards_of, expires_at, is_retained
+from scoring.gate import BOARDS_LOCK, gate_exclusive, session_lock
+from scoring.models import Contributor
+from scoring.redis_boards import MemberBoards
+
+logger = logging.getLogger("leaderboard.exclusions")
+
+BOT = "bot"  # the reason of an automatic exclusion
+
+# Whether a contributor row (alias c) looks like a bot; %(logins)s: the excluded logins, upper case.
+_LOOKS_LIKE_BOT = "(c.is_bot OR c.login LIKE '%%[bot]' OR upper(c.login) = ANY(%(logins)s::text[]))"
+
+
+def excluded_logins() -> list[str]:
+    return [login.upper() for login in settings.LEADERBOARD_EXCLUDED_LOGINS]
+
+
+def looks_like_bot(*, login: str | None, is_bot: bool) -> bool:
+    """The rule of `_LOOKS_LIKE_BOT`, for one contributor in hand."""
+    return is_bot or (login or "").endswith("[bot]") or (login or "").upper() in excluded_logins()
+
+
+@dataclass
+class SyncResult:
+    contributors: int = 0
+    boards: int = 0  # live boards whose member changed
+    archives: int = 0  # archives of expired boards dropped
+    seconds: float = 0.0
+    deferred: bool = False  # another holds the boards lock: it syncs them after its swap
+    users: list[int] = field(default_factory=list)
+
+
+def contributor_exclude(contributor: Contributor, *, reason: str, wait: bool = True) -> SyncResult:
+    """Take `contributor` off every board, for `reason` (an operator's: it stays excluded
+    whatever its events say, until included)."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("an exclusion needs a reason")
+    _mark([contributor.id], reason=reason, auto=False)
+    return contributors_sync([contributor.id], wait=wait)
+
+
+def contributor_include(contributor: Contributor, *, wait: bool = True) -> SyncResult:
+    """Put `contributor` back on every board with exactly what the log says. A contributor that
+    looks like a bot stays included: the operator said so (`bot_allowed`)."""
+    _mark([contributor.id], reason=None, auto=False)
+    return contributors_sync([contributor.id], wait=wait)
+
+
+def _mark(user_ids: Sequence[int], *, reason: str | None, auto: bool) -> None:
+    """Step 1: the new state, committed, with the boards marked as not following it yet."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE scoring_contributor SET excluded_reason = %(reason)s,"
+            " excluded_at = CASE WHEN %(reason)s::text IS NULL THEN NULL ELSE now() END,"
+            " excluded_auto = %(auto)s, bot_allowed = %(allowed)s, boards_dirty = true"
+            " WHERE id = ANY(%(ids)s::numeric[])",
+            {"reason": reason, "auto": auto, "allowed": reason is None and not auto, "ids": list(user_ids)},
+        )
+
+
+def bots_exclude(user_ids: Sequence[int]) -> SyncResult | None:
+    """Exclude those of `user_ids` that look like bots and are on the boards (the consumer
+    calls this with the users a batch named as bots, before applying it). Never waits for the
+    boards lock: while a restore holds it, that restore syncs them after its swap."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE scoring_contributor c SET excluded_reason = %(bot)s, excluded_at = now(), excluded_auto = true,"
+            " boards_dirty = true"
+            f" WHERE c.id = ANY(%(ids)s::numeric[]) AND c.excluded_reason IS NULL AND NOT c.bot_allowed"
+            f" AND {_LOOKS_LIKE_BOT} RETURNING c.id",
+            {"bot": BOT, "ids": list(user_ids), "logins": excluded_logins()},
+        )
+        marked = [int(user_id) for (user_id,) in cursor.fetchall()]
+    if not marked:
+        return None
+    logger.info("excluded %d bots: %s", len(marked), " ".join(map(str, marked[:20])))
+    return contributors_sync(marked, wait=False)
+
+
+def bots_reconcile() -> SyncResult:
+    """Bring the automatic exclusions in line with the rule (at the consumer's start: the
+    excluded logins may have changed): exclude who looks like a bot now, include again who was
+    excluded automatically and no longer does. Then sync whatever is dirty."""
+    params = {"bot": BOT, "logins": excluded_logins()}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE scoring_contributor c SET excluded_reason = %(bot)s, excluded_at = now(), excluded_auto = true,"
+            f" boards_dirty = true WHERE c.excluded_reason IS NULL AND NOT c.bot_allowed AND {_LOOKS_LIKE_BOT}"
+            " RETURNING c.id",
+            params,
+        )
+        excluded = cursor.rowcount
+        cursor.execute(
+            "UPDATE scoring_contributor c SET excluded_reason = NULL, excluded_at = NULL, excluded_auto = false,"
+            f" boards_dirty = true WHERE c.excluded_auto AND NOT {_LOOKS_LIKE_BOT} RETURNING c.id",
+            params,
+        )
+        included = cursor.rowcount
+    if excluded or included:
+        logger.info("bots: %d excluded, %d included again (the rule changed)", excluded, included)
+    return contributors_sync(wait=False)
+
+
+def contributors_sync(user_ids: Sequence[int] | None = None, *, wait: bool = True, limit: int = 1000) -> SyncResult:
+    """Step 2, for the dirty contributors (only those of `user_ids`, if given): set their
+    members on the boards to what the log says, and clear `boards_dirty`.
+
+    With `wait`, waits for the boards lock; without, returns at once (`deferred`) while a
+    restore, rebuild, rescore or another sync holds it."""
+    started = time.perf_counter()
+    with session_lock(BOARDS_LOCK, wait=wait) as held:
+        if not held:
+            return SyncResult(deferred=True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            gate_exclusive(cursor)
+            only, params = ("", []) if user_ids is None else (" AND id = ANY(%s::numeric[])", [list(user_ids)])
+            cursor.execute(
+                f"SELECT id, excluded_reason IS NOT NULL FROM scoring_contributor WHERE boards_dirty{only}"
+                " ORDER BY id LIMIT %s FOR UPDATE",
+                [*params, limit],
+            )
+            dirty = {int(user_id): excluded for user_id, excluded in cursor.fetchall()}
+            if not dirty:
+                return SyncResult()
+            members = _member_boards(cursor, dirty, now=clock.now())
+            if not redis_boards.members_set(members):
+                logger.warning("boards not ready: the restore to come puts %d contributors right", len(dirty))
+            cursor.execute("UPDATE scoring_contributor SET boards_dirty = false WHERE id = ANY(%s)", [list(dirty)])
+    result = SyncResult(
+        contributors=len(dirty),
+        boards=sum(len(m.remove) + len(m.scores) for m in members),
+        archives=sum(len(m.archives) for m in members),
+        seconds=time.perf_counter() - started,
+        users=sorted(dirty),
+    )
+    logger.info(
+        "synced %d contributors on %d boards (%d archives dropped) in %.1f ms",
+        result.contributors,
+        result.boards,
+        result.archives,
+        result.seconds * 1000,
+    )
+    return result
+
+
+# A contributor's points per project and UTC day: every board it is on follows from these.
+_USER_DAYS = """
+SELECT user_id, project_id, (occurred_at AT TIME ZONE 'UTC')::date, sum(points)::bigint
+  FROM scoring_contributionevent
+ WHERE user_id = ANY(%s::numeric[]) AND points > 0
+ GROUP BY 1, 2, 3
+"""
+_USER_PENDING = """
+SELECT user_id, event_id, points FROM scoring_contributionevent
+ WHERE user_id = ANY(%s::numeric[]) AND NOT applied AND points > 0
+"""
+
+
+def _member_boards(cursor, dirty: dict[int, bool], *, now: datetime) -> list[MemberBoards]:
+    """What each dirty contributor's member should be, from the log (see `MemberBoards`)."""
+    retention = settings.BOARD_RETENTION_DAYS
+    cursor.execute(_USER_DAYS, [list(dirty)])
+    scores: dict[int, dict[Board, int]] = defaultdict(lambda: defaultdict(int))
+    for user_id, project_id, day, points in cursor.fetchall():
+        for board in boards_of(int(project_id), _midnight(day)):
+            scores[int(user_id)][board] += points
+    included = [user_id for user_id, excluded in dirty.items() if not excluded]
+    pending: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    if included:
+        cursor.execute(_USER_PENDING, [included])
+        for user_id, event_id, points in cursor.fetchall():
+            pending[int(user_id)].append((event_id, points))
+    members = []
+    for user_id, excluded in dirty.items():
+        boards = scores.get(user_id, {})
+        live = [board for board in boards if is_retained(board, now, retention)]
+        archives = tuple(board for board in boards if not is_retained(board, now, retention))
+        if excluded:
+            members.append(MemberBoards(user_id, remove=tuple(live), archives=archives))
+        else:
+            set_to = tuple(
+                (board, boards[board], expires_at(board.timeframe, board.period, retention)) for board in live
+            )
+            members.append(MemberBoards(user_id, scores=set_to, archives=archives, pending=tuple(pending[user_id])))
+    return members
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, day_start(), tzinfo=UTC)
