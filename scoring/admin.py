@@ -3,10 +3,14 @@
 Everything is read-only: an edited log row would make the boards disagree with the log.
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from leaderboard_project.admin import ReadOnlyAdmin
+from scoring import exclusions
 from scoring.models import ContributionEvent, Contributor, DeadLetter, Project
 from scoring.wire import raw_as_json
 
@@ -64,11 +68,58 @@ class ProjectAdmin(ReadOnlyAdmin):
     search_fields = ["=id", "name"]
 
 
+class ExcludeForm(forms.Form):
+    reason = forms.CharField(max_length=500, strip=True, help_text="Why: cheating, staff, opted out, ...")
+
+
 @admin.register(Contributor)
 class ContributorAdmin(ReadOnlyAdmin):
-    list_display = ["id", "login", "avatar", "is_bot", "first_seen_at", "last_seen_at"]
-    list_filter = ["is_bot"]
+    """Read-only like the rest; excluding and including go through `scoring.exclusions`, which
+    keeps every board exact (SPEC section 9)."""
+
+    list_display = [
+        "id",
+        "login",
+        "avatar",
+        "is_bot",
+        "excluded_reason",
+        "excluded_at",
+        "first_seen_at",
+        "last_seen_at",
+    ]
+    list_filter = ["is_bot", ("excluded_reason", admin.EmptyFieldListFilter)]
     search_fields = ["login"]
+    actions = ["exclude", "include"]
+
+    def has_exclude_permission(self, request) -> bool:
+        return request.user.has_perm("scoring.change_contributor")
+
+    @admin.action(description="Exclude from every board…", permissions=["exclude"])
+    def exclude(self, request, queryset):
+        form = ExcludeForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Exclude contributors from every board",
+                "contributors": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/scoring/contributor/exclude.html", context)
+        boards = 0
+        for contributor in queryset:
+            boards += exclusions.contributor_exclude(contributor, reason=form.cleaned_data["reason"]).boards
+        self.message_user(request, f"Excluded {len(queryset)} contributors: off {boards} boards.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Include again on every board", permissions=["exclude"])
+    def include(self, request, queryset):
+        boards = 0
+        excluded = [c for c in queryset if c.excluded_reason is not None]
+        for contributor in excluded:
+            boards += exclusions.contributor_include(contributor).boards
+        self.message_user(request, f"Included {len(excluded)} contributors: back on {boards} boards.", messages.SUCCESS)
 
     @admin.display(description="avatar")
     def avatar(self, obj):

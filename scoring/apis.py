@@ -55,6 +55,7 @@ from scoring.selectors import (
     period_is_closed,
     project_list,
     user_events_page,
+    user_is_excluded,
     user_standing,
 )
 
@@ -548,6 +549,8 @@ class UserEventsApi(QueryApi):
         query = self.InputSerializer.validated(request, now=now, user_id=user_id)
         board, limit = query["board"], query["limit"]
         at = decode_cursor(query["cursor"]) if "cursor" in query else None
+        if user_is_excluded(query["user_id"]):  # SPEC section 9: on no board, and no events to show
+            raise NotFound(f"no user {query['user_id']} on the boards", details={"user_id": str(query["user_id"])})
         page = user_events_page(user_id=query["user_id"], board=board, limit=limit, at=at)
 
         def link(position: EventPosition | None) -> str | None:

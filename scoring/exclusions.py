@@ -226,3 +226,17 @@ def _member_boards(cursor, dirty: dict[int, bool], *, now: datetime) -> list[Mem
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, day_start(), tzinfo=UTC)
+
+
+def contributor_named(key: str) -> Contributor | None:
+    """The contributor `key` names (a login, any case, or a user id). A user id that has events
+    but was never named by an actor gets its contributor row now, so that it can be excluded."""
+    from scoring.selectors import contributor_find
+
+    found = contributor_find(key=key, excluded=True)
+    if found is None and key.isascii() and key.isdigit() and 0 < int(key) < 2**64:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM scoring_contributionevent WHERE user_id = %s LIMIT 1", [int(key)])
+            if cursor.fetchone() is not None:
+                found, _ = Contributor.objects.get_or_create(id=int(key))
+    return found

@@ -344,15 +344,25 @@ def unapplied_count() -> int:
     return ContributionEvent.objects.filter(applied=False).count()
 
 
-def contributor_find(*, key: str) -> Contributor | None:
+def contributor_find(*, key: str, excluded: bool = False) -> Contributor | None:
     """The contributor named by `key`: a user id (decimal) or a login (any case). An all-digit
     key is tried as an id first, since GitHub logins may be digits too. A login renamed away
-    and taken by someone else names the one seen most recently."""
+    and taken by someone else names the one seen most recently. An excluded contributor is
+    found only with `excluded` (the operator's tools): to the public it does not exist."""
+    contributors = Contributor.objects.all() if excluded else Contributor.objects.filter(excluded_reason__isnull=True)
     if key.isascii() and key.isdigit() and len(key) <= U64_DIGITS:
-        found = Contributor.objects.filter(id=int(key)).first()
+        found = contributors.filter(id=int(key)).first()
         if found is not None:
             return found
-    return Contributor.objects.filter(login__iexact=key).order_by("-last_seen_at", "-id").first()
+        if not excluded and user_is_excluded(int(key)):
+            return None  # its id names it, whatever logins others have
+    return contributors.filter(login__iexact=key).order_by("-last_seen_at", "-id").first()
+
+
+def user_is_excluded(user_id: int) -> bool:
+    """Whether the user is excluded from every board (SPEC section 9): the API and the pages
+    answer 404 for it."""
+    return Contributor.objects.filter(id=user_id, excluded_reason__isnull=False).exists()
 
 
 # ---- what the pages add: ranks of a set of users, a contributor's activity

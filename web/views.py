@@ -19,6 +19,7 @@ from scoring.selectors import (
     contributor_find,
     project_list,
     user_events,
+    user_is_excluded,
     user_points_by_kind,
     user_points_per_day,
     user_projects,
@@ -204,7 +205,7 @@ def contributor(request: HttpRequest, key: str) -> HttpResponse:
     """`/contributors/<login or id>`: standings, the 90-day chart, points by kind, recent events."""
     found = contributor_find(key=key)
     user_id = int(found.id) if found is not None else _user_id(key)
-    if user_id is None:
+    if user_id is None or user_is_excluded(user_id):  # SPEC section 9: the excluded have no page
         return render(
             request, "web/error.html", {"title": "Not found", "message": f"No contributor {key!r}."}, status=404
         )
