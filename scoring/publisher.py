@@ -34,6 +34,7 @@ class GeneratorOptions:
     days: int = 30
     duplicates: float = 0.05
     invalid: float = 0.0
+    bots: int = 0  # how many of the users are bots (the highest ids): SPEC section 9 keeps them off the boards
     seed: int | None = None
     end: datetime | None = None
 
@@ -106,9 +107,9 @@ _URLS = {
 }
 
 
-def generated_login(user_id: int) -> str:
-    """The login `publish_events` gives a generated user."""
-    return f"user-{user_id}"
+def generated_login(user_id: int, *, bot: bool = False) -> str:
+    """The login `publish_events` gives a generated user (GitHub names apps "<name>[bot]")."""
+    return f"app-{user_id}[bot]" if bot else f"user-{user_id}"
 
 
 def events_generate(options: GeneratorOptions) -> Iterator[bytes]:
@@ -130,7 +131,8 @@ def events_generate(options: GeneratorOptions) -> Iterator[bytes]:
             continue
         event_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         kind, user_id, project_id = rng.randint(1, 7), rng.randint(1, options.users), rng.randint(1, options.projects)
-        login = generated_login(user_id)
+        bot = user_id > options.users - options.bots
+        login = generated_login(user_id, bot=bot)
         event = event_build(
             event_id=str(event_id),
             kind=kind,
@@ -142,6 +144,7 @@ def events_generate(options: GeneratorOptions) -> Iterator[bytes]:
             issue_close_reason=rng.randint(1, 3),
             commits=rng.randint(0, 15),
             login=login,
+            is_bot=bot,
             avatar_url=f"https://github.com/identicons/{login}.png",
             url=f"https://github.com/org/repo-{project_id}/" + _URLS[kind].format(n=event_id.int % 100_000 + 1),
         )

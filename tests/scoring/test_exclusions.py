@@ -222,7 +222,7 @@ def run(*args) -> str:
 
 def test_the_contributors_command(redis_client):
     events = history()
-    services.batch_ingest(contributions=events + [c("bot-1", 8, login="renovate[bot]")])
+    services.batch_ingest(contributions=[*events, c("bot-1", 8, login="renovate[bot]")])
     said = run("exclude", "ADA", "--reason", "  cheating ")
     assert said.startswith("excluded ada (1) (cheating): off ") and said.rstrip().endswith(" ms")
     assert_exact(redis_client, events, excluded={1})

@@ -26,6 +26,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--invalid", type=_ratio, default=0.0, help="share of invalid (poison) messages (default 0)"
         )
+        parser.add_argument(
+            "--bots", type=int, default=0, help="how many of the users are bots, kept off the boards (default 0)"
+        )
         parser.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = as fast as possible")
         parser.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable stream")
 
@@ -33,6 +36,8 @@ class Command(BaseCommand):
         for name in ("count", "users", "projects"):
             if options[name] < 1:
                 raise CommandError(f"--{name} must be at least 1")
+        if not 0 <= options["bots"] <= options["users"]:
+            raise CommandError("--bots must be between 0 and --users")
         if options["duplicates"] + options["invalid"] > 1:
             raise CommandError("--duplicates plus --invalid must not exceed 1")
         generator = GeneratorOptions(
@@ -42,6 +47,7 @@ class Command(BaseCommand):
             days=options["days"],
             duplicates=options["duplicates"],
             invalid=options["invalid"],
+            bots=options["bots"],
             seed=options["seed"],
         )
         step = max(options["count"] // 10, 1)
