@@ -63,6 +63,7 @@ bench: db
 	$(PY) bench/run.py
 	$(PY) bench/webhooks.py
 	$(PY) bench/web.py
+	$(PY) bench/exclusions.py
 
 # Re-pin both files from the .in files, in a scratch venv: the runtime alone first (so
 # requirements.txt holds only what it pulls in), then the dev tools constrained to those pins.

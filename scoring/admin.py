@@ -1,6 +1,7 @@
 """The admin: browse and search the event log, the dead letters, the projects and contributors.
 
-Everything is read-only: an edited log row would make the boards disagree with the log.
+Everything is read-only: an edited log row would make the boards disagree with the log. The one
+change the admin makes is a contributor's exclusion, through the same service as the command.
 """
 
 from django import forms
