@@ -90,13 +90,13 @@ class ContributorAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["is_bot", ("excluded_reason", admin.EmptyFieldListFilter)]
     search_fields = ["login"]
-    actions = ["exclude", "include"]
+    actions = ["exclude_contributors", "include_contributors"]
 
     def has_exclude_permission(self, request) -> bool:
         return request.user.has_perm("scoring.change_contributor")
 
     @admin.action(description="Exclude from every board…", permissions=["exclude"])
-    def exclude(self, request, queryset):
+    def exclude_contributors(self, request, queryset):
         form = ExcludeForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             context = {
@@ -115,7 +115,7 @@ class ContributorAdmin(ReadOnlyAdmin):
         return None
 
     @admin.action(description="Include again on every board", permissions=["exclude"])
-    def include(self, request, queryset):
+    def include_contributors(self, request, queryset):
         boards = 0
         excluded = [c for c in queryset if c.excluded_reason is not None]
         for contributor in excluded:

@@ -100,8 +100,9 @@ def _mark(user_ids: Sequence[int], *, reason: str | None, auto: bool) -> None:
 
 def bots_exclude(user_ids: Sequence[int]) -> SyncResult | None:
     """Exclude those of `user_ids` that look like bots and are on the boards (the consumer
-    calls this with the users a batch named as bots, before applying it). Never waits for the
-    boards lock: while a restore holds it, that restore syncs them after its swap."""
+    calls this with the users a batch named as bots, before applying it). Waits for the boards
+    lock a moment only (another sync is short): while a restore holds it, that restore syncs
+    them after its swap, or else the consumers' sweep."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "UPDATE scoring_contributor c SET excluded_reason = %(bot)s, excluded_at = now(), excluded_auto = true,"
@@ -114,7 +115,10 @@ def bots_exclude(user_ids: Sequence[int]) -> SyncResult | None:
     if not marked:
         return None
     logger.info("excluded %d bots: %s", len(marked), " ".join(map(str, marked[:20])))
-    return contributors_sync(marked, wait=False)
+    return contributors_sync(marked, wait=BOT_SYNC_WAIT)
+
+
+BOT_SYNC_WAIT = 2.0  # seconds
 
 
 def bots_reconcile() -> SyncResult:
@@ -141,12 +145,14 @@ def bots_reconcile() -> SyncResult:
     return contributors_sync(wait=False)
 
 
-def contributors_sync(user_ids: Sequence[int] | None = None, *, wait: bool = True, limit: int = 1000) -> SyncResult:
+def contributors_sync(
+    user_ids: Sequence[int] | None = None, *, wait: bool | float = True, limit: int = 1000
+) -> SyncResult:
     """Step 2, for the dirty contributors (only those of `user_ids`, if given): set their
     members on the boards to what the log says, and clear `boards_dirty`.
 
-    With `wait`, waits for the boards lock; without, returns at once (`deferred`) while a
-    restore, rebuild, rescore or another sync holds it."""
+    With `wait`, waits for the boards lock (at most that many seconds, if a number); without,
+    returns at once (`deferred`) while a restore, rebuild, rescore or another sync holds it."""
     started = time.perf_counter()
     with session_lock(BOARDS_LOCK, wait=wait) as held:
         if not held:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, OperationalError, connection, transaction
 
 logger = logging.getLogger("leaderboard.gate")
 
@@ -32,17 +32,20 @@ def gate_exclusive(cursor) -> None:
 
 
 @contextlib.contextmanager
-def session_lock(key: int, *, wait: bool = True) -> Iterator[bool]:
+def session_lock(key: int, *, wait: bool | float = True) -> Iterator[bool]:
     """A Postgres session advisory lock on Django's connection. Yields whether it is held: with
-    `wait`, always (it waits for it); without, False at once when another session holds it.
-    Reentrant: a session that holds it takes it again."""
+    `wait` True, always (it waits for it); False, not when another session holds it; a number,
+    not when another holds it that many seconds more. Reentrant: a session that holds it takes
+    it again."""
     with connection.cursor() as cursor:
-        if wait:
+        if wait is True:
             cursor.execute("SELECT pg_advisory_lock(%s)", [key])
             held = True
-        else:
+        elif not wait:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
             (held,) = cursor.fetchone()
+        else:
+            held = _lock_within(cursor, key, seconds=float(wait))
     try:
         yield held
     finally:
@@ -52,3 +55,18 @@ def session_lock(key: int, *, wait: bool = True) -> Iterator[bool]:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
             except DatabaseError as exc:  # the connection died: the server dropped the lock with it
                 logger.warning("advisory unlock failed: %s", exc)
+
+
+def _lock_within(cursor, key: int, *, seconds: float) -> bool:
+    """Wait at most `seconds` for the session lock `key` (Postgres's lock_timeout bounds an
+    advisory lock's wait too; a savepoint keeps a caller's transaction usable after it)."""
+    with transaction.atomic():
+        cursor.execute("SET LOCAL lock_timeout = %s", [f"{max(int(seconds * 1000), 1)}ms"])
+        try:
+            with transaction.atomic():
+                cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            return False
+    return True

@@ -25,6 +25,7 @@ class VerifyResult:
     boards: int = 0
     members: int = 0
     ready: bool = True
+    unsynced: int = 0  # contributors whose exclusion changed and whose boards do not follow yet
     differences: list[Difference] = field(default_factory=list)
 
     @property
@@ -42,6 +43,8 @@ def boards_verify(*, progress: Progress = quiet) -> VerifyResult:
     with transaction.atomic(), connection.cursor() as cursor:
         repeatable_read(cursor, read_only=True)
         query = BoardsQuery.prepare(cursor, base=None, now=now)
+        cursor.execute("SELECT count(*) FROM scoring_contributor WHERE boards_dirty")
+        (result.unsynced,) = cursor.fetchone()
         batch: list[tuple[str, list[str], list[int]]] = []
         queued = 0
         for board, user_ids, scores in query.stream():

@@ -158,6 +158,10 @@ def test_a_sync_that_cannot_have_the_boards_lock_is_left_dirty_then_done(redis_c
         assert exclusions.contributor_exclude(ada(), reason="cheating", wait=False).deferred
         assert ada().boards_dirty
         assert "1" in redis_boards_state(redis_client)["leaderboard:global:all_time:all"]
+        with pytest.raises(
+            CommandError, match=r"\(1 contributors' exclusion changed and their boards do not follow yet"
+        ):
+            call_command("verify_leaderboards", stdout=StringIO())
     assert exclusions.contributors_sync(wait=False).users == [1]  # the consumers' sweep does this
     assert_exact(redis_client, events, excluded={1})
 
@@ -258,13 +262,30 @@ def test_the_admin_excludes_with_a_reason_and_includes_again(admin_client, redis
     events = history()
     services.batch_ingest(contributions=events)
     url = "/admin/scoring/contributor/"
-    asked = admin_client.post(url, {"action": "exclude", "_selected_action": ["1"]})
+    asked = admin_client.post(url, {"action": "exclude_contributors", "_selected_action": ["1"]})
     assert asked.status_code == 200 and b'name="reason"' in asked.content  # the reason is asked first
     assert ada().excluded_reason is None
-    done = admin_client.post(url, {"action": "exclude", "_selected_action": ["1"], "reason": "staff", "apply": "1"})
+    done = admin_client.post(
+        url, {"action": "exclude_contributors", "_selected_action": ["1"], "reason": "staff", "apply": "1"}
+    )
     assert done.status_code == 302
     assert ada().excluded_reason == "staff"
     assert_exact(redis_client, events, excluded={1})
-    done = admin_client.post(url, {"action": "include", "_selected_action": ["1"]})
+    done = admin_client.post(url, {"action": "include_contributors", "_selected_action": ["1"]})
     assert done.status_code == 302
     assert_exact(redis_client, events)
+
+
+def test_a_bot_found_while_the_boards_lock_is_held_is_synced_later(redis_client, monkeypatch):
+    monkeypatch.setattr(exclusions, "BOT_SYNC_WAIT", 0.2)
+    before = [c("u1", 5, login="helper", at=START - DAY), c("h1", 1, login="ada")]
+    services.batch_ingest(contributions=before)
+    with psycopg.connect(database_url(), autocommit=True) as holder:  # a restore running elsewhere
+        holder.execute("SELECT pg_advisory_lock(%s)", [BOARDS_LOCK])
+        later = [c("u2", 5, login="helper", is_bot=True)]
+        services.batch_ingest(contributions=later)  # waits a moment for the lock, then leaves it dirty
+        found = Contributor.objects.get(id=5)
+        assert (found.excluded_reason, found.boards_dirty) == ("bot", True)
+        assert redis_client.zscore("leaderboard:global:all_time:all", "5") == 2  # its old points, until synced
+    exclusions.contributors_sync(wait=False)
+    assert_exact(redis_client, before + later, excluded={5})

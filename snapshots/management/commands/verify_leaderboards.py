@@ -24,6 +24,11 @@ class Command(BaseCommand):
         summary = f"{result.boards} boards, {result.members} members checked, {len(result.differences)} differences"
         if not result.ready:
             summary += " (the ready sentinel is missing: a restore is due or running)"
+        if result.unsynced:
+            summary += (
+                f" ({result.unsynced} contributors' exclusion changed and their boards do not follow yet:"
+                " the consumers' sweep or a restore syncs them)"
+            )
         if not result.ok:
             raise CommandError(summary, returncode=1)
         self.stdout.write(f"OK: {summary}")
