@@ -174,6 +174,10 @@ def contributors_sync(
                 logger.warning("boards not ready: the restore to come puts %d contributors right", len(dirty))
             cursor.execute("UPDATE scoring_contributor SET boards_dirty = false WHERE id = ANY(%s)", [list(dirty)])
         gate_seconds = time.perf_counter() - gated  # the commit is in: the gate is free again
+    # The live pages re-read the boards that changed (docs/LIVE.md), as after an apply.
+    redis_boards.boards_announce(
+        [*(board for m in members for board in m.remove), *(board for m in members for board, _, _ in m.scores)]
+    )
     result = SyncResult(
         contributors=len(dirty),
         boards=sum(len(m.remove) + len(m.scores) for m in members),

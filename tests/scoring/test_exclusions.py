@@ -289,3 +289,18 @@ def test_a_bot_found_while_the_boards_lock_is_held_is_synced_later(redis_client,
         assert redis_client.zscore("leaderboard:global:all_time:all", "5") == 2  # its old points, until synced
     exclusions.contributors_sync(wait=False)
     assert_exact(redis_client, before + later, excluded={5})
+
+
+def test_an_exclusion_announces_the_boards_it_changed_to_the_live_pages(redis_client):
+    services.batch_ingest(contributions=history())
+    listener = redis_client.pubsub(ignore_subscribe_messages=True)
+    db = redis_client.connection_pool.connection_kwargs["db"]
+    listener.subscribe(f"leaderboard:boards:changed:{db}")
+    wait_for(lambda: listener.get_message(timeout=0.1) is None and listener.subscribed, message="the subscription")
+    exclusions.contributor_exclude(ada(), reason="cheating")
+    message = listener.get_message(timeout=5)
+    assert message is not None
+    announced = set(message["data"].split())
+    assert {"leaderboard:global:all_time:all", "leaderboard:project:11:all_time:all"} <= announced
+    assert announced == {key for key, members in expected_boards(history()).items() if "1" in members}
+    listener.close()
