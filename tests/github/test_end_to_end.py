@@ -167,10 +167,9 @@ def test_every_mapped_row_ends_on_its_boards_with_its_points_time_and_login(
 
     codertocat = sum(points for _, user, _, points, _, _ in deliveries if user == CODERTOCAT)
     assert codertocat == 23
-    expected = [
+    expected = [  # renovate[bot], a Bot by the sender's type, is logged but on no board (SPEC section 9)
         (1, CODERTOCAT, 23, "Codertocat", AVATARS[CODERTOCAT]),
         (2, OCTOCAT, 3, "octocat", AVATARS[OCTOCAT]),
-        (3, RENOVATE, 1, "renovate[bot]", "https://avatars.githubusercontent.com/in/2740?v=4"),
     ]
     assert board(client) == expected  # all time, global: from Redis
     assert board(client, project_id=REPOSITORY) == expected
@@ -184,7 +183,9 @@ def test_every_mapped_row_ends_on_its_boards_with_its_points_time_and_login(
         "octocat",
         [(3, "2019-05-15T15:24:06Z", f"{HELLO}/issues/1")],
     )
-    assert Contributor.objects.get(id=RENOVATE).is_bot is True
+    renovate = Contributor.objects.get(id=RENOVATE)
+    assert (renovate.is_bot, renovate.excluded_reason) == (True, "bot")
+    assert client.get(f"/v1/users/{RENOVATE}/events").status_code == 404
     assert client.get("/v1/contributors/Codertocat").json()["user_id"] == str(CODERTOCAT)
     call_command("verify_leaderboards", stdout=open("/dev/null", "w"))  # noqa: SIM115 - raises on a difference
 

@@ -138,7 +138,7 @@ def _apply_and_hold(events, applied: threading.Event, release: threading.Event) 
                 " WHERE event_id = ANY(%s) AND NOT applied AND points > 0 ORDER BY event_id FOR UPDATE",
                 [ids],
             )
-            rows = [(e, int(u), int(p), pts, t) for e, u, p, pts, t in cursor.fetchall()]
+            rows = [(e, int(u), int(p), pts, t, False) for e, u, p, pts, t in cursor.fetchall()]  # none excluded
             services._apply_locked(rows, services.BoardPlan())
             applied.set()
             release.wait(10)
@@ -186,7 +186,7 @@ def test_a_redelivered_in_flight_event_is_skipped_after_restore(ready_boards, in
             " WHERE event_id = ANY(%s) AND points > 0 FOR UPDATE",
             [[c.event_id for c in in_flight]],
         )
-        rows = [(e, int(u), int(p), pts, t) for e, u, p, pts, t in cursor.fetchall()]
+        rows = [(e, int(u), int(p), pts, t, False) for e, u, p, pts, t in cursor.fetchall()]  # none excluded
         services._apply_locked(rows, services.BoardPlan())
         raise RuntimeError("killed before the commit")
     flush_redis()
