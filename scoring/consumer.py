@@ -176,6 +176,7 @@ class Consumer:
                 metrics.caught_up()  # nothing waited: no event is behind
                 if sweeps:
                     self._restore_if_emptied()
+                    self._until_done(lambda: exclusions.contributors_sync(wait=False), "exclusions sync")
             if sweeps:
                 self._maybe_sweep()
                 self._heartbeat()

@@ -37,6 +37,7 @@ from django.db import connection, transaction
 
 from scoring import clock, redis_boards
 from scoring.boards import GLOBAL, Board, Timeframe, expires_at, is_retained, periods_of
+from scoring.faults import crash_point
 from scoring.gate import BOARDS_LOCK, gate_exclusive, session_lock
 from scoring.models import Contributor
 from scoring.redis_boards import MemberBoards
@@ -76,6 +77,7 @@ def contributor_exclude(contributor: Contributor, *, reason: str, wait: bool = T
     if not reason:
         raise ValueError("an exclusion needs a reason")
     _mark([contributor.id], reason=reason, auto=False)
+    crash_point("after_exclusion_mark")
     return contributors_sync([contributor.id], wait=wait)
 
 
@@ -83,6 +85,7 @@ def contributor_include(contributor: Contributor, *, wait: bool = True) -> SyncR
     """Put `contributor` back on every board with exactly what the log says. A contributor that
     looks like a bot stays included: the operator said so (`bot_allowed`)."""
     _mark([contributor.id], reason=None, auto=False)
+    crash_point("after_exclusion_mark")
     return contributors_sync([contributor.id], wait=wait)
 
 
@@ -115,6 +118,7 @@ def bots_exclude(user_ids: Sequence[int]) -> SyncResult | None:
     if not marked:
         return None
     logger.info("excluded %d bots: %s", len(marked), " ".join(map(str, marked[:20])))
+    crash_point("after_exclusion_mark")
     return contributors_sync(marked, wait=BOT_SYNC_WAIT)
 
 
@@ -154,6 +158,9 @@ def contributors_sync(
     With `wait`, waits for the boards lock (at most that many seconds, if a number); without,
     returns at once (`deferred`) while a restore, rebuild, rescore or another sync holds it."""
     started = time.perf_counter()
+    dirty = Contributor.objects.filter(boards_dirty=True)  # the partial index: cheap when none is
+    if not (dirty if user_ids is None else dirty.filter(id__in=list(user_ids))).exists():
+        return SyncResult()  # nothing to do: no lock taken, no apply held back
     with session_lock(BOARDS_LOCK, wait=wait) as held:
         if not held:
             return SyncResult(deferred=True)
@@ -172,6 +179,7 @@ def contributors_sync(
             members = _member_boards(cursor, dirty, now=clock.now())
             if not redis_boards.members_set(members):
                 logger.warning("boards not ready: the restore to come puts %d contributors right", len(dirty))
+            crash_point("after_exclusion_lua")
             cursor.execute("UPDATE scoring_contributor SET boards_dirty = false WHERE id = ANY(%s)", [list(dirty)])
         gate_seconds = time.perf_counter() - gated  # the commit is in: the gate is free again
     # The live pages re-read the boards that changed (docs/LIVE.md), as after an apply.

@@ -10,6 +10,11 @@ default) it costs one comparison per batch. The points, in the order a batch mee
 - `after_apply_commit` log says `applied`, Redis markers not yet cleared
 - `before_ack`         everything written, nothing acked
 - `mid_ack`            half of the batch acked
+
+And in an exclusion's two steps (scoring/exclusions.py), wherever one runs:
+
+- `after_exclusion_mark` the new state committed, the boards not synced
+- `after_exclusion_lua`  the boards synced in Redis, the sync not committed
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import signal
 from django.conf import settings
 
 CRASH_POINTS = ("after_fetch", "after_record", "after_redis_apply", "after_apply_commit", "before_ack", "mid_ack")
+EXCLUSION_CRASH_POINTS = ("after_exclusion_mark", "after_exclusion_lua")
 _passes: dict[str, int] = {}
 
 
