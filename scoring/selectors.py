@@ -372,7 +372,7 @@ def board_ranks(*, board: Board, user_ids: Sequence[int], now: datetime | None =
     """The rank of each of `user_ids` on `board` (users not on it are left out), in one Redis
     round trip — from the board's archive when it has left Redis. The pages use it for the
     move since the previous period."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if not user_ids:
         return {}
     if board_from_event_log(board, now=now):
@@ -389,7 +389,7 @@ class DayPoints(NamedTuple):
 def user_points_per_day(*, user_id: int, days: int = 90, now: datetime | None = None) -> list[DayPoints]:
     """The user's points on each of the last `days` UTC days (today included, oldest first,
     days without events as 0), from the log."""
-    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    today = (now or clock.now()).astimezone(UTC).date()
     first = today - timedelta(days=days - 1)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -4,12 +4,11 @@ the browser to come back in a second — the page still updates, by polling."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 
+from scoring import clock
 from scoring.apis import BOARD_PARAMETERS, ERRORS, BoardQuerySerializer, QueryApi
 from web.board import board_event
 from web.live import RETRY_MS, board_frame
@@ -48,7 +47,7 @@ class BoardStreamApi(QueryApi):
         responses={(200, "text/event-stream"): SSE_EVENT, **ERRORS},
     )
     def get(self, request: Request) -> HttpResponse:
-        query = self.InputSerializer.validated(request, now=datetime.now(UTC))
+        query = self.InputSerializer.validated(request, now=clock.now())
         event_id, data = board_event(query["board"])
         body = f"retry: {RETRY_MS}\n\n".encode()
         if request.headers.get("Last-Event-ID") != event_id:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from scoring import clock
 from scoring.boards import GLOBAL, Board, Timeframe, period_shift, period_start
 from scoring.selectors import BoardRow, board_page, board_ranks
 
@@ -75,7 +76,7 @@ def rows_digest(total: int, rows: list[dict[str, Any]]) -> str:
 
 def board_view(*, board: Board, offset: int = 0, limit: int = PAGE_SIZE, now: datetime | None = None) -> BoardView:
     """One page of `board` with the move of each row since the previous period."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     page = board_page(board=board, limit=limit, offset=offset, now=now)
     previous = previous_board(board) if board.timeframe is not Timeframe.ALL_TIME else None
     previous_ranks = (

@@ -7,9 +7,10 @@ goes on to Django, whose view answers the API's 400 — so the rules stay the AP
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import parse_qs
 
+from scoring import clock
 from scoring.boards import GLOBAL, Board, Timeframe, period_end, period_of, validate_period
 
 STREAM_PATH = "/v1/stream"
@@ -39,7 +40,7 @@ def stream_board(query: str, *, now: datetime | None = None) -> Board | None:
         return None
     try:
         timeframe = Timeframe(values.get("timeframe", [Timeframe.ALL_TIME.value])[0])
-        period = values["period"][0] if "period" in values else period_of(timeframe, now or datetime.now(UTC))
+        period = values["period"][0] if "period" in values else period_of(timeframe, now or clock.now())
         validate_period(timeframe, period)
         period_end(timeframe, period)
     except (ValueError, OverflowError):

@@ -5,7 +5,7 @@ board's rows). They work without JavaScript; `static/web/live.js` only makes a b
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse
@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from leaderboard_project.exceptions import DependencyUnavailable
+from scoring import clock
 from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift, validate_period
 from scoring.rules import EventKind
 from scoring.selectors import (
@@ -134,7 +135,7 @@ def unavailable_as_page(view):
 @unavailable_as_page
 def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
     """`/` and `/projects/<id>`: one board, one page, with tabs, periods and a project selector."""
-    now = datetime.now(UTC)
+    now = clock.now()
     try:
         chosen = _whole(request.GET.get("project"), name="project", minimum=0)
         scope = GLOBAL if project_id is None else _whole(project_id, name="project id", minimum=1)
@@ -209,7 +210,7 @@ def contributor(request: HttpRequest, key: str) -> HttpResponse:
         return render(
             request, "web/error.html", {"title": "Not found", "message": f"No contributor {key!r}."}, status=404
         )
-    now = datetime.now(UTC)
+    now = clock.now()
     standings = []
     for timeframe in Timeframe:
         found = user_standing(board=Board(GLOBAL, timeframe, period_of(timeframe, now)), user_id=user_id, now=now)

@@ -242,3 +242,23 @@ def test_names_links_and_a_login_in_the_url(ready_boards, client):
     assert page.status_code == 200 and "<h1>Ada</h1>" in html
     assert f'<a href="{url}">Pushed</a>' in html
     assert client.get("/contributors/8").status_code == 200  # no contributor row: by id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_read_the_time_from_the_service_clock(ready_boards, client, clock):
+    """The test clock (a day ahead of the real one) decides the pages' current periods and the
+    chart's last day, as it decides the API's: a page reading the real clock would show
+    today's empty board instead."""
+    now = clock.now()
+    ingest(push(7, 4, at=now), push(8, 2, at=now))
+    day = period_of(Timeframe.DAILY, now)
+    page = client.get("/?timeframe=daily").content.decode()
+    api = client.get("/v1/leaderboard/public?timeframe=daily").json()
+    assert api["period"] == day
+    assert f'<strong aria-current="true">{day}</strong>' in page
+    assert _rows(page) == [(str(r["rank"]), f"#{r['user_id']}", str(r["score"])) for r in api["results"]]
+    assert _rows(page) == [("1", "#7", "4"), ("2", "#8", "2")]
+    profile = client.get("/contributors/7").content.decode()
+    assert f'<span class="muted">{day}</span>' in profile
+    bars = re.findall(r"<title>([\d-]+): (\d+) points</title>", profile)
+    assert bars[-1] == (f"{now.date():%Y-%m-%d}", "4")  # the chart ends on the clock's day
