@@ -33,6 +33,7 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("http_server", "secure_cookies"): "DJANGO_SECURE_COOKIES",
     ("http_server", "hsts_seconds"): "DJANGO_SECURE_HSTS_SECONDS",
     ("http_server", "microcache_seconds"): "API_MICROCACHE_SECONDS",
+    ("http_server", "page_cache_seconds"): "PAGE_CACHE_SECONDS",
     ("http_server", "archive_seconds"): "API_ARCHIVE_SECONDS",
     ("http_server", "archive_max_boards"): "API_ARCHIVE_MAX_BOARDS",
     ("http_server", "statement_timeout_ms"): "API_STATEMENT_TIMEOUT_MS",

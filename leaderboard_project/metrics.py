@@ -48,26 +48,31 @@ def route_of(request: HttpRequest) -> str:
     return UNMATCHED
 
 
+_children: dict[tuple[str, str, int], tuple] = {}
+
+
+def request_observe(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and its time (the middleware's, and the stream worker's for
+    a board page it answers from the page cache without calling Django)."""
+    key = (route, method if method in METHODS else "other", status)
+    children = _children.get(key)
+    if children is None:  # labels() looks its child up under a lock: once per label set
+        children = (REQUESTS.labels(key[0], key[1], str(status)), REQUEST_DURATION.labels(key[0], key[1]))
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 class RequestMetrics:
     """Count and time every request (the outermost middleware, so all the others are timed)."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
-        self._children: dict[tuple[str, str, int], tuple] = {}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        elapsed = time.perf_counter() - started
-        method = request.method if request.method in METHODS else "other"
-        key = (route_of(request), method, response.status_code)
-        children = self._children.get(key)
-        if children is None:  # labels() looks its child up under a lock: once per label set
-            route, method, status = key
-            children = (REQUESTS.labels(route, method, str(status)), REQUEST_DURATION.labels(route, method))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(elapsed)
+        request_observe(route_of(request), request.method, response.status_code, time.perf_counter() - started)
         return response
 
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "leaderboard_project.metrics.RequestMetrics",  # first: it times everything below it
+    "web.pagecache.BoardPageCache",  # second: what it keeps went through all the others
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -160,6 +161,8 @@ GITHUB_WEBHOOK_PUBLISH_TIMEOUT = config.float("GITHUB_WEBHOOK_PUBLISH_TIMEOUT", 
 
 # Board pages asked again within this many seconds come from the worker's memory (0: off).
 API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=0.0)
+# A board page is kept until one of its boards changes, and this many seconds at most (0: off).
+PAGE_CACHE_SECONDS = config.float("PAGE_CACHE_SECONDS", 1.0, minimum=0.0)
 
 # The live stream (docs/LIVE.md): a comment line this often keeps idle connections open.
 STREAM_HEARTBEAT_SECONDS = config.float("STREAM_HEARTBEAT_SECONDS", 15.0)

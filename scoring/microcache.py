@@ -6,7 +6,8 @@ with `API_MICROCACHE_SECONDS` (default 0.1 s) each worker computes such a page a
 that interval and serves the rest from here (docs/BENCHMARKS.md has what it saves). While one
 thread renders an expired page again, the others answer with the copy they have, so a reader
 sees a board at most that much (plus one render) older than Redis. Only 200 answers of GET
-board reads and board pages are kept; 0 turns the cache off.
+board reads and contributor pages are kept; 0 turns the cache off. The board pages have a
+cache of their own that their board's changes empty (web/pagecache.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from django.http import HttpRequest, HttpResponse
 
 from scoring import clock
 
-# The board reads of the API, and the pages (their board rows come from the same reads).
-CACHED_PREFIXES = ("/v1/leaderboard/", "/projects/", "/contributors/")
-CACHED_PATHS = ("/",)
+# The board reads of the API, and the contributor pages (their rows come from the same reads;
+# the board pages have a cache of their own, web/pagecache.py, dropped when their board changes).
+CACHED_PREFIXES = ("/v1/leaderboard/", "/contributors/")
 MAX_ENTRIES = 2048
 
 
@@ -33,7 +34,7 @@ class BoardReadMicroCache:
 
     @staticmethod
     def cached(path: str) -> bool:
-        return path in CACHED_PATHS or path.startswith(CACHED_PREFIXES)
+        return path.startswith(CACHED_PREFIXES)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         ttl = settings.API_MICROCACHE_SECONDS

@@ -2,7 +2,8 @@
 
 The same settings as production, read from the same environment, except: Redis is the
 configured server's database that this run claimed (tests/redis_claim.py), and the API's
-micro-cache is off, since tests read what they just wrote (test_microcache turns it on).
+micro-cache and the pages' cache are off, since tests read what they just wrote (test_microcache
+and test_pagecache turn them on).
 """
 
 from leaderboard_project.settings import *  # noqa: F403
@@ -12,3 +13,4 @@ from tests.redis_claim import redis_url_claimed
 REDIS_URL = redis_url_claimed(REDIS_URL)
 CACHES["default"]["LOCATION"] = REDIS_URL
 API_MICROCACHE_SECONDS = 0
+PAGE_CACHE_SECONDS = 0

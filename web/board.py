@@ -63,6 +63,12 @@ class BoardView:
     moves_shown: bool
 
     @property
+    def boards(self) -> frozenset[str]:
+        """The keys of the boards this page was read from (the page cache drops it when one changes)."""
+        previous = previous_board(self.board) if self.moves_shown else None
+        return frozenset({self.board.key} | ({previous.key} if previous else set()))
+
+    @property
     def event_id(self) -> str:
         """What the first page shows, as a short digest: the stream's `id:`. A client that
         resumes with another id has a stale page and is sent the current one at once."""

@@ -91,8 +91,10 @@ class StreamHub:
         read: Callable[[Board], tuple[str, bytes]],
         min_interval: float = MIN_INTERVAL,
         heartbeat: float = HEARTBEAT_INTERVAL,
+        on_change: Callable[[list[str] | None], None] | None = None,
     ) -> None:
         self.read = read
+        self.on_change = on_change  # told every announcement (None: any board may have changed)
         self.min_interval, self.heartbeat = min_interval, heartbeat
         self.channels: dict[str, Channel] = {}
         self.loop = asyncio.new_event_loop()
@@ -185,6 +187,8 @@ class StreamHub:
         while True:
             try:
                 async for keys in redis_boards.boards_changed(on_subscribed=self._all_changed):
+                    if self.on_change is not None:
+                        self.on_change(keys)
                     for key in keys:
                         channel = self.channels.get(key)
                         if channel is not None:
@@ -196,6 +200,8 @@ class StreamHub:
                 await asyncio.sleep(1.0)
 
     def _all_changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(None)
         for channel in list(self.channels.values()):
             self._changed(channel)
 
@@ -221,6 +227,9 @@ def hub() -> StreamHub:
     with _hub_lock:
         if _hub is None:
             from web.board import board_event
+            from web.pagecache import cache
 
-            _hub = StreamHub(read=board_event, heartbeat=settings.STREAM_HEARTBEAT_SECONDS).start()
+            _hub = StreamHub(
+                read=board_event, heartbeat=settings.STREAM_HEARTBEAT_SECONDS, on_change=cache.changed
+            ).start()
         return _hub

@@ -183,7 +183,9 @@ def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
         "live": page == 1,
         "stream_url": stream_url(shown),
     }
-    return render(request, "web/board.html", context)
+    response = render(request, "web/board.html", context)
+    response.page_boards = view.boards  # web.pagecache keeps the page until one of them changes
+    return response
 
 
 def contributor_search(request: HttpRequest) -> HttpResponse:

@@ -1,4 +1,5 @@
-"""A gunicorn gthread worker that hands SSE streams to an asyncio loop (docs/LIVE.md).
+"""A gunicorn gthread worker that hands SSE streams to an asyncio loop and answers fresh board
+pages from the page cache (docs/LIVE.md, docs/BENCHMARKS.md).
 
 Pages and the API run as before: a request takes a thread from the pool for as long as it
 takes to answer, a few milliseconds. A stream would hold its thread for hours, so a request
@@ -6,17 +7,28 @@ for `/v1/stream` that names a valid board is not given to Django: the worker det
 socket from gunicorn and gives it to this process's `StreamHub`, which answers on its event
 loop. The thread is free again at once, and a thousand idle streams cost a thousand sockets.
 Any other stream request (a bad query) goes to Django, which answers the API's 400.
+
+A board page that `web.pagecache` holds fresh is written straight from the cache: the bytes
+Django answered the first time (its headers included), behind gunicorn's own status line and
+`Server`, `Date` and `Connection` headers, in one write. Django, its middleware and gunicorn's
+response object cost three quarters of a cached page's time; the request is still counted in
+the metrics under its route. Anything unusual — another HTTP version, a body, a bad Host, the
+access log on, a page not fresh — goes the usual way.
 """
 
 from __future__ import annotations
 
 import socket
+import time
+from email.utils import formatdate
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from gunicorn import SERVER
 from gunicorn.workers.gthread import ThreadWorker
 
 from web.live import STREAM_PATH, stream_board
+from web.pagecache import Page, cache, key_of
 
 
 class _HandedOff:
@@ -33,21 +45,84 @@ class _HandedOff:
         pass
 
 
+_date: tuple[int, bytes] = (0, b"")
+
+
+def _date_line() -> bytes:
+    """`Date:` for this second (formatting it is a tenth of a cached page's time)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, f"Date: {formatdate(now, usegmt=True)}\r\n".encode())
+    return _date[1]
+
+
+def _scheme(req, headers: dict[str, str]) -> str:
+    """`request.scheme` as Django will see it (SECURE_PROXY_SSL_HEADER, else gunicorn's)."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        header, secure = settings.SECURE_PROXY_SSL_HEADER
+        value = headers.get(header.removeprefix("HTTP_").replace("_", "-"))
+        if value is not None:
+            return "https" if value.split(",", 1)[0].strip() == secure else "http"
+    return req.scheme
+
+
 class StreamingThreadWorker(ThreadWorker):
-    """gthread, plus `/v1/stream` on an event loop."""
+    """gthread, plus `/v1/stream` on an event loop and fresh board pages from memory."""
+
+    def run(self):
+        from web.stream import hub
+
+        hub()  # follows the board announcements from the start: the page cache needs them
+        super().run()
 
     def handle_request(self, req, conn):
-        if req.method == "GET" and req.path == STREAM_PATH:
+        if req.method == "GET":
             headers = dict(req.headers)
-            board = stream_board(req.query or "")
-            # Django checks the Host header of every request it serves; so does the stream
+            # Django checks the Host header of every request it serves; so do these
             host_ok = validate_host(split_domain_port(headers.get("HOST", ""))[0], settings.ALLOWED_HOSTS)
-            if board is not None and host_ok:
-                from web.stream import hub
+            if req.path == STREAM_PATH:
+                board = stream_board(req.query or "")
+                if board is not None and host_ok:
+                    from web.stream import hub
 
-                last_event_id = headers.get("LAST-EVENT-ID")
-                sock = socket.socket(fileno=conn.sock.detach())
-                conn.sock = _HandedOff()
-                hub().attach(sock, board, last_event_id)
-                return False  # gunicorn forgets the connection; the hub answers on it
+                    last_event_id = headers.get("LAST-EVENT-ID")
+                    sock = socket.socket(fileno=conn.sock.detach())
+                    conn.sock = _HandedOff()
+                    hub().attach(sock, board, last_event_id)
+                    return False  # gunicorn forgets the connection; the hub answers on it
+            elif host_ok:
+                page = self._cached_page(req, headers)
+                if page is not None:
+                    return self._answer_cached(req, conn, page)
         return super().handle_request(req, conn)
+
+    def _cached_page(self, req, headers: dict[str, str]) -> Page | None:
+        if settings.PAGE_CACHE_SECONDS <= 0 or req.version != (1, 1) or self.log.access_log_enabled:
+            return None
+        if headers.get("CONTENT-LENGTH", "0") != "0" or "TRANSFER-ENCODING" in headers:
+            return None
+        return cache.fresh(key_of(_scheme(req, headers), req.path + (f"?{req.query}" if req.query else "")))
+
+    def _answer_cached(self, req, conn, page: Page) -> bool:
+        """What gunicorn's handle_request does for a response, for bytes already made."""
+        # imported here: gunicorn's master loads this module before its config has named the
+        # metrics directory that prometheus-client reads when it is imported
+        from leaderboard_project.metrics import request_observe
+
+        started = time.perf_counter()
+        self.nr += 1
+        if self.nr >= self.max_requests and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+        keep_alive = (
+            self.alive
+            and self.cfg.keepalive
+            and len(self.keepalived_conns) < self.max_keepalived
+            and not req.should_close()
+        )
+        head = b"HTTP/1.1 200 OK\r\nServer: " + SERVER.encode() + b"\r\n" + _date_line()
+        head += b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
+        conn.sock.sendall(head + page.wire)
+        request_observe(page.resolver_match.view_name, "GET", 200, time.perf_counter() - started)
+        return keep_alive

@@ -88,6 +88,7 @@ class WebServer:
             REDIS_URL=settings.REDIS_URL,
             DJANGO_SECRET_KEY="test",
             API_MICROCACHE_SECONDS="0",
+            PAGE_CACHE_SECONDS="0",  # tests read what they just wrote (test_pagecache turns it on)
         )
         self.env = {**base, **(env or {})}
 

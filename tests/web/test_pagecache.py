@@ -1,0 +1,158 @@
+"""The board pages' cache (web/pagecache.py): a page is kept until one of its boards changes
+(an announcement) or its time runs out; a render that raced a change is never kept fresh;
+only marked 200 pages are kept. Then the real thing: gunicorn with the stream worker answers
+a cached page with Django's bytes, drops it when the consumer's write path announces its
+board, counts it in the metrics, and checks the Host header as Django does."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+from scoring import clock as scoring_clock
+from scoring.boards import Timeframe, period_of, period_shift
+from tests.fixtures import wait_for
+from tests.web.conftest import WebServer, ingest, push
+from web import pagecache
+from web.pagecache import Page, PageCache, wire_of
+
+KEY = ("http", "/?timeframe=weekly")
+
+
+def page(boards: set[str], *, fresh_until: float = 10.0, body: bytes = b"<p>") -> Page:
+    return Page(fresh_until, body, (("Content-Type", "text/html"),), None, frozenset(boards), wire_of(body, ()))
+
+
+# ---- the cache itself (pure)
+
+
+def test_a_page_is_fresh_until_its_time_or_a_change_of_one_of_its_boards(monkeypatch):
+    seconds = [5.0]
+    monkeypatch.setattr(scoring_clock, "monotonic", lambda: seconds[0])
+    cache = PageCache()
+    cache.store(KEY, page({"b:this", "b:last"}), started_at=cache.count)
+    cache.store(("http", "/other"), page({"b:other"}), started_at=cache.count)
+    assert cache.fresh(KEY) is not None
+    cache.changed(["b:unrelated"])
+    assert cache.fresh(KEY) is not None
+    cache.changed(["b:last"])  # the previous period's board: the moves changed
+    assert cache.fresh(KEY) is None
+    assert cache.pages[KEY].content == b"<p>"  # kept stale: answered while one thread renders again
+    assert cache.fresh(("http", "/other")) is not None
+    seconds[0] = 10.0
+    assert cache.fresh(("http", "/other")) is None  # its time ran out
+    cache.store(KEY, page({"b:this"}, fresh_until=20.0), started_at=cache.count)
+    cache.changed(None)  # resubscribed: anything may have changed meanwhile
+    assert cache.fresh(KEY) is None
+
+
+def test_a_render_that_a_change_overtook_is_kept_stale(monkeypatch):
+    monkeypatch.setattr(scoring_clock, "monotonic", lambda: 5.0)
+    cache = PageCache()
+    cache.changed(["b:this"])  # before the render began: the render saw it
+    started = cache.count
+    cache.store(KEY, page({"b:this"}), started_at=started)
+    assert cache.fresh(KEY) is not None
+    started = cache.count
+    cache.changed(["b:this"])  # while the page was being rendered: it may not show it
+    cache.store(KEY, page({"b:this"}), started_at=started)
+    assert cache.fresh(KEY) is None
+
+
+def test_answer_bytes_keep_the_headers_and_count_the_body():
+    wire = wire_of(b"hello", (("Content-Type", "text/plain"), ("Content-Length", "1"), ("Date", "x")))
+    assert wire == b"Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+    assert wire_of(b"", ()) == b"Content-Length: 0\r\n\r\n"
+
+
+# ---- through Django
+
+
+@pytest.fixture
+def cached(settings, ready_boards, client, monkeypatch):
+    settings.PAGE_CACHE_SECONDS = 60
+    monkeypatch.setattr(pagecache, "cache", PageCache())
+    return client
+
+
+def _scores(html: str) -> list[str]:
+    return re.findall(r'<td class="score">(\d+)</td>', html)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_board_pages_are_kept_until_their_board_changes(cached, redis_client, clock):
+    now = clock.now()
+    ingest(push(1, 5, at=now))
+    assert _scores(cached.get("/").content.decode()) == ["5"]
+    redis_client.zincrby("leaderboard:global:all_time:all", 3, "1")  # no announcement: not seen
+    assert _scores(cached.get("/").content.decode()) == ["5"]
+    assert _scores(cached.get("/?page=1").content.decode()) == ["8"]  # another URL, another page
+    pagecache.cache.changed(["leaderboard:global:all_time:all"])
+    assert _scores(cached.get("/").content.decode()) == ["8"]
+    week = period_of(Timeframe.WEEKLY, now)
+    weekly = f"/?timeframe=weekly&period={week}"
+    assert _scores(cached.get(weekly).content.decode()) == ["5"]
+    last_week = period_shift(Timeframe.WEEKLY, week, -1)
+    assert pagecache.cache.pages[("http", weekly)].boards == {
+        f"leaderboard:global:weekly:{week}",
+        f"leaderboard:global:weekly:{last_week}",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_marked_answers_of_200_are_kept(cached):
+    assert cached.get("/?timeframe=hourly").status_code == 400
+    assert cached.get("/projects/99").status_code == 404
+    assert cached.get("/?project=2&timeframe=weekly").status_code == 302
+    cached.get("/contributors/7")
+    assert pagecache.cache.pages == {}
+
+
+# ---- the stream worker
+
+
+def _raw_get(server: WebServer, path: str, host: str = "127.0.0.1") -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _without_date(answer: bytes) -> bytes:
+    return re.sub(rb"\r\nDate: [^\r]+", b"", answer)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_answers_from_the_cache_until_the_board_is_announced(ready_boards, tmp_path, clock):
+    now = clock.now()  # an all-time board: the same at the server's clock
+    ingest(push(1, 5, at=now, project_id=3))
+    server = WebServer(tmp_path / "gunicorn.log", env={"PAGE_CACHE_SECONDS": "3600"}).start()
+    try:
+        first = _raw_get(server, "/projects/3")
+        assert first.startswith(b"HTTP/1.1 200 OK\r\n") and _scores(first.decode()) == ["5"]
+        again = _raw_get(server, "/projects/3")
+        assert _without_date(again) == _without_date(first)  # Django's answer, byte for byte
+        ready_boards.zincrby("leaderboard:project:3:all_time:all", 1, "1")  # behind the service's back
+        assert _scores(_raw_get(server, "/projects/3").decode()) == ["5"]
+        assert _raw_get(server, "/projects/3", host="evil.example").startswith(b"HTTP/1.1 400 ")
+
+        ingest(push(2, 9, at=now, project_id=3))  # the write path announces the board
+        wait_for(
+            lambda: _scores(_raw_get(server, "/projects/3").decode()) == ["9", "6"],
+            timeout=20,
+            message="the page after the announcement",
+        )
+        metrics = _raw_get(server, "/metrics").decode()
+        served = [
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("http_requests_total{") and 'route="web:project"' in line and 'status="200"' in line
+        ]
+        assert served and served[0] >= 4  # the answers from the cache are counted too
+    finally:
+        server.stop()
