@@ -30,6 +30,7 @@ from web.live import HEARTBEAT, RESPONSE_HEAD, board_frame
 logger = logging.getLogger("leaderboard.stream")
 
 MIN_INTERVAL = 1.0  # seconds between two board events of one board (SPEC §11)
+MAX_LEAD = 0.25  # a paced read starts at most this long before its event's turn
 HEARTBEAT_INTERVAL = 15.0
 MAX_BUFFERED = 1 << 20  # a watcher this far behind is dropped; its browser reconnects
 
@@ -76,10 +77,11 @@ class Channel:
     board: Board
     watchers: set[Watcher] = field(default_factory=set)
     event: tuple[str, bytes] | None = None  # (id, frame)
-    last_sent: float = float("-inf")
+    last_sent: float = float("-inf")  # when the last paced event was written to all (loop time)
     timer: asyncio.TimerHandle | None = None
     reading: bool = False
     dirty: bool = False
+    read_seconds: float = 0.02  # how long a read takes, smoothed: how early a paced read starts
 
 
 class StreamHub:
@@ -153,33 +155,52 @@ class StreamHub:
             del self.channels[channel.board.key]
 
     def _changed(self, channel: Channel) -> None:
-        """The board changed: read and send it now, or a second after the last send."""
+        """The board changed: read and send it now, or at its turn, a second after the last
+        send. The read for a turn starts as long before it as a read takes, so that the event
+        leaves on time with what the board held just before: the pace adds no read on top."""
         channel.dirty = True
         if channel.reading or channel.timer is not None:
             return
-        delay = max(0.0, channel.last_sent + self.min_interval - self.loop.time())
+        turn = channel.last_sent + self.min_interval
+        delay = max(0.0, turn - min(channel.read_seconds, MAX_LEAD) - self.loop.time())
         channel.timer = self.loop.call_later(delay, lambda: self._spawn(self._read(channel)))
 
     async def _read(self, channel: Channel, paced: bool = True) -> None:
         channel.timer, channel.reading, channel.dirty = None, True, False
+        started = self.loop.time()
         try:
             event_id, data = await self.loop.run_in_executor(self.readers, self.read, channel.board)
         except DependencyUnavailable as exc:  # the boards are being restored: try again in a second
             logger.info("board %s not readable for the stream yet: %s", channel.board.key, exc.message)
             channel.dirty = True
+            channel.last_sent = self.loop.time()
         except Exception:
             logger.exception("reading board %s for the stream failed; retrying", channel.board.key)
             channel.dirty = True
+            channel.last_sent = self.loop.time()
         else:
+            channel.read_seconds = 0.7 * channel.read_seconds + 0.3 * (self.loop.time() - started)
+            if paced:
+                early = channel.last_sent + self.min_interval - self.loop.time()
+                if early > 0:  # read ahead of its turn: the event waits for it
+                    await asyncio.sleep(early)
             channel.event = (event_id, board_frame(event_id, data))
-            for watcher in list(channel.watchers):
-                watcher.offer(*channel.event)
+            self._fan_out(channel)
+            if paced:  # from the end of the writes: no watcher gets two events within the interval
+                channel.last_sent = self.loop.time()
         finally:
             channel.reading = False
-            if paced:  # the next event of this board goes out a second after this one at the earliest
-                channel.last_sent = self.loop.time()
         if channel.dirty and self.channels.get(channel.board.key) is channel:
             self._changed(channel)
+
+    @staticmethod
+    def _fan_out(channel: Channel) -> None:
+        """The same bytes to every watcher that does not have them (one frame, built once)."""
+        event_id, frame = channel.event
+        for watcher in list(channel.watchers):
+            if watcher.seen != event_id:
+                watcher.seen = event_id
+                watcher.write(frame)
 
     async def _listen(self) -> None:
         """Follow the announcements; after each (re)subscription re-read every watched board,
