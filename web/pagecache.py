@@ -12,9 +12,9 @@ announcement lost while the subscription was down (after a resubscription every 
 marked stale), and a server without the stream worker (runserver), which follows none.
 
 A stale page is rendered again by one thread; the others meanwhile answer with the copy they
-have (one render older), as the API's micro-cache does. A fresh page is answered by the
-stream worker (`web.worker`) before Django is called at all — the page's bytes, with its own
-headers, in one write — which is what makes the hot page cheap (docs/BENCHMARKS.md).
+have (one render older), as the API's micro-cache does. Such a page is answered by the stream
+worker (`web.worker`) before Django is called at all — the page's bytes, with its own headers,
+in one write — which is what makes the hot page cheap (docs/BENCHMARKS.md).
 
 Only what the view marks, with status 200, no cookie and no `Vary`, is kept; the key is the
 scheme and the full path, so an `https` visitor never gets a copy rendered for `http`.
@@ -62,6 +62,13 @@ class PageCache:
         """The page if it is fresh (no lock: a dict read)."""
         page = self.pages.get(key)
         if page is not None and page.fresh_until > clock.monotonic():
+            return page
+        return None
+
+    def servable(self, key: tuple[str, str]) -> Page | None:
+        """The page if it is fresh, or stale while a thread renders it again."""
+        page = self.pages.get(key)
+        if page is not None and (page.fresh_until > clock.monotonic() or key in self.refreshing):
             return page
         return None
 

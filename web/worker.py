@@ -8,12 +8,13 @@ socket from gunicorn and gives it to this process's `StreamHub`, which answers o
 loop. The thread is free again at once, and a thousand idle streams cost a thousand sockets.
 Any other stream request (a bad query) goes to Django, which answers the API's 400.
 
-A board page that `web.pagecache` holds fresh is written straight from the cache: the bytes
-Django answered the first time (its headers included), behind gunicorn's own status line and
-`Server`, `Date` and `Connection` headers, in one write. Django, its middleware and gunicorn's
-response object cost three quarters of a cached page's time; the request is still counted in
-the metrics under its route. Anything unusual — another HTTP version, a body, a bad Host, the
-access log on, a page not fresh — goes the usual way.
+A board page that `web.pagecache` holds (fresh, or stale while another thread renders it
+again) is written straight from the cache: the bytes Django answered the first time, its
+headers included, behind gunicorn's own status line and `Server`, `Date` and `Connection`
+headers, in one write. Django, its middleware and gunicorn's response object were about two
+thirds of a cached page's CPU time (py-spy, docs/BENCHMARKS.md); the request is still counted
+in the metrics under its route. Anything unusual — another HTTP version, a body, a bad Host,
+the access log on, a page not cached — goes the usual way.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class StreamingThreadWorker(ThreadWorker):
             return None
         if headers.get("CONTENT-LENGTH", "0") != "0" or "TRANSFER-ENCODING" in headers:
             return None
-        return cache.fresh(key_of(_scheme(req, headers), req.path + (f"?{req.query}" if req.query else "")))
+        return cache.servable(key_of(_scheme(req, headers), req.path + (f"?{req.query}" if req.query else "")))
 
     def _answer_cached(self, req, conn, page: Page) -> bool:
         """What gunicorn's handle_request does for a response, for bytes already made."""

@@ -40,6 +40,10 @@ def test_a_page_is_fresh_until_its_time_or_a_change_of_one_of_its_boards(monkeyp
     cache.changed(["b:last"])  # the previous period's board: the moves changed
     assert cache.fresh(KEY) is None
     assert cache.pages[KEY].content == b"<p>"  # kept stale: answered while one thread renders again
+    assert cache.servable(KEY) is None
+    cache.refreshing.add(KEY)
+    assert cache.servable(KEY).content == b"<p>"
+    cache.refreshing.discard(KEY)
     assert cache.fresh(("http", "/other")) is not None
     seconds[0] = 10.0
     assert cache.fresh(("http", "/other")) is None  # its time ran out
