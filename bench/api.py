@@ -87,14 +87,14 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def seed(client: redis.Redis, users: int) -> None:
+def seed(client: redis.Redis, users: int, key: str = BOARD_KEY) -> None:
     """`users` users with scores from a narrow range, so the board is full of ties."""
     rng = random.Random(42)
-    client.delete(BOARD_KEY)
+    client.delete(key)
     ids = rng.sample(range(1, 10 * users), users)
     for start in range(0, users, 5000):
-        client.zadd(BOARD_KEY, {str(user): rng.randint(1, users // 5) for user in ids[start : start + 5000]})
-    client.expire(BOARD_KEY, 3600)
+        client.zadd(key, {str(user): rng.randint(1, users // 5) for user in ids[start : start + 5000]})
+    client.expire(key, 3600)
 
 
 def _ms(value: str, unit: str) -> float:
