@@ -6,10 +6,12 @@ reloading it ask for it hundreds of times a second. The page view names the boar
 (`response.page_boards`: the board and, on a period board, the previous period's for the
 moves); this middleware keeps the response under its URL, and the consumer's announcements
 (`redis_boards.boards_changed`, followed from the start by each stream worker's `web.stream`
-hub) mark every page showing a changed board stale at once. The time limit bounds what the
-announcements cannot see: a page's project list, the current period turning over, an
-announcement lost while the subscription was down (after a resubscription every page is
-marked stale), and a server without the stream worker (runserver), which follows none.
+hub) mark every page showing a changed board stale — at once if the page is 0.1 s old, else
+when it is (a board that every batch changes costs a render per page every 0.1 s, as the API's
+micro-cache does, not one per batch). The time limit bounds what the announcements cannot
+see: a page's project list, the current period turning over, an announcement lost while the
+subscription was down (after a resubscription every page is marked stale), and a server
+without the stream worker (runserver), which follows none.
 
 A stale page is rendered again by one thread; the others meanwhile answer with the copy they
 have (one render older), as the API's micro-cache does. Such a page is answered by the stream
@@ -33,12 +35,17 @@ from scoring import clock
 
 MAX_ENTRIES = 2048
 MAX_CHANGES = 20_000
+# A page stays fresh this long after its read even if its board changes meanwhile: a board
+# that every batch changes (50 a second at 1,000 events/s) costs each worker a render per page
+# every 0.1 s, as the API's micro-cache does, not one per batch.
+MIN_FRESH_SECONDS = 0.1
 # Headers the server writes itself on every answer (the worker writes its own, fresh).
 SERVER_HEADERS = frozenset({"date", "server", "connection"})
 
 
 class Page(NamedTuple):
-    fresh_until: float  # clock.monotonic(); 0: stale (a board it shows changed)
+    fresh_until: float  # clock.monotonic()
+    read_at: float  # when its render began: a change makes it stale MIN_FRESH_SECONDS after this
     content: bytes
     headers: tuple[tuple[str, str], ...]
     resolver_match: object  # the route the metrics count a replay under
@@ -78,7 +85,7 @@ class PageCache:
         the read)."""
         with self.lock:
             if started_at <= self.forgotten or any(self.changes.get(b, -1) > started_at for b in page.boards):
-                page = page._replace(fresh_until=0.0)
+                page = _changed(page)
             if key not in self.pages and len(self.pages) >= MAX_ENTRIES:
                 self._clear()  # many distinct pages: start over rather than track ages
             old = self.pages.get(key)
@@ -106,8 +113,8 @@ class PageCache:
                     keys.update(self.by_board.get(board, ()))
             for key in keys:
                 page = self.pages.get(key)
-                if page is not None and page.fresh_until:
-                    self.pages[key] = page._replace(fresh_until=0.0)
+                if page is not None:
+                    self.pages[key] = _changed(page)
 
     def _unindex(self, key: tuple[str, str], boards: frozenset[str]) -> None:
         for board in boards:
@@ -123,6 +130,11 @@ class PageCache:
 
 
 cache = PageCache()
+
+
+def _changed(page: Page) -> Page:
+    """A page one of whose boards changed: stale once it is MIN_FRESH_SECONDS old."""
+    return page._replace(fresh_until=min(page.fresh_until, page.read_at + MIN_FRESH_SECONDS))
 
 
 def wire_of(content: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
@@ -164,7 +176,7 @@ class BoardPageCache:
                     return _replay(request, page)
                 cache.refreshing.add(key)
         try:
-            started_at = cache.count
+            started_at, read_at = cache.count, clock.monotonic()
             response = self.get_response(request)
             boards = getattr(response, "page_boards", None)
             if (
@@ -179,6 +191,7 @@ class BoardPageCache:
                     key,
                     Page(
                         clock.monotonic() + ttl,
+                        read_at,
                         response.content,
                         headers,
                         request.resolver_match,

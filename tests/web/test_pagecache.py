@@ -21,8 +21,9 @@ from web.pagecache import Page, PageCache, wire_of
 KEY = ("http", "/?timeframe=weekly")
 
 
-def page(boards: set[str], *, fresh_until: float = 10.0, body: bytes = b"<p>") -> Page:
-    return Page(fresh_until, body, (("Content-Type", "text/html"),), None, frozenset(boards), wire_of(body, ()))
+def page(boards: set[str], *, read_at: float, fresh_until: float = 10.0, body: bytes = b"<p>") -> Page:
+    headers = (("Content-Type", "text/html"),)
+    return Page(fresh_until, read_at, body, headers, None, frozenset(boards), wire_of(body, headers))
 
 
 # ---- the cache itself (pure)
@@ -32,14 +33,14 @@ def test_a_page_is_fresh_until_its_time_or_a_change_of_one_of_its_boards(monkeyp
     seconds = [5.0]
     monkeypatch.setattr(scoring_clock, "monotonic", lambda: seconds[0])
     cache = PageCache()
-    cache.store(KEY, page({"b:this", "b:last"}), started_at=cache.count)
-    cache.store(("http", "/other"), page({"b:other"}), started_at=cache.count)
+    cache.store(KEY, page({"b:this", "b:last"}, read_at=4.9), started_at=cache.count)
+    cache.store(("http", "/other"), page({"b:other"}, read_at=4.9), started_at=cache.count)
     assert cache.fresh(KEY) is not None
     cache.changed(["b:unrelated"])
     assert cache.fresh(KEY) is not None
     cache.changed(["b:last"])  # the previous period's board: the moves changed
-    assert cache.fresh(KEY) is None
-    assert cache.pages[KEY].content == b"<p>"  # kept stale: answered while one thread renders again
+    assert cache.fresh(KEY) is None  # read 0.1 s ago: stale at once
+    assert cache.pages[KEY].content == b"<p>"  # kept: answered while one thread renders again
     assert cache.servable(KEY) is None
     cache.refreshing.add(KEY)
     assert cache.servable(KEY).content == b"<p>"
@@ -47,8 +48,23 @@ def test_a_page_is_fresh_until_its_time_or_a_change_of_one_of_its_boards(monkeyp
     assert cache.fresh(("http", "/other")) is not None
     seconds[0] = 10.0
     assert cache.fresh(("http", "/other")) is None  # its time ran out
-    cache.store(KEY, page({"b:this"}, fresh_until=20.0), started_at=cache.count)
+    cache.store(KEY, page({"b:this"}, read_at=10.0, fresh_until=20.0), started_at=cache.count)
     cache.changed(None)  # resubscribed: anything may have changed meanwhile
+    assert cache.fresh(KEY) is not None  # but a page read just now stays fresh for 0.1 s
+    seconds[0] = 10.1
+    assert cache.fresh(KEY) is None
+
+
+def test_a_board_that_changes_all_the_time_costs_a_render_per_tenth_of_a_second(monkeypatch):
+    seconds = [5.0]
+    monkeypatch.setattr(scoring_clock, "monotonic", lambda: seconds[0])
+    cache = PageCache()
+    cache.store(KEY, page({"b:this"}, read_at=5.0), started_at=cache.count)
+    for _ in range(4):  # a batch every 20 ms
+        seconds[0] += 0.02
+        cache.changed(["b:this"])
+        assert cache.fresh(KEY) is not None
+    seconds[0] = 5.1
     assert cache.fresh(KEY) is None
 
 
@@ -57,11 +73,11 @@ def test_a_render_that_a_change_overtook_is_kept_stale(monkeypatch):
     cache = PageCache()
     cache.changed(["b:this"])  # before the render began: the render saw it
     started = cache.count
-    cache.store(KEY, page({"b:this"}), started_at=started)
+    cache.store(KEY, page({"b:this"}, read_at=4.8), started_at=started)
     assert cache.fresh(KEY) is not None
     started = cache.count
     cache.changed(["b:this"])  # while the page was being rendered: it may not show it
-    cache.store(KEY, page({"b:this"}), started_at=started)
+    cache.store(KEY, page({"b:this"}, read_at=4.8), started_at=started)
     assert cache.fresh(KEY) is None
 
 
@@ -86,7 +102,9 @@ def _scores(html: str) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_board_pages_are_kept_until_their_board_changes(cached, redis_client, clock):
+def test_board_pages_are_kept_until_their_board_changes(cached, redis_client, clock, monkeypatch):
+    seconds = [5.0]
+    monkeypatch.setattr(scoring_clock, "monotonic", lambda: seconds[0])
     now = clock.now()
     ingest(push(1, 5, at=now))
     assert _scores(cached.get("/").content.decode()) == ["5"]
@@ -94,6 +112,7 @@ def test_board_pages_are_kept_until_their_board_changes(cached, redis_client, cl
     assert _scores(cached.get("/").content.decode()) == ["5"]
     assert _scores(cached.get("/?page=1").content.decode()) == ["8"]  # another URL, another page
     pagecache.cache.changed(["leaderboard:global:all_time:all"])
+    seconds[0] += 0.1  # a changed board's page is kept 0.1 s after its read at most
     assert _scores(cached.get("/").content.decode()) == ["8"]
     week = period_of(Timeframe.WEEKLY, now)
     weekly = f"/?timeframe=weekly&period={week}"
