@@ -59,7 +59,11 @@ format: install
 proto: install
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto proto/contributions/v1/contribution.proto
 
-bench: db
+# wrk drives the API and page benchmarks (Debian's package).
+/usr/bin/wrk:
+	apt-get update && apt-get install -y wrk
+
+bench: db /usr/bin/wrk
 	$(PY) bench/run.py
 	$(PY) bench/webhooks.py
 	$(PY) bench/web.py

@@ -153,6 +153,11 @@ def key_of(scheme: str, full_path: str) -> tuple[str, str]:
     return scheme, full_path
 
 
+def is_board_path(path: str) -> bool:
+    """The board pages' paths (web/urls.py): the API and the other pages skip the cache at once."""
+    return path == "/" or path.startswith("/projects/")
+
+
 class BoardPageCache:
     """The middleware: answers a page from the cache, or renders it and keeps it when the
     view marked it. Second in MIDDLEWARE (after the metrics): what it keeps has been through
@@ -163,7 +168,7 @@ class BoardPageCache:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         ttl = settings.PAGE_CACHE_SECONDS
-        if ttl <= 0 or request.method != "GET":
+        if ttl <= 0 or request.method != "GET" or not is_board_path(request.path):
             return self.get_response(request)
         request.get_host()  # a Host not allowed is a 400 here as it is further in (CommonMiddleware)
         key = key_of(request.scheme, request.get_full_path())

@@ -29,7 +29,7 @@ from gunicorn import SERVER
 from gunicorn.workers.gthread import ThreadWorker
 
 from web.live import STREAM_PATH, stream_board
-from web.pagecache import Page, cache, key_of
+from web.pagecache import Page, cache, is_board_path, key_of
 
 
 class _HandedOff:
@@ -78,7 +78,7 @@ class StreamingThreadWorker(ThreadWorker):
         super().run()
 
     def handle_request(self, req, conn):
-        if req.method == "GET":
+        if req.method == "GET" and (req.path == STREAM_PATH or is_board_path(req.path)):
             headers = dict(req.headers)
             # Django checks the Host header of every request it serves; so do these
             host_ok = validate_host(split_domain_port(headers.get("HOST", ""))[0], settings.ALLOWED_HOSTS)
