@@ -1,7 +1,7 @@
 """The pages and the live stream, side by side with the API, in one run on one server.
 
     .venv/bin/python bench/web.py [--runs 3] [--duration 10] [--clients 1000] [--rate 1000]
-                                  [--page-rate 1000] [--seconds 20] [--no-write]
+                                  [--page-rate 1000] [--seconds 30] [--no-write]
 
 On a database, a Redis database and a JetStream stream of its own, it starts what `make run`
 starts (gunicorn with the stream worker: 2 workers x 8 threads; one consumer), then:
@@ -499,7 +499,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=1000.0, help="ingest events/s while the streams watch")
     parser.add_argument("--page-rate", type=float, default=1000.0, help="pages/s offered in the open-loop runs")
-    parser.add_argument("--seconds", type=float, default=20.0, help="ingest time per live run")
+    parser.add_argument("--seconds", type=float, default=30.0, help="ingest time per live run")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     args.load_before = os.getloadavg()[0]
@@ -578,6 +578,10 @@ def main() -> int:
     return 0
 
 
+def _span(values: list[int]) -> str:
+    return f"{min(values)}" if min(values) == max(values) else f"{min(values)}-{max(values)}"
+
+
 def _range(values: list[float], fmt: str = ",.0f") -> str:
     return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
@@ -618,7 +622,7 @@ def section(args, page: PageFigure, api: ApiRounds, quiet: LiveFigure, busy: Liv
         f"second: a change waits for its turn) | p99 ≤ 1 s | p99 {busy_p99:,.0f} ms: {describe(busy)} |",
         f"| API top-50 (`bench/api.py`, wrk 50 connections), no stream open | | {_range([r for r, _ in api.without])}"
         f" req/s; gunicorn's CPU {cpu_without:.0f} us a request |",
-        f"| API top-50, {min(api.connected)}-{max(api.connected)} streams open (the rounds alternate) | "
+        f"| API top-50, {_span(api.connected)} streams open (the rounds alternate) | "
         f"within 10 % | {_range([r for r, _ in api.with_streams])} req/s "
         f"({(rps_with - rps_without) / rps_without * 100:+.1f} %); gunicorn's CPU {cpu_with:.0f} us a request "
         f"({(cpu_with - cpu_without) / cpu_without * 100:+.1f} %) |",
