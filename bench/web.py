@@ -502,7 +502,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="ingest time per live run")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    args.load_before = os.getloadavg()[0]
+    args.load_before, args.started = os.getloadavg()[0], datetime.now(UTC)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
@@ -600,7 +600,7 @@ def section(args, page: PageFigure, api: ApiRounds, quiet: LiveFigure, busy: Liv
     lines = [
         SECTION,
         "",
-        f"`make bench` → `bench/web.py`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; 2 cores shared with whatever "
+        f"`make bench` → `bench/web.py`, started {args.started:%Y-%m-%d %H:%M} UTC; 2 cores shared with whatever "
         f"else runs: load average {args.load_before:.1f} at the start, {page.load[0]:.1f}-{page.load[1]:.1f} "
         f"during the page runs, {api.load[0]:.1f}-{api.load[1]:.1f} during the API rounds, "
         f"{args.live_load[0]:.1f}-{args.live_load[1]:.1f} during the live runs (the benchmark's own load "
