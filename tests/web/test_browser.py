@@ -35,7 +35,8 @@ def expected_rows(body: dict) -> list[list[str]]:
 @pytest.fixture
 def seeded(ready_boards):
     """Ties on every board; a previous week; two projects; a contributor with history; logins
-    for some contributors and none for others (#id)."""
+    for some contributors and none for others (#id); a bot with the most points, which no page
+    shows (SPEC section 9)."""
     now = datetime.now(UTC)
     last_week = now - timedelta(days=7)
     ingest(
@@ -48,6 +49,8 @@ def seeded(ready_boards):
         push(55, 3, at=last_week),
         push(33, 8, at=last_week, project_id=2),
         push(11, 2, at=last_week, login="ada"),
+        push(66, 10, at=now, login="dependabot[bot]"),
+        push(66, 10, at=now, project_id=2, login="dependabot[bot]"),
     )
     return now
 
@@ -111,6 +114,10 @@ def test_pages_tabs_periods_projects_and_profiles(web_server, page, seeded):
     page.fill("#find-q", "33")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{web_server.url}/contributors/33")
+
+    # The bot (66) is logged but on no board, and has no page: the tables above never showed it.
+    assert page.goto(web_server.url + "/contributors/dependabot[bot]").status == 404
+    assert page.goto(web_server.url + "/contributors/66").status == 404
 
 
 def test_keyboard_reaches_the_tabs_and_rows(web_server, page, seeded):
