@@ -3,11 +3,12 @@
 `ContributionEvent` is the durable truth: one row per distinct valid event, unique on its
 wire id, written before any board changes. `applied` says whether its points are known to
 be on the Redis boards; `txid` is the inserting transaction's id, so a snapshot can name
-exactly which rows it saw (docs/EXACTLY_ONCE.md).
+exactly which rows it saw (docs/EXACTLY_ONCE.md). `RulesVersion` holds the scoring tables
+that scored it, one of them active; a row's points under the active one are `live_points`.
 """
 
 from django.db import models
-from django.db.models.functions import Now, Upper
+from django.db.models.functions import Coalesce, Now, Upper
 
 from scoring.rules import EventKind
 
@@ -76,6 +77,51 @@ class Contributor(models.Model):
         return self.excluded_reason is not None
 
 
+class RulesVersion(models.Model):
+    """A numbered version of the scoring table (SPEC section 10). Exactly one is active: the
+    consumers score by it, and the boards are the log's points under it. A rescore moves the log
+    to another version and switches it active (docs/EXACTLY_ONCE.md)."""
+
+    number = models.PositiveIntegerField(primary_key=True)
+    table = models.JSONField(help_text="Points per row of the scoring table (SCORING_* names, lower case).")
+    created_at = models.DateTimeField(db_default=Now())
+    activated_at = models.DateTimeField(null=True, blank=True, help_text="When it last became active.")
+    retired_at = models.DateTimeField(null=True, blank=True, help_text="When another version last replaced it.")
+    active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-number"]
+        # At most one active (a partial unique index); the switch retires one, then activates the other.
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=models.Q(active=True), name="one_active_rules")
+        ]
+
+    def __str__(self) -> str:
+        return f"rules version {self.number}{' (active)' if self.active else ''}"
+
+
+# The active version's number, as SQL: an uncorrelated subquery (one InitPlan per statement). No
+# version recorded yet means version 1, the one the first use records from the settings.
+ACTIVE_RULES_SQL = "coalesce((SELECT number FROM scoring_rulesversion WHERE active), 1)"
+
+
+def live_points(table: str = "scoring_contributionevent") -> str:
+    """SQL for a log row's points under the active version: `points` if the row is at it, else
+    `points_prev` (a row a rescore has moved ahead keeps its points under the active version
+    there until the rescore's switch). Every aggregate of the log sums this."""
+    return f"CASE WHEN {table}.rules_version = {ACTIVE_RULES_SQL} THEN {table}.points ELSE {table}.points_prev END"
+
+
+def live_points_expression() -> models.Case:
+    """`live_points` for the ORM (aliases and subqueries included)."""
+    active = Coalesce(models.Subquery(RulesVersion.objects.filter(active=True).values("number")[:1]), 1)
+    return models.Case(
+        models.When(rules_version=active, then=models.F("points")),
+        default=models.F("points_prev"),
+        output_field=models.IntegerField(),
+    )
+
+
 class ContributionEvent(models.Model):
     """One distinct valid event, with the points it earned (zero included)."""
 
@@ -88,7 +134,13 @@ class ContributionEvent(models.Model):
     # Not indexed on its own: event_project_time below leads with it.
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="events", db_index=False)
     occurred_at = models.DateTimeField()
-    points = models.IntegerField()
+    points = models.IntegerField(help_text="Under `rules_version`'s table.")
+    # Neither is in any index or index predicate: a rescore rewrites both (with `points`) as
+    # HOT updates, in place (the table's fillfactor leaves each page room for them).
+    rules_version = models.IntegerField(default=1, help_text="The rules version that scored `points`.")
+    points_prev = models.IntegerField(
+        null=True, blank=True, help_text="Its points under the active version, while a rescore has moved it ahead."
+    )
     raw = models.BinaryField(help_text="The protobuf message exactly as received.")
     url = models.TextField(blank=True, db_default="", help_text="The activity on the provider's site.")
     logged_at = models.DateTimeField(db_default=Now())

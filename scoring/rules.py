@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class EventKind(enum.IntEnum):
@@ -66,6 +66,28 @@ class ScoringTable:
         known = {f.name for f in fields(cls)}
         return cls(**{name: int(points) for name, points in values.items() if name in known})
 
+    def as_mapping(self) -> dict[str, int]:
+        """Every row and its points, in the table's order (what a rules version stores)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class RowChange:
+    """One row of the scoring table whose points differ between two tables."""
+
+    row: str
+    wanted: int
+    active: int
+
+
+def table_diff(wanted: ScoringTable, active: ScoringTable) -> list[RowChange]:
+    """The rows whose points differ, in the table's order (empty: the tables are equal)."""
+    return [
+        RowChange(f.name, getattr(wanted, f.name), getattr(active, f.name))
+        for f in fields(ScoringTable)
+        if getattr(wanted, f.name) != getattr(active, f.name)
+    ]
+
 
 @dataclass(frozen=True, slots=True)
 class Contribution:
@@ -95,7 +117,18 @@ class Contribution:
     is_bot: bool = False
 
 
-def points(contribution: Contribution, table: ScoringTable) -> int:
+class ScoringFacts(NamedTuple):
+    """What the points of an event depend on, and nothing else: a rescore decodes only these
+    from each logged message (`wire.scoring_facts`) and scores them like a `Contribution`."""
+
+    kind: EventKind
+    merged: bool = False
+    review_state: ReviewState = ReviewState.UNSPECIFIED
+    issue_close_reason: IssueCloseReason = IssueCloseReason.UNSPECIFIED
+    commits: int = 0
+
+
+def points(contribution: Contribution | ScoringFacts, table: ScoringTable) -> int:
     """The points `contribution` earns under `table` (zero included)."""
     kind = contribution.kind
     if kind is EventKind.PULL_REQUEST_OPENED:

@@ -29,6 +29,9 @@ class Snapshot(models.Model):
     )
     based_on = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     events = models.BigIntegerField(default=0, help_text="Scored events the snapshot covers.")
+    rules_version = models.IntegerField(
+        default=1, help_text="The rules version active when it was taken: a restore uses only the active one's."
+    )
     boards = models.IntegerField(default=0)
     entries = models.BigIntegerField(default=0, help_text="(board, user) members over all boards.")
     duration_ms = models.IntegerField(default=0)
