@@ -282,9 +282,8 @@ class Consumer:
             reason = f"{item.dead_letter.reason}; kept with: {describe(exc)}"[:4000]
             dead = services.DeadLetterIn(item.msg.data, reason, subject, sequence)
             return self._dead_letter(dead, result)
-        scored = services.contributions_score([item.contribution])
         try:
-            logged, _ = services.events_record(scored=scored)
+            scored, logged, _ = services.batch_record([item.contribution])
         except Exception as again:
             if is_transient(again):
                 raise
@@ -386,6 +385,11 @@ class Consumer:
         timeout (and the sweep once per sweep): `self.restore` compares the ready sentinel's
         token with the one Postgres keeps, and restores when they differ."""
         self._until_done(self._restore, "boards check")
+
+    def rules_check(self) -> tuple[services.ActiveRules, list] | None:
+        """The active rules version and how the settings' table differs from it (waiting for
+        Postgres if it is away); None if told to stop first."""
+        return self._until_done(services.rules_check, "rules check")
 
     def eviction_check(self) -> str | None:
         """Redis's maxmemory-policy (waiting for Redis if it is away); None if CONFIG is

@@ -13,11 +13,16 @@ The protocol (docs/EXACTLY_ONCE.md has every crash point):
 An event is re-applied only while its row is locked and unapplied, and the Lua call skips
 every id already marked, so a crash anywhere repeats work but never counts twice. Rows left
 unapplied by a crash are picked up by redelivery, or by `pending_sweep` if none comes.
+
+Events are scored by the active rules version (`rules_current`, read from Postgres and cached),
+never by the settings: the record inserts a batch only if the version that scored it is still
+active, and otherwise the batch is scored again by the new one (`batch_record`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,8 +36,9 @@ from scoring import clock, exclusions, redis_boards
 from scoring.boards import Board, boards_of, expires_at, is_retained
 from scoring.faults import crash_point
 from scoring.gate import GATE_LOCK, gate_exclusive, gate_shared  # noqa: F401 (gate_exclusive: for callers)
+from scoring.models import ACTIVE_RULES_SQL
 from scoring.redis_boards import Increment
-from scoring.rules import Contribution, ScoringTable, points
+from scoring.rules import Contribution, RowChange, ScoringTable, points, table_diff
 
 logger = logging.getLogger("leaderboard.services")
 
@@ -49,10 +55,11 @@ class DeadLetterIn:
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """A contribution with the points it earned."""
+    """A contribution with the points it earned under rules version `version`."""
 
     contribution: Contribution
     points: int
+    version: int = 1
 
 
 @dataclass(slots=True)
@@ -74,14 +81,92 @@ class BatchResult:
 
 
 def scoring_table() -> ScoringTable:
+    """The table the settings describe (`SCORING_*`, YAML `scoring`): what the operator wants.
+    Events are scored by the active rules version's table (`rules_current`); a consumer whose
+    settings differ from it refuses to start (`rules_check`), and `rescore_leaderboards` makes
+    the settings' table the active one."""
     return ScoringTable.from_mapping(settings.SCORING)
 
 
-def contributions_score(contributions: Sequence[Contribution], table: ScoringTable | None = None) -> list[Scored]:
-    """Points for each distinct contribution, in event id order (the lock order)."""
-    table = table or scoring_table()
+@dataclass(frozen=True, slots=True)
+class ActiveRules:
+    """A rules version and its table."""
+
+    number: int
+    table: ScoringTable
+
+
+class RulesChanged(Exception):
+    """The batch was scored by a rules version that is no longer active: nothing was recorded."""
+
+    def __init__(self, scored_by: int, active: int) -> None:
+        super().__init__(f"the batch was scored by rules version {scored_by}, but version {active} is active")
+        self.scored_by, self.active = scored_by, active
+
+
+_rules: ActiveRules | None = None  # this process's copy of the active version (one assignment: thread-safe)
+
+
+def rules_current(*, reload: bool = False) -> ActiveRules:
+    """The active rules version, as this process last read it from Postgres (`reload`: read it
+    again). On first use, when no version exists, version 1 is recorded from the settings'
+    table (the log's rows are version 1 until a rescore: the migration's default)."""
+    global _rules
+    if _rules is None or reload:
+        _rules = rules_active()
+    return _rules
+
+
+def rules_active() -> ActiveRules:
+    """The active rules version read from Postgres; version 1 from the settings if there is none
+    yet (two processes doing it at once record it once)."""
+    with connection.cursor() as cursor:
+        for _ in range(2):
+            cursor.execute('SELECT number, "table" FROM scoring_rulesversion WHERE active')
+            found = cursor.fetchone()
+            if found is not None:
+                number, table = found  # jsonb comes as text through Django's cursor
+                return ActiveRules(number, ScoringTable.from_mapping(json.loads(table)))
+            cursor.execute(
+                'INSERT INTO scoring_rulesversion (number, "table", created_at, activated_at, active)'
+                " SELECT 1, %s, now(), now(), true WHERE NOT EXISTS (SELECT FROM scoring_rulesversion)"
+                " ON CONFLICT DO NOTHING",
+                [json.dumps(scoring_table().as_mapping())],
+            )
+    raise RuntimeError("no rules version is active (scoring_rulesversion holds versions, none of them active)")
+
+
+def rules_check() -> tuple[ActiveRules, list[RowChange]]:
+    """The active rules version and the rows in which the settings' table differs from it
+    (none: a consumer may start)."""
+    active = rules_current(reload=True)
+    return active, table_diff(scoring_table(), active.table)
+
+
+def contributions_score(contributions: Sequence[Contribution], rules: ActiveRules | None = None) -> list[Scored]:
+    """Points for each distinct contribution under `rules` (the active version if not given), in
+    event id order (the lock order)."""
+    rules = rules or rules_current()
     distinct = {c.event_id: c for c in reversed(contributions)}  # the first of each id wins
-    return [Scored(c, points(c, table)) for _, c in sorted(distinct.items())]
+    return [Scored(c, points(c, rules.table), rules.number) for _, c in sorted(distinct.items())]
+
+
+def batch_record(
+    contributions: Sequence[Contribution], dead_letters: Sequence[DeadLetterIn] = ()
+) -> tuple[list[Scored], int, int]:
+    """Score the batch by the active rules version and record it (`events_record`); if a rescore
+    switched the version meanwhile, read the new one and do both again. Returns the scored
+    events, the new events and the new dead letters."""
+    rules = rules_current()
+    while True:
+        scored = contributions_score(contributions, rules)
+        try:
+            logged, dead = events_record(scored=scored, dead_letters=dead_letters)
+        except RulesChanged as changed:
+            rules = rules_current(reload=True)
+            logger.info("%s: scoring the batch again by version %d", changed, rules.number)
+            continue
+        return scored, logged, dead
 
 
 # The batch is COPYed into a session-local staging table (emptied at every commit), then moved
@@ -103,12 +188,18 @@ CREATE TEMP TABLE IF NOT EXISTS event_stage_v2 (
 ) ON COMMIT DELETE ROWS
 """
 _COPY_EVENTS = "COPY event_stage_v2 FROM STDIN"
+# The rows go in only if the version that scored them is still the active one: the subquery
+# is read in this statement, whose transaction holds the boards gate shared since its first
+# statement, so no rescore can switch the version before this transaction ends (it takes the
+# gate exclusive). The active version is returned: the caller scores again if it differs.
 _RECORD_EVENTS = """
 WITH inserted AS (
     INSERT INTO scoring_contributionevent
-           (event_id, kind, user_id, project_id, occurred_at, points, raw, applied, url)
-    SELECT event_id, kind, user_id, project_id, occurred_at, points, raw, applied, url
-      FROM event_stage_v2 ORDER BY event_id
+           (event_id, kind, user_id, project_id, occurred_at, points, raw, applied, url, rules_version)
+    SELECT event_id, kind, user_id, project_id, occurred_at, points, raw, applied, url, %(version)s
+      FROM event_stage_v2
+     WHERE %(version)s = {active}
+     ORDER BY event_id
     ON CONFLICT (event_id) DO NOTHING
     RETURNING project_id
 ), counted AS (
@@ -116,7 +207,7 @@ WITH inserted AS (
 ), projects AS (
     INSERT INTO scoring_project AS p (id, name, event_count)
     SELECT t.id, t.name, coalesce(n.count, 0)
-      FROM unnest(%s::numeric[], %s::text[]) AS t(id, name) LEFT JOIN counted AS n ON n.project_id = t.id
+      FROM unnest(%(ids)s::numeric[], %(names)s::text[]) AS t(id, name) LEFT JOIN counted AS n ON n.project_id = t.id
      ORDER BY t.id
     ON CONFLICT (id) DO UPDATE
        SET name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE p.name END,
@@ -143,10 +234,11 @@ WITH inserted AS (
 )
 SELECT coalesce(sum(count), 0),
        (SELECT array_agg(DISTINCT s.user_id) FROM event_stage_v2 s LEFT JOIN scoring_contributor c ON c.id = s.user_id
-         WHERE (s.is_bot OR s.login LIKE '%%[bot]' OR upper(s.login) = ANY(%s::text[]))
-           AND (c.id IS NULL OR (c.excluded_reason IS NULL AND NOT c.bot_allowed)))
+         WHERE (s.is_bot OR s.login LIKE '%%[bot]' OR upper(s.login) = ANY(%(logins)s::text[]))
+           AND (c.id IS NULL OR (c.excluded_reason IS NULL AND NOT c.bot_allowed))),
+       {active}
   FROM counted
-"""
+""".replace("{active}", ACTIVE_RULES_SQL)
 _RECORD_DEAD_LETTERS = """
 INSERT INTO scoring_deadletter (stream_sequence, digest, subject, raw, reason)
 SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[], %s::text[])
@@ -160,7 +252,8 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
 
     Events already logged are left as they are; so are dead letters already kept.
     An event worth 0 points is logged as applied: it changes no board (nor would a negative
-    one: boards only ever gain points, see `events_apply`).
+    one: boards only ever gain points, see `events_apply`). Raises `RulesChanged` (nothing
+    written) if the rules version the events were scored by is no longer the active one.
     """
     logged, bots = 0, []
     kept: list[DeadLetterIn] = []
@@ -192,8 +285,13 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
                     c = s.contribution
                     row = (c.event_id, int(c.kind), c.user_id, c.project_id, c.occurred_at, s.points, c.raw)
                     copy.write_row((*row, s.points <= 0, c.url, c.login, c.avatar_url, c.is_bot))
-            cursor.execute(_RECORD_EVENTS, [list(names), list(names.values()), exclusions.excluded_logins()])
-            count, candidates = cursor.fetchone()
+            version = scored[0].version
+            assert all(s.version == version for s in scored), "one batch, one rules version"
+            params = {"ids": list(names), "names": list(names.values()), "version": version}
+            cursor.execute(_RECORD_EVENTS, params | {"logins": exclusions.excluded_logins()})
+            count, candidates, active = cursor.fetchone()
+            if active != version:
+                raise RulesChanged(version, active)  # rolls the whole transaction back
             logged, bots = int(count), [int(user_id) for user_id in candidates or ()]
     if bots:  # before any of their events is applied (and again on a redelivery after a crash here)
         exclusions.bots_exclude(bots)
@@ -417,8 +515,7 @@ def pending_tidy(*, event_ids: Sequence[str]) -> int:
 
 def batch_ingest(*, contributions: Sequence[Contribution], dead_letters: Sequence[DeadLetterIn] = ()) -> BatchResult:
     """Record then apply one batch; the caller acks only after this returns."""
-    scored = contributions_score(contributions)
-    logged, dead = events_record(scored=scored, dead_letters=dead_letters)
+    scored, logged, dead = batch_record(contributions, dead_letters)
     crash_point("after_record")
     applied, skipped = events_apply(scored=scored)
     return BatchResult(

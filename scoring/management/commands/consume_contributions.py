@@ -10,11 +10,39 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
-from scoring import metrics
+from scoring import metrics, services
 from scoring.consumer import Consumer
 from scoring.jetstream import JetStreamSource
+from scoring.rules import RowChange
 
 logger = logging.getLogger("leaderboard.consumer")
+
+# The exit code of a consumer whose scoring settings differ from the active rules version
+# (sysexits' EX_CONFIG): a supervisor should not restart it until the settings or the active
+# version change (docs/OPERATIONS.md).
+RULES_MISMATCH_EXIT = 78
+
+
+def rules_refuse(found: tuple[services.ActiveRules, list[RowChange]] | None) -> None:
+    """Refuse to consume when the settings' scoring table is not the active rules version's:
+    two consumers must never score by different tables (SPEC section 10)."""
+    if found is None:
+        return  # told to stop first
+    active, changes = found
+    if not changes:
+        logger.info("scoring by rules version %d (the settings' table)", active.number)
+        return
+    rows = "; ".join(
+        f"SCORING_{c.row.upper()} (yaml scoring.{c.row}) is {c.wanted} in the settings, {c.active} in version"
+        f" {active.number}"
+        for c in changes
+    )
+    raise CommandError(
+        f"the scoring settings differ from the active rules version {active.number}: {rows}. Run"
+        " `python manage.py rescore_leaderboards` to rescore the log under the settings and make them the active"
+        " version (or set the settings back to the active version's table, GET /v1/rules).",
+        returncode=RULES_MISMATCH_EXIT,
+    )
 
 
 def restore_if_missing() -> object:
@@ -64,6 +92,7 @@ class Command(BaseCommand):
         try:
             consumer = Consumer(source, restore_if_missing, stop)
             eviction_refuse(consumer.eviction_check(), stop)
+            rules_refuse(consumer.rules_check())
             if not source.connect(stop):
                 return  # told to stop before NATS could be reached
             consumer.restore_at_start()  # the restore logs what it did
