@@ -511,7 +511,7 @@ class UserEventsApi(QueryApi):
         kind = EventKindField(help_text="The event's name on the wire.")
         project_id = serializers.IntegerField()
         project_name = serializers.CharField(source="project.name")
-        points = serializers.IntegerField(min_value=1)
+        points = serializers.IntegerField(min_value=1, source="live_points", help_text="Under the active rules.")
         occurred_at = serializers.DateTimeField()
         url = serializers.CharField(help_text="The activity on the provider's site (empty when not known).")
 

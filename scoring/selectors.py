@@ -29,7 +29,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import clock, redis_boards
 from scoring.boards import GLOBAL, Board, is_retained, period_end, period_start
-from scoring.models import ContributionEvent, Contributor, Project
+from scoring.models import ContributionEvent, Contributor, Project, live_points, live_points_expression
 from scoring.rules import EventKind
 
 logger = logging.getLogger("leaderboard.selectors")
@@ -195,8 +195,9 @@ def _ranked(found: redis_boards.BoardSlice) -> list[BoardRow]:
 # in Redis for `API_ARCHIVE_SECONDS` and read there like a live board (docs/API.md, "Expired
 # periods"), so paging through an old board costs one aggregate, not one per page.
 
+_LIVE = live_points()  # a row's points under the active rules version
 _BOARD_SCORES = (
-    "SELECT user_id, sum(points)::bigint FROM scoring_contributionevent WHERE {where}"
+    f"SELECT user_id, sum({_LIVE})::bigint FROM scoring_contributionevent WHERE {{where}}"
     " AND user_id NOT IN (SELECT id FROM scoring_contributor WHERE excluded_reason IS NOT NULL) GROUP BY user_id"
 )
 
@@ -207,7 +208,7 @@ def _midnight(day: date) -> datetime:
 
 def _board_events(board: Board) -> tuple[str, list[object]]:
     """The SQL condition (and its parameters) for the events that score on `board`."""
-    clauses, params = ["points > 0"], []
+    clauses, params = [f"{_LIVE} > 0"], []
     start = period_start(board.timeframe, board.period)
     if start is not None:
         clauses.append("occurred_at >= %s AND occurred_at < %s")
@@ -282,13 +283,21 @@ class EventsPage:
     previous: EventPosition | None
 
 
+def _scored_events(user_id: int) -> QuerySet[ContributionEvent]:
+    """The user's events worth points under the active rules version, each with `live_points`."""
+    return ContributionEvent.objects.annotate(live_points=live_points_expression()).filter(
+        user_id=user_id, live_points__gt=0
+    )
+
+
 def user_events(*, user_id: int, board: Board) -> QuerySet[ContributionEvent]:
-    """The user's events that scored on `board` (points > 0), newest first.
+    """The user's events that scored on `board` (points > 0), newest first, each with its
+    `live_points` (its points under the active rules version, also during a rescore).
 
     Events worth 0 points are left out: they changed no board. Their points add up to the
     user's score on `board`, so this is why a score is what it is.
     """
-    events = ContributionEvent.objects.filter(user_id=user_id, points__gt=0)
+    events = _scored_events(user_id)
     start = period_start(board.timeframe, board.period)
     if start is not None:
         end = period_end(board.timeframe, board.period)
@@ -297,7 +306,7 @@ def user_events(*, user_id: int, board: Board) -> QuerySet[ContributionEvent]:
         events = events.filter(project_id=board.project_id)
     return (
         events.select_related("project")
-        .only("id", "event_id", "kind", "points", "occurred_at", "url", "project__id", "project__name")
+        .only("id", "event_id", "kind", "occurred_at", "url", "project__id", "project__name")
         .order_by("-occurred_at", "-id")
     )
 
@@ -393,9 +402,9 @@ def user_points_per_day(*, user_id: int, days: int = 90, now: datetime | None = 
     first = today - timedelta(days=days - 1)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, sum(points)::bigint"
+            f"SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, sum({_LIVE})::bigint"
             "  FROM scoring_contributionevent"
-            " WHERE user_id = %s AND points > 0 AND occurred_at >= %s AND occurred_at < %s"
+            f" WHERE user_id = %s AND {_LIVE} > 0 AND occurred_at >= %s AND occurred_at < %s"
             " GROUP BY day",
             [user_id, _midnight(first), _midnight(today + timedelta(days=1))],
         )
@@ -412,9 +421,9 @@ class KindPoints(NamedTuple):
 def user_points_by_kind(*, user_id: int) -> list[KindPoints]:
     """The user's scored events and points per kind of event, most points first."""
     rows = (
-        ContributionEvent.objects.filter(user_id=user_id, points__gt=0)
+        _scored_events(user_id)
         .values("kind")
-        .annotate(events=Count("id"), total=Sum("points"))
+        .annotate(events=Count("id"), total=Sum("live_points"))
         .order_by("-total", "kind")
     )
     return [KindPoints(EventKind(row["kind"]), row["events"], int(row["total"])) for row in rows]
@@ -422,5 +431,5 @@ def user_points_by_kind(*, user_id: int) -> list[KindPoints]:
 
 def user_projects(*, user_id: int) -> list[Project]:
     """The projects the user scored in, by name."""
-    ids = ContributionEvent.objects.filter(user_id=user_id, points__gt=0).values("project_id").distinct()
+    ids = _scored_events(user_id).values("project_id").distinct()
     return list(Project.objects.filter(id__in=ids).only("id", "name").order_by("name", "id"))

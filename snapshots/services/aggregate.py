@@ -23,6 +23,7 @@ from django.db import connection
 
 from scoring.boards import GLOBAL, Board, Timeframe, is_retained, oldest_retained_period, period_of
 from scoring.gate import session_lock  # noqa: F401 (the subjects that aggregate take it from here)
+from scoring.models import ACTIVE_RULES_SQL, live_points
 from snapshots.models import Snapshot
 
 logger = logging.getLogger("leaderboard.snapshots")
@@ -98,10 +99,13 @@ _SINCE = (
     "e.txid >= txid_snapshot_xmin(%(since)s::txid_snapshot)"
     " AND NOT txid_visible_in_snapshot(e.txid, %(since)s::txid_snapshot)"
 )
+# A row's points are its live points (`scoring.models.live_points`): under the active rules
+# version, also while a rescore is moving the log to another one (docs/EXACTLY_ONCE.md).
+LIVE_POINTS = live_points("e")
 _EVENT_DAYS = """
 SELECT (e.occurred_at AT TIME ZONE 'UTC')::date, count(*)
   FROM scoring_contributionevent e
- WHERE e.points > 0 AND {events}
+ WHERE {points} > 0 AND {events}
  GROUP BY 1
 """
 # The log rows selected by {events}, summed per (board, user): first per (project, UTC day,
@@ -110,9 +114,9 @@ _DELTA = """
 periods(day, timeframe, period) AS (
     SELECT * FROM unnest(%(days)s::date[], %(timeframes)s::text[], %(periods)s::text[])
 ), per_day AS (
-    SELECT e.project_id, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.user_id, sum(e.points)::bigint AS score
+    SELECT e.project_id, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.user_id, sum({points})::bigint AS score
       FROM scoring_contributionevent e
-     WHERE e.points > 0 AND {events}
+     WHERE {points} > 0 AND {events}
      GROUP BY 1, 2, 3
 ), delta AS (
     SELECT s.project_id, p.timeframe, p.period, d.user_id, sum(d.score)::bigint AS score
@@ -177,19 +181,33 @@ class BoardsQuery:
     excluded: frozenset[str] = frozenset()  # the excluded contributors' ids, as `stream` yields ids
 
     @classmethod
-    def prepare(cls, cursor, *, now: datetime, base: Snapshot | None = None, since: str | None = None) -> BoardsQuery:
+    def prepare(
+        cls,
+        cursor,
+        *,
+        now: datetime,
+        base: Snapshot | None = None,
+        since: str | None = None,
+        points: str = LIVE_POINTS,
+        only: tuple[str, dict] | None = None,
+    ) -> BoardsQuery:
         """`base`: add the log rows it did not see to its boards. `since` (a transaction
-        snapshot) without a base: only the rows not visible in it. Neither: the whole log."""
+        snapshot) without a base: only the rows not visible in it. Neither: the whole log.
+        `points`: what a row adds (its live points unless told); `only`: a condition on the
+        rows `e` (and its parameters), for a rescore's boards of the rows at its version."""
         since = since or (base.pg_snapshot if base is not None else None)
         events, params = ("true", {}) if since is None else (_SINCE, {"since": since})
         cursor.execute("SELECT id::text FROM scoring_contributor WHERE excluded_reason IS NOT NULL")
         excluded = frozenset(user_id for (user_id,) in cursor.fetchall())
-        cursor.execute(_EVENT_DAYS.format(events=events), params)
+        if only is not None:
+            events, params = f"{events} AND {only[0]}", params | only[1]
+        sql = {"events": events, "points": points}
+        cursor.execute(_EVENT_DAYS.format(**sql), params)
         day_counts = cursor.fetchall()
         days, timeframes, periods = _periods_of_days(sorted(day for day, _ in day_counts), now)
         params |= {"days": days, "timeframes": timeframes, "periods": periods}
         if base is None:
-            return cls(_FROM_LOG.format(events=events), params, sum(n for _, n in day_counts), None, excluded)
+            return cls(_FROM_LOG.format(**sql), params, sum(n for _, n in day_counts), None, excluded)
         cursor.execute("SELECT id, timeframe, period FROM snapshots_snapshotboard WHERE snapshot_id = %s", [base.id])
         retention = settings.BOARD_RETENTION_DAYS
         params["base"] = [
@@ -197,7 +215,7 @@ class BoardsQuery:
             for board_id, timeframe, period in cursor.fetchall()
             if is_retained(Board(GLOBAL, Timeframe(timeframe), period), now, retention)
         ]
-        return cls(_ON_SNAPSHOT.format(events=events), params, sum(n for _, n in day_counts), base, excluded)
+        return cls(_ON_SNAPSHOT.format(**sql), params, sum(n for _, n in day_counts), base, excluded)
 
     @property
     def source(self) -> str:
@@ -226,9 +244,16 @@ class BoardsQuery:
                     yield Board(int(project_id), Timeframe(timeframe), period), user_ids, scores
 
 
-def base_snapshot(now: datetime) -> Snapshot | None:
-    """The newest snapshot that holds every board retained at `now`."""
-    for snapshot in Snapshot.objects.order_by("-id"):
+def rules_version_active(cursor) -> int:
+    """The active rules version, as the current transaction sees it."""
+    cursor.execute(f"SELECT {ACTIVE_RULES_SQL}")
+    return cursor.fetchone()[0]
+
+
+def base_snapshot(now: datetime, rules_version: int) -> Snapshot | None:
+    """The newest snapshot that holds every board retained at `now`, taken under
+    `rules_version` (a snapshot of another version holds other points)."""
+    for snapshot in Snapshot.objects.filter(rules_version=rules_version).order_by("-id"):
         if snapshot_covers(snapshot, now):
             return snapshot
     return None

@@ -31,12 +31,14 @@ from scoring.gate import BOARDS_LOCK
 from scoring.redis_boards import BoardBuild, BuildLost
 from snapshots.models import BoardsSwap
 from snapshots.services.aggregate import (
+    LIVE_POINTS,
     BoardsQuery,
     Progress,
     Ticker,
     base_snapshot,
     quiet,
     repeatable_read,
+    rules_version_active,
     session_lock,
 )
 
@@ -208,7 +210,7 @@ def _build_aside(build: BoardBuild, *, now: datetime, use_snapshot: bool, progre
             repeatable_read(cursor, read_only=True)
             cursor.execute("SELECT txid_current_snapshot()::text")
             (seen,) = cursor.fetchone()
-            base = base_snapshot(now) if use_snapshot else None
+            base = base_snapshot(now, rules_version_active(cursor)) if use_snapshot else None
             query = BoardsQuery.prepare(cursor, now=now, base=base)
             progress(f"{what}: building boards aside from {query.source}")
             tick = Ticker(progress, what)
@@ -234,8 +236,7 @@ def _catch_up(build: BoardBuild, *, now: datetime, since: str) -> tuple[dict[str
     retention = settings.BOARD_RETENTION_DAYS
     with transaction.atomic(), connection.cursor() as cursor:
         repeatable_read(cursor, read_only=True)
-        cursor.execute("SELECT event_id, points FROM scoring_contributionevent WHERE NOT applied AND points > 0")
-        pending = dict(cursor.fetchall())
+        pending = pending_markers(cursor)
         query = BoardsQuery.prepare(cursor, now=now, since=since)
         if query.delta_events:
             for board, user_ids, scores in query.stream():
@@ -244,6 +245,16 @@ def _catch_up(build: BoardBuild, *, now: datetime, since: str) -> tuple[dict[str
                 )
     build.flush()
     return pending, query.delta_events
+
+
+def pending_markers(cursor) -> dict[str, int]:
+    """Event id -> live points of every row the boards count that the log does not yet record
+    as applied: the markers a swap puts in (such rows are at the active version, their live
+    points are their points)."""
+    cursor.execute(
+        f"SELECT e.event_id, {LIVE_POINTS} FROM scoring_contributionevent e WHERE NOT e.applied AND {LIVE_POINTS} > 0"
+    )
+    return dict(cursor.fetchall())
 
 
 class _BoardWriter:

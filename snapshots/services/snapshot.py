@@ -24,6 +24,7 @@ from snapshots.services.aggregate import (
     quiet,
     repeatable_read,
     retained_from,
+    rules_version_active,
     session_lock,
 )
 
@@ -39,7 +40,9 @@ class SnapshotResult:
 
 def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None] | None = None) -> SnapshotResult:
     """Save every retained board to Postgres: the newest usable snapshot plus the log rows it
-    did not see, in one REPEATABLE READ transaction. The consumer keeps running meanwhile.
+    did not see, in one REPEATABLE READ transaction. The consumer keeps running meanwhile; a
+    rescore does not (it holds `SNAPSHOT_LOCK` from start to end, so a snapshot is of one rules
+    version, recorded with it).
 
     `after_start` (tests) runs once the transaction's view of the log is fixed.
     """
@@ -52,11 +55,13 @@ def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None]
             (pg_snapshot,) = cursor.fetchone()
             if after_start is not None:
                 after_start()
-            base = base_snapshot(now)
+            version = rules_version_active(cursor)
+            base = base_snapshot(now, version)
             query = BoardsQuery.prepare(cursor, base=base, now=now)
             progress(f"snapshot: aggregating {query.source}")
             snapshot = Snapshot.objects.create(
                 pg_snapshot=pg_snapshot,
+                rules_version=version,
                 retained_from=retained_from(now),
                 based_on=base,
                 events=(base.events if base else 0) + query.delta_events,
