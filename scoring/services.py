@@ -117,9 +117,9 @@ def rules_current(*, reload: bool = False) -> ActiveRules:
     return _rules
 
 
-def rules_active() -> ActiveRules:
+def rules_active(*, record: bool = True) -> ActiveRules:
     """The active rules version read from Postgres; version 1 from the settings if there is none
-    yet (two processes doing it at once record it once)."""
+    yet, recorded unless `record` is false (two processes doing it at once record it once)."""
     with connection.cursor() as cursor:
         for _ in range(2):
             cursor.execute('SELECT number, "table" FROM scoring_rulesversion WHERE active')
@@ -127,6 +127,8 @@ def rules_active() -> ActiveRules:
             if found is not None:
                 number, table = found  # jsonb comes as text through Django's cursor
                 return ActiveRules(number, ScoringTable.from_mapping(json.loads(table)))
+            if not record:
+                return ActiveRules(1, scoring_table())
             cursor.execute(
                 'INSERT INTO scoring_rulesversion (number, "table", created_at, activated_at, active)'
                 " SELECT 1, %s, now(), now(), true WHERE NOT EXISTS (SELECT FROM scoring_rulesversion)"

@@ -41,23 +41,42 @@ MAX_ID_LENGTH = 256
 MAX_LOGIN_LENGTH = 256  # a login is kept cut to this (an indexed column)
 
 
-def points(c: Contribution) -> int:
-    """SPEC section 2's default table, row by row."""
+# SPEC section 2's default table, by the row names of SPEC section 6's SCORING_* settings (the
+# names an operator changes a row by, and a rules version stores).
+SPEC_TABLE = {
+    "pull_request_opened": 2,
+    "pull_request_merged": 10,
+    "pull_request_closed_unmerged": 0,
+    "review_approved_or_changes_requested": 3,
+    "review_other": 1,
+    "issue_opened": 2,
+    "issue_closed_completed": 3,
+    "issue_closed_other": 0,
+    "issue_commented": 1,
+    "push_per_commit": 1,
+    "push_max_commits": 10,
+}
+
+
+def points(c: Contribution, table: dict[str, int] | None = None) -> int:
+    """SPEC section 2's table, row by row — with the rows `table` gives changed."""
+    t = SPEC_TABLE if table is None else {**SPEC_TABLE, **table}
     kind = int(c.kind)
     if kind == pb.PULL_REQUEST_OPENED:
-        return 2
+        return t["pull_request_opened"]
     if kind == pb.PULL_REQUEST_CLOSED:
-        return 10 if c.merged else 0
+        return t["pull_request_merged"] if c.merged else t["pull_request_closed_unmerged"]
     if kind == pb.PULL_REQUEST_REVIEW_SUBMITTED:
-        return 3 if int(c.review_state) in (pb.APPROVED, pb.CHANGES_REQUESTED) else 1
+        approving = int(c.review_state) in (pb.APPROVED, pb.CHANGES_REQUESTED)
+        return t["review_approved_or_changes_requested"] if approving else t["review_other"]
     if kind == pb.ISSUE_OPENED:
-        return 2
+        return t["issue_opened"]
     if kind == pb.ISSUE_CLOSED:
-        return 3 if int(c.issue_close_reason) == pb.COMPLETED else 0
+        return t["issue_closed_completed"] if int(c.issue_close_reason) == pb.COMPLETED else t["issue_closed_other"]
     if kind == pb.ISSUE_COMMENTED:
-        return 1
+        return t["issue_commented"]
     if kind == pb.PUSHED:
-        return min(max(c.commits, 0), 10)
+        return t["push_per_commit"] * min(max(c.commits, 0), t["push_max_commits"])
     raise AssertionError(f"the oracle knows no event kind {kind}")
 
 
@@ -204,10 +223,11 @@ def expected_boards(
     now: datetime | None = None,
     retention: dict[str, int] | None = None,
     excluded: Iterable[int] = (),
+    table: dict[str, int] | None = None,
 ) -> dict[str, dict[str, int]]:
-    """{board key: {user id: score}} for the distinct events (first of each id), on the
-    boards still kept at `now` under `retention` (SPEC's defaults unless given), leaving out
-    the events of the `excluded` users."""
+    """{board key: {user id: score}} for the distinct events (first of each id), scored by SPEC's
+    table with `table`'s rows changed, on the boards still kept at `now` under `retention`
+    (SPEC's defaults unless given), leaving out the events of the `excluded` users."""
     now = now or clock.now()
     excluded = set(excluded)
     boards: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -218,7 +238,7 @@ def expected_boards(
         seen.add(c.event_id)
         if c.user_id in excluded:
             continue
-        earned = points(c)
+        earned = points(c, table)
         if earned == 0:
             continue
         for timeframe, period in periods(c.occurred_at).items():
@@ -231,13 +251,16 @@ def expected_boards(
 
 
 def expected_expiry(
-    contributions: Iterable[Contribution], now: datetime | None = None, retention: dict[str, int] | None = None
+    contributions: Iterable[Contribution],
+    now: datetime | None = None,
+    retention: dict[str, int] | None = None,
+    table: dict[str, int] | None = None,
 ) -> dict[str, int | None]:
     """{board key: unix second it expires at (None: never)} for every expected board."""
     now = now or clock.now()
     result: dict[str, int | None] = {}
     for c in contributions:
-        if points(c) == 0:
+        if points(c, table) == 0:
             continue
         for timeframe, period in periods(c.occurred_at).items():
             expires = expiry(timeframe, c.occurred_at, retention)

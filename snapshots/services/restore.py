@@ -101,6 +101,15 @@ def boards_restore(
     return result
 
 
+def rebuild_locked(progress: Progress = quiet) -> RestoreResult:
+    """Rebuild every board from the log, for a caller that holds `RESTORE_LOCK` already (a
+    rescore whose swap failed)."""
+    started = time.perf_counter()
+    result = _restore_once(False, progress, None)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def swap_record(token: str, source: str) -> None:
     """Keep the token of the swap just made, and the Redis server's run id, in Postgres next to
     the log (after the swap: a crash in between only makes the next check restore once more)."""
@@ -203,7 +212,7 @@ def _build_aside(build: BoardBuild, *, now: datetime, use_snapshot: bool, progre
     """Write every board, as of one REPEATABLE READ transaction, under temporary keys: Postgres
     streams the aggregate while the `board-writer` thread feeds Redis."""
     retention = settings.BOARD_RETENTION_DAYS
-    writer = _BoardWriter(build)
+    writer = BoardWriter(build)
     boards = members = 0
     try:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -257,7 +266,7 @@ def pending_markers(cursor) -> dict[str, int]:
     return dict(cursor.fetchall())
 
 
-class _BoardWriter:
+class BoardWriter:
     """Feeds a `BoardBuild` from a thread of its own (`board-writer`), so that Redis digests
     one batch while Postgres streams the next (the GIL is free while either waits on its
     socket). Only this thread touches the build until `close` returns."""

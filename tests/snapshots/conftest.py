@@ -37,11 +37,15 @@ def ingest() -> Callable[..., None]:
 @pytest.fixture
 def assert_exact(redis_client) -> Callable[[Sequence[Contribution]], None]:
     """Every board key in Redis equals the oracle's expectation from the events (under SPEC's
-    retention unless `retention` is given), nothing else is there, and `boards_verify` and
-    `verify_leaderboards` find no difference."""
+    retention and table unless `retention` or `table` rows are given), nothing else is there,
+    and `boards_verify` and `verify_leaderboards` find no difference."""
 
-    def check(contributions: Sequence[Contribution], retention: dict[str, int] | None = None) -> None:
-        assert redis_boards_state(redis_client) == expected_boards(contributions, retention=retention)
+    def check(
+        contributions: Sequence[Contribution],
+        retention: dict[str, int] | None = None,
+        table: dict[str, int] | None = None,
+    ) -> None:
+        assert redis_boards_state(redis_client) == expected_boards(contributions, retention=retention, table=table)
         result = boards_verify()
         assert result.differences == []
         assert result.ready
