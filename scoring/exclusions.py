@@ -39,7 +39,7 @@ from scoring import clock, redis_boards
 from scoring.boards import GLOBAL, Board, Timeframe, expires_at, is_retained, periods_of
 from scoring.faults import crash_point
 from scoring.gate import BOARDS_LOCK, gate_exclusive, session_lock
-from scoring.models import Contributor
+from scoring.models import Contributor, live_points
 from scoring.redis_boards import MemberBoards
 
 logger = logging.getLogger("leaderboard.exclusions")
@@ -206,15 +206,17 @@ def contributors_sync(
 
 
 # A contributor's points per project and UTC day: every board it is on follows from these.
-_USER_DAYS = """
-SELECT user_id, project_id, (occurred_at AT TIME ZONE 'UTC')::date, sum(points)::bigint
+# Live points: those of the active rules version, also while a rescore moves the log ahead.
+_LIVE = live_points()
+_USER_DAYS = f"""
+SELECT user_id, project_id, (occurred_at AT TIME ZONE 'UTC')::date, sum({_LIVE})::bigint
   FROM scoring_contributionevent
- WHERE user_id = ANY(%s::numeric[]) AND points > 0
+ WHERE user_id = ANY(%s::numeric[]) AND {_LIVE} > 0
  GROUP BY 1, 2, 3
 """
-_USER_PENDING = """
-SELECT user_id, event_id, points FROM scoring_contributionevent
- WHERE user_id = ANY(%s::numeric[]) AND NOT applied AND points > 0
+_USER_PENDING = f"""
+SELECT user_id, event_id, {_LIVE} FROM scoring_contributionevent
+ WHERE user_id = ANY(%s::numeric[]) AND NOT applied AND {_LIVE} > 0
 """
 
 

@@ -30,7 +30,7 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import clock, redis_boards, services, wire
+from scoring import clock, exclusions, redis_boards, services, wire
 from scoring.boards import Board, expires_at
 from scoring.faults import crash_point
 from scoring.models import RulesVersion
@@ -236,6 +236,10 @@ def rules_rescore(
             rebuild_locked(progress)
             raise
         result.paused_ms = (time.perf_counter() - locked_at) * 1000
+        # Exclusions changed while this rescore held the boards lock left their contributors
+        # dirty (their sync needs that lock): put them right on the new boards, as a restore does.
+        while exclusions.contributors_sync().contributors:
+            pass
         result.boards, result.members = build.boards, build.members()
     services.rules_current(reload=True)
     services.pending_tidy(event_ids=list(pending))

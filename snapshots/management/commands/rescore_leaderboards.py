@@ -58,9 +58,8 @@ class Command(BaseCommand):
             login = names.get(m.user_id, (None, None))[0]
             who = f"user {m.user_id}" + (f" ({login})" if login else "")
             direction = f"up {m.places}" if m.places > 0 else f"down {-m.places}"
-            self.stdout.write(
-                f"  {who}: rank {m.rank_before} -> {m.rank_after} ({direction}), score {m.score_before} -> {m.score_after}"
-            )
+            score = f"score {m.score_before} -> {m.score_after}"
+            self.stdout.write(f"  {who}: rank {m.rank_before} -> {m.rank_after} ({direction}), {score}")
         kept = f", {result.undecodable} without a message to decode" if result.undecodable else ""
         self.stdout.write(
             f"dry run: {result.changed} of {result.events} events would change points{kept}; nothing was changed"
