@@ -54,6 +54,7 @@ from scoring.selectors import (
     contributor_names,
     period_is_closed,
     project_list,
+    rules_versions,
     user_events_page,
     user_is_excluded,
     user_standing,
@@ -677,3 +678,56 @@ class ContributorApi(QueryApi):
         if found is None:
             raise NotFound(f"no contributor {query['contributor']!r}", details={"contributor": query["contributor"]})
         return _cached(Response(self.OutputSerializer(found).data), closed=False)
+
+
+class RulesApi(QueryApi):
+    """The scoring rules: the active version's table, and the earlier versions (SPEC section 10)."""
+
+    class InputSerializer(QuerySerializer):
+        pass
+
+    @extend_schema_serializer(component_name="RulesVersion")
+    class VersionSerializer(serializers.Serializer):
+        version = serializers.IntegerField(source="number", help_text="The version's number.")
+        table = serializers.DictField(
+            child=serializers.IntegerField(),
+            help_text="Points per row of the scoring table, by the rows' SCORING_* names in lower case.",
+        )
+        created_at = serializers.DateTimeField(allow_null=True)
+        activated_at = serializers.DateTimeField(allow_null=True, help_text="When it last became active.")
+        retired_at = serializers.DateTimeField(allow_null=True, help_text="When another version last replaced it.")
+
+    @extend_schema(
+        operation_id="rules",
+        summary="The active scoring rules and the earlier versions",
+        description=(
+            "Every event in the log is scored by the active version; `rescore_leaderboards` makes another one "
+            "active. Before any version is recorded (no consumer has run) the settings' table is shown as "
+            "version 1, with null dates."
+        ),
+        responses={
+            200: inline_serializer(
+                "Rules",
+                {
+                    "version": serializers.IntegerField(),
+                    "table": serializers.DictField(child=serializers.IntegerField()),
+                    "created_at": serializers.DateTimeField(allow_null=True),
+                    "activated_at": serializers.DateTimeField(allow_null=True),
+                    "earlier": VersionSerializer(many=True),
+                },
+            ),
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        self.InputSerializer.validated(request, now=clock.now())  # no parameter is known: any is a 400
+        active, earlier = rules_versions()
+        shown = self.VersionSerializer(active).data
+        body = {
+            "version": shown["version"],
+            "table": shown["table"],
+            "created_at": shown["created_at"],
+            "activated_at": shown["activated_at"],
+            "earlier": self.VersionSerializer(earlier, many=True).data,
+        }
+        return Response(body, headers={"Cache-Control": "no-cache"})

@@ -15,6 +15,14 @@ And in an exclusion's two steps (scoring/exclusions.py), wherever one runs:
 
 - `after_exclusion_mark` the new state committed, the boards not synced
 - `after_exclusion_lua`  the boards synced in Redis, the sync not committed
+
+`rescore_leaderboards` has its own, in the order a rescore meets them (docs/EXACTLY_ONCE.md,
+"The rescore, step by step"):
+
+- `rescore_after_chunk`   a chunk of the log moved to the target version and committed
+- `rescore_after_build`   the boards of the rows at the target built aside
+- `rescore_before_commit` the switch done in its transaction, the sentinel aside, not committed
+- `rescore_before_swap`   the switch committed, the boards not swapped in
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from django.conf import settings
 
 CRASH_POINTS = ("after_fetch", "after_record", "after_redis_apply", "after_apply_commit", "before_ack", "mid_ack")
 EXCLUSION_CRASH_POINTS = ("after_exclusion_mark", "after_exclusion_lua")
+RESCORE_CRASH_POINTS = ("rescore_after_chunk", "rescore_after_build", "rescore_before_commit", "rescore_before_swap")
 _passes: dict[str, int] = {}
 
 

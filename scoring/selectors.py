@@ -29,8 +29,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import clock, redis_boards
 from scoring.boards import GLOBAL, Board, is_retained, period_end, period_start
-from scoring.models import ContributionEvent, Contributor, Project, live_points, live_points_expression
-from scoring.rules import EventKind
+from scoring.models import ContributionEvent, Contributor, Project, RulesVersion, live_points, live_points_expression
+from scoring.rules import EventKind, ScoringTable
 
 logger = logging.getLogger("leaderboard.selectors")
 
@@ -340,6 +340,33 @@ def user_events_page(*, user_id: int, board: Board, limit: int, at: EventPositio
 
 def _position(event: ContributionEvent, *, backwards: bool = False) -> EventPosition:
     return EventPosition(event.occurred_at, event.id, backwards)
+
+
+@dataclass(frozen=True, slots=True)
+class RulesVersionView:
+    """A rules version as the API shows it."""
+
+    number: int
+    table: dict[str, int]
+    created_at: datetime | None
+    activated_at: datetime | None
+    retired_at: datetime | None
+
+
+def rules_versions() -> tuple[RulesVersionView, list[RulesVersionView]]:
+    """The active rules version and the others, newest first. Before any version is recorded
+    (no consumer has run yet), the settings' table, as the version 1 the first one records."""
+    active, earlier = None, []
+    for version in RulesVersion.objects.order_by("-number"):
+        table = ScoringTable.from_mapping(version.table).as_mapping()
+        view = RulesVersionView(version.number, table, version.created_at, version.activated_at, version.retired_at)
+        if version.active:
+            active = view
+        else:
+            earlier.append(view)
+    if active is None:
+        active = RulesVersionView(1, ScoringTable.from_mapping(settings.SCORING).as_mapping(), None, None, None)
+    return active, earlier
 
 
 def project_list() -> QuerySet[Project]:

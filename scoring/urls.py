@@ -10,4 +10,5 @@ urlpatterns = [
     path("users/<str:user_id>/events", apis.UserEventsApi.as_view(), name="user-events"),
     path("projects", apis.ProjectListApi.as_view(), name="project-list"),
     path("contributors/<str:contributor>", apis.ContributorApi.as_view(), name="contributor"),
+    path("rules", apis.RulesApi.as_view(), name="rules"),
 ]

@@ -221,11 +221,15 @@ class ApiProcess:
 
 
 def assert_messages_exact(
-    client: redis.Redis, messages: list[bytes], verify_env: dict[str, str] | None = None, excluded=()
+    client: redis.Redis,
+    messages: list[bytes],
+    verify_env: dict[str, str] | None = None,
+    excluded=(),
+    table: dict[str, int] | None = None,
 ) -> None:
-    """Boards, log and dead letters are exactly what the wire messages say (tests/oracle.py),
-    and `verify_leaderboards` agrees — in this process, or (`verify_env`: boards on a private
-    server) in a process of its own."""
+    """Boards, log and dead letters are exactly what the wire messages say (tests/oracle.py;
+    scored by SPEC's table with `table`'s rows changed), and `verify_leaderboards` agrees — in
+    this process, or (`verify_env`: boards on a private server) in a process of its own."""
     from django.core.management import call_command
 
     from scoring.models import ContributionEvent, DeadLetter
@@ -233,7 +237,7 @@ def assert_messages_exact(
 
     events = valid_events(messages)
     invalid = [data for data in messages if not valid_events([data])]  # each one a dead letter
-    assert redis_boards_state(client) == expected_boards(events, excluded=excluded)
+    assert redis_boards_state(client) == expected_boards(events, excluded=excluded, table=table)
     assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(e.event_id for e in events)
     assert ContributionEvent.objects.filter(applied=False).count() == 0
     assert DeadLetter.objects.count() == len(invalid)
