@@ -1,10 +1,20 @@
-"""The scoring table of SPEC section 2, row by row (no servers)."""
+"""The scoring table of SPEC section 2, row by row, and how two tables differ (no servers)."""
 
+from dataclasses import fields
 from datetime import UTC, datetime
 
 import pytest
 
-from scoring.rules import Contribution, EventKind, IssueCloseReason, ReviewState, ScoringTable, points
+from scoring.rules import (
+    Contribution,
+    EventKind,
+    IssueCloseReason,
+    ReviewState,
+    RowChange,
+    ScoringTable,
+    points,
+    table_diff,
+)
 
 TABLE = ScoringTable()
 WHEN = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -55,3 +65,42 @@ def test_settings_scoring_section_reaches_the_table(settings):
 
     settings.SCORING = {**settings.SCORING, "issue_commented": 4}
     assert points(contribution(EventKind.ISSUE_COMMENTED), scoring_table()) == 4
+
+
+def test_table_diff_names_each_row_that_differs_in_the_tables_order():
+    wanted = ScoringTable.from_mapping({"push_per_commit": 2, "pull_request_merged": 7})
+    assert table_diff(wanted, ScoringTable()) == [
+        RowChange("pull_request_merged", 7, 10),
+        RowChange("push_per_commit", 2, 1),
+    ]
+    assert table_diff(ScoringTable(), ScoringTable.from_mapping(ScoringTable().as_mapping())) == []
+
+
+def test_a_table_stored_as_a_mapping_reads_back_equal_and_rows_it_lacks_take_the_defaults():
+    table = ScoringTable.from_mapping({"issue_opened": 5})
+    assert ScoringTable.from_mapping(table.as_mapping()) == table
+    assert list(table.as_mapping()) == [f.name for f in fields(ScoringTable)]
+    assert ScoringTable.from_mapping({"issue_opened": 5, "a_row_of_the_future": 9}) == table
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_rescores_lean_decoder_scores_every_message_as_decode_does(seed):
+    """wire.scoring_facts reads only what points depend on; under any table it must score
+    every message exactly as the full decoder's Contribution does."""
+    from scoring.wire import decode, scoring_facts
+    from tests.builders import wire_events
+
+    other = ScoringTable.from_mapping({"push_per_commit": 3, "push_max_commits": 4, "review_other": 5})
+    tables = [ScoringTable(), other]
+    for data in wire_events(300, seed=seed):
+        full, lean = decode(data), scoring_facts(data)
+        for table in tables:
+            assert points(lean, table) == points(full, table)
+
+
+def test_the_lean_decoder_refuses_bytes_that_are_no_logged_event():
+    from scoring.wire import InvalidEvent, scoring_facts
+
+    for data in (b"", b"\xff\xff not protobuf"):
+        with pytest.raises(InvalidEvent):
+            scoring_facts(data)
