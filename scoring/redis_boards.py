@@ -352,11 +352,15 @@ class BoardBuild:
         self.flush()
         stale = [key for key in board_keys(self.client) if key not in self._built]
         pipe = self.client.pipeline(transaction=True)
+        # UNLINK first: the old boards leave the keyspace at once and their memory is freed by a
+        # background thread. A RENAME over them would free a million members inside the MULTI,
+        # holding up every other client (applies, reads) for half a second.
         for key, temp in self._built.items():
+            pipe.unlink(key)
             pipe.rename(temp, key)
         for start in range(0, len(stale), 1000):
-            pipe.delete(*stale[start : start + 1000])
-        pipe.delete(PENDING_KEY)
+            pipe.unlink(*stale[start : start + 1000])
+        pipe.unlink(PENDING_KEY)
         items = list(pending.items())
         for start in range(0, len(items), 1000):
             pipe.hset(PENDING_KEY, mapping=dict(items[start : start + 1000]))

@@ -68,10 +68,20 @@ RETURNING e.user_id, e.project_id, (extract(epoch FROM e.occurred_at) * 1000000)
 _MOVE_BULK = _MOVE.format(applied="", where=" AND e.applied AND e.id >= %(lo)s AND e.id < %(hi)s")
 _MOVE_APPLIED = _MOVE.format(applied="", where=" AND e.applied")
 _MOVE_ALL = _MOVE.format(applied=", applied = e.applied OR s.points <= 0", where="")
+# A chunk of the bulk: every row of an id range — those at the target too (without their
+# bytes), whose points the boards aside add up as they are.
 _READ_RANGE = (
-    f"SELECT e.id, e.applied, e.raw, {LIVE_POINTS} FROM scoring_contributionevent e"
-    " WHERE e.id >= %(lo)s AND e.id < %(hi)s AND e.rules_version <> %(target)s"
+    f"SELECT e.id, e.applied, CASE WHEN e.rules_version = %(target)s THEN NULL ELSE e.raw END, {LIVE_POINTS},"
+    " e.rules_version = %(target)s, e.points, e.project_id::text, e.user_id::text,"
+    " (e.occurred_at AT TIME ZONE 'UTC')::date - date '1970-01-01'"
+    " FROM scoring_contributionevent e WHERE e.id >= %(lo)s AND e.id < %(hi)s"
 )
+# Every rescore transaction: its statements are short, and JIT compiling them would cost more
+# than they do (tens of milliseconds, in the switch too). The catch-up and the switch find their
+# rows by id: the planner's statistics on rules_version are stale while the log moves (it would
+# think no row is off the target, and join the log by a sequential scan).
+_NO_JIT = "SET LOCAL jit = off"
+_BY_INDEX = "SET LOCAL enable_seqscan = off"
 # The rows logged since the transaction snapshot `since` (the txid index finds them) and those
 # `held` back as unapplied by an earlier pass.
 _READ_SINCE = (
@@ -154,6 +164,13 @@ class RescoreResult:
     locked_ms: float = 0.0  # the gate held exclusive: no record or apply
     paused_ms: float = 0.0  # from taking the gate to the swap: applies held off
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step (the switch's in ms: locked_*)
+
+    def lap(self, phase: str, since: float) -> float:
+        """Add the time since `since` to `phase`; returns now (`time.perf_counter`)."""
+        now = time.perf_counter()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - since, 4)
+        return now
 
 
 @dataclass
@@ -201,16 +218,23 @@ def rules_rescore(
             f"rescore: version {previous.number} -> {target.number}: {behind} of {total} events to score again"
             f" ({_changes_text(result.changes)})"
         )
-        scorer = Scorer(target.table)
-        moving = _bulk(target.number, scorer, result, chunk, progress, after_chunk)
-        now = clock.now()
+        scorer, tally = Scorer(target.table), Tally()
+        plan = services.BoardPlan(clock.now())  # which boards a row lands on: one rule, one instant
+        lap = result.lap("count", started)
+        moving = _bulk(target.number, scorer, result, chunk, progress, after_chunk, tally)
+        lap = result.lap("bulk", lap)
         for attempt in range(BUILD_ATTEMPTS):
             build = BoardBuild()
             try:
-                _build_aside(build, target.number, now, result, progress)
+                if attempt == 0:
+                    _build_from_tally(build, tally, plan, progress)
+                    tally = None  # its memory
+                else:
+                    _build_aside(build, target.number, plan.now, result, progress)
                 crash_point("rescore_after_build")
-                plan = services.BoardPlan(now)
+                lap = result.lap("build", lap)
                 moving = _catch_up(build, plan, target.number, scorer, moving, result, progress)
+                lap = result.lap("catch_up", lap)
                 if before_switch is not None:
                     before_switch()
                 pending, locked_at = _switch(build, plan, target.number, scorer, moving, result)
@@ -236,6 +260,7 @@ def rules_rescore(
             rebuild_locked(progress)
             raise
         result.paused_ms = (time.perf_counter() - locked_at) * 1000
+        lap = result.lap("switch", lap)
         # Exclusions changed while this rescore held the boards lock left their contributors
         # dirty (their sync needs that lock): put them right on the new boards, as a restore does.
         while exclusions.contributors_sync().contributors:
@@ -245,14 +270,16 @@ def rules_rescore(
     services.pending_tidy(event_ids=list(pending))
     result.undecodable = scorer.undecodable
     result.seconds = time.perf_counter() - started
+    result.lap("tidy", lap)
     logger.info(
-        "rescored %d events to rules version %d (was %d) in %.2fs: gate held %.0f ms, applies paused %.0f ms",
+        "rescored %d events to rules version %d (was %d) in %.2fs: gate held %.0f ms, applies paused %.0f ms (%s)",
         result.events,
         result.target,
         result.previous,
         result.seconds,
         result.locked_ms,
         result.paused_ms,
+        " ".join(f"{phase}={seconds * 1000:.0f}ms" for phase, seconds in result.phases.items()),
         extra={"locked_ms": round(result.locked_ms, 1), "paused_ms": round(result.paused_ms, 1)},
     )
     return result
@@ -264,6 +291,18 @@ def _changes_text(changes: list[RowChange]) -> str:
     return ", ".join(f"{c.row} {c.active} -> {c.wanted}" for c in changes)
 
 
+class Tally:
+    """Points per (project, UTC day, user) of the rows at the target the bulk saw — moved by it,
+    or at the target already (a rescore run again) — from which the boards aside are spread."""
+
+    def __init__(self) -> None:
+        self.points: dict[tuple[str, int, str], int] = defaultdict(int)
+
+    def add(self, project_id: str, day: int, user_id: str, points: int) -> None:
+        if points > 0:  # as the boards: a row worth nothing is on none
+            self.points[(project_id, day, user_id)] += points
+
+
 def _bulk(
     target: int,
     scorer: Scorer,
@@ -271,10 +310,12 @@ def _bulk(
     chunk: int,
     progress: Progress,
     after_chunk: Callable[[int], None] | None,
+    tally: Tally,
 ) -> _Moving:
     """Step 1: every applied row not at `target`, scored again and moved, a chunk of ids per
-    transaction. Returns the transaction snapshot it started from (every row visible in it was
-    read) and the rows it left because they were not applied yet."""
+    transaction; every row at `target` then (moved or already there) added to `tally`. Returns
+    the transaction snapshot it started from (every row visible in it was read) and the rows it
+    left because they were not applied yet."""
     with connection.cursor() as cursor:
         # One statement: the ids bound exactly the rows visible in the snapshot it returns.
         cursor.execute("SELECT txid_current_snapshot()::text, min(id), max(id) FROM scoring_contributionevent")
@@ -285,12 +326,24 @@ def _bulk(
     started, next_line = time.perf_counter(), PROGRESS_EVERY
     for lo in range(first, last + 1, chunk):
         with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_NO_JIT)
             cursor.execute(_READ_RANGE, {"lo": lo, "hi": lo + chunk, "target": target})
-            rows = cursor.fetchall()
-            staged = _score(rows, scorer, moving.held, result)
+            staged = []
+            for row_id, applied, raw, live, at_target, points_now, project_id, user_id, day in cursor.fetchall():
+                if at_target:
+                    tally.add(project_id, day, user_id, points_now)
+                elif not applied:
+                    moving.held.append(row_id)  # at the active version until its apply: moved later
+                else:
+                    new = scorer(raw, live)
+                    staged.append((row_id, new))
+                    result.changed += new != live
+                    tally.add(project_id, day, user_id, new)
             if staged:
                 _stage(cursor, staged)
                 cursor.execute(_MOVE_BULK, {"target": target, "lo": lo, "hi": lo + chunk})
+                if cursor.rowcount != len(staged):  # an applied row is never unapplied, nor deleted
+                    raise RuntimeError(f"{len(staged) - cursor.rowcount} rows changed under the rescore")
                 result.events += cursor.rowcount
         crash_point("rescore_after_chunk")
         if after_chunk is not None:
@@ -323,9 +376,40 @@ def _stage(cursor, staged: list[tuple[int, int]]) -> None:
             copy.write_row(row)
 
 
+def _build_from_tally(build: BoardBuild, tally: Tally, plan: services.BoardPlan, progress: Progress) -> None:
+    """Step 2: every board of the rows the bulk tallied, spread over the boards each (project,
+    day) lands on by the consumer's own rule (`BoardPlan`), the excluded contributors left out
+    (who is excluded changes meanwhile: those contributors are synced after the swap), written
+    aside by the `board-writer` thread."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id::text FROM scoring_contributor WHERE excluded_reason IS NOT NULL")
+        excluded = {user_id for (user_id,) in cursor.fetchall()}
+    boards: dict[Board, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    landing: dict[tuple[str, int], tuple[Board, ...]] = {}
+    for (project_id, day, user_id), points_sum in tally.points.items():
+        if user_id in excluded:
+            continue
+        found = landing.get((project_id, day))
+        if found is None:
+            found = landing[(project_id, day)] = plan.boards(int(project_id), _EPOCH + timedelta(days=day))
+        for board in found:
+            boards[board][user_id] += points_sum
+    writer = BoardWriter(build)
+    try:
+        for board, members in boards.items():
+            writer.add(board, members.items(), plan.expires[board])
+        writer.close()
+    except BaseException:
+        writer.close(raise_error=False)
+        raise
+    build.flush()
+    progress(f"rescore: {len(boards)} boards, {sum(map(len, boards.values()))} members built aside")
+
+
 def _build_aside(build: BoardBuild, target: int, now: datetime, result: RescoreResult, progress: Progress) -> None:
-    """Step 2: every board of the rows at `target` (their `points`), as of one REPEATABLE READ
-    transaction, under temporary keys; Postgres streams while the `board-writer` thread writes."""
+    """Step 2 again, for a build lost midway (Redis emptied): every board of the rows at `target`
+    (their `points`), as of one REPEATABLE READ transaction, under temporary keys; Postgres
+    streams while the `board-writer` thread writes."""
     retention = settings.BOARD_RETENTION_DAYS
     writer = BoardWriter(build)
     boards = members = 0
@@ -362,6 +446,7 @@ def _catch_up(
     once applied, moved and added to the build; until a pass finds few."""
     for n in range(1, CATCH_UP_PASSES + 1):
         with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"{_NO_JIT}; {_BY_INDEX}")
             cursor.execute("SELECT txid_current_snapshot()::text")  # before the read: the next pass starts here
             upcoming = _Moving(cursor.fetchone()[0])
             cursor.execute(_READ_SINCE, {"since": moving.since, "held": moving.held, "target": target})
@@ -405,10 +490,12 @@ def _switch(
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             services.gate_exclusive(cursor)
-            locked = time.perf_counter()
+            locked = lap = time.perf_counter()
+            cursor.execute(f"{_NO_JIT}; {_BY_INDEX}")
             cursor.execute(_READ_SINCE, {"since": moving.since, "held": moving.held, "target": target})
             staged = _score(cursor.fetchall(), scorer, None, result)
             result.events += _move(cursor, staged, _MOVE_ALL, target, build, plan)
+            lap = result.lap("locked_rows", lap)
             cursor.execute(
                 "UPDATE scoring_rulesversion SET active = false, retired_at = now() WHERE active AND number <> %s",
                 [target],
@@ -419,9 +506,11 @@ def _switch(
             )
             pending = pending_markers(cursor)  # the live points are the target's now
             swap_record(build.token, f"rescore to rules version {target}")
+            lap = result.lap("locked_versions", lap)
             redis_boards.ready_pause()  # from here no apply until the swap, whatever happens
             paused = True
             build.check()
+            lap = result.lap("locked_check", lap)
             crash_point("rescore_before_commit")
             committing = True
     except BaseException:
@@ -432,7 +521,7 @@ def _switch(
             with contextlib.suppress(redis.RedisError):
                 redis_boards.ready_resume()
         raise
-    committed = time.perf_counter()
+    committed = result.lap("locked_commit", lap)
     result.gate_wait_ms = (locked - asked) * 1000
     result.locked_ms = (committed - locked) * 1000
     return pending, locked

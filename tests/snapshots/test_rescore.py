@@ -331,3 +331,21 @@ def test_verify_agrees_after_a_rescore(ready_boards, ingest, new_settings):
     ingest(contributions(200, seed=89))
     rules_rescore()
     assert boards_verify().differences == []
+
+
+def test_a_build_lost_to_an_emptied_redis_before_the_switch_is_built_again(
+    ready_boards, ingest, assert_exact, new_settings, flush_redis, caplog
+):
+    events = contributions(300, seed=90)
+    ingest(events)
+    flushed: list[bool] = []
+
+    def empty_redis_once() -> None:
+        if not flushed:
+            flush_redis()  # the boards built aside go with everything else
+            flushed.append(True)
+
+    result = rules_rescore(before_switch=empty_redis_once)
+    assert flushed and result.switched
+    assert "built boards were lost" in caplog.text  # found by the switch's check, and built again
+    assert_exact(events, table=NEW)
