@@ -137,7 +137,7 @@ def feed(args) -> None:
     with open(args.out, "a") as out:
         while not stop:
             batch = [
-                wire.decode(_event(rng, f"feed-{n + i}", args.users, args.projects, 2).SerializeToString())
+                wire.decode(_event(rng, f"feed-{os.getpid()}-{n + i}", args.users, args.projects, 2).SerializeToString())
                 for i in range(FEED_BATCH)
             ]
             n += FEED_BATCH

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -292,15 +294,89 @@ def _changes_text(changes: list[RowChange]) -> str:
 
 
 class Tally:
-    """Points per (project, UTC day, user) of the rows at the target the bulk saw — moved by it,
-    or at the target already (a rescore run again) — from which the boards aside are spread."""
+    """Points per (project, UTC day) and user of the rows at the target the bulk saw — moved by
+    it, or at the target already (a rescore run again) — from which the boards aside are spread."""
 
     def __init__(self) -> None:
-        self.points: dict[tuple[str, int, str], int] = defaultdict(int)
+        self.groups: dict[tuple[str, int], dict[str, int]] = {}
 
     def add(self, project_id: str, day: int, user_id: str, points: int) -> None:
         if points > 0:  # as the boards: a row worth nothing is on none
-            self.points[(project_id, day, user_id)] += points
+            group = self.groups.get((project_id, day))
+            if group is None:
+                group = self.groups[(project_id, day)] = {}
+            group[user_id] = group.get(user_id, 0) + points
+
+
+@dataclass
+class _Chunk:
+    """One id range read and scored, ready to be moved."""
+
+    lo: int
+    hi: int
+    staged: list[tuple[int, int]]  # (id, new points)
+
+
+class _ChunkReader:
+    """Reads, decodes and scores the bulk's chunks on a thread of its own (`rescore-reader`, with
+    its own Postgres connection), one or two ahead of the thread that moves them: Python scores
+    chunk k+1 while Postgres updates chunk k. Reading outside the moving transaction is exact:
+    a row read as applied stays applied, and only this rescore changes a row's version (the
+    UPDATE checks both again, and its row count is checked)."""
+
+    def __init__(self, ranges: list[tuple[int, int]], target: int, scorer: Scorer, tally: Tally, moving: _Moving):
+        self.ranges, self.target, self.scorer, self.tally, self.moving = ranges, target, scorer, tally, moving
+        self.changed = 0
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="rescore-reader", daemon=True)
+        self.thread.start()
+
+    def __iter__(self):
+        while (item := self.queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _run(self) -> None:
+        try:
+            for lo, hi in self.ranges:
+                if self.stopping.is_set():
+                    return
+                self._put(self._read(lo, hi))
+            self._put(None)
+        except BaseException as exc:  # handed to the moving thread
+            self._put(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _put(self, item) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(queue.Full):
+                self.queue.put(item, timeout=0.5)
+                return
+
+    def _read(self, lo: int, hi: int) -> _Chunk:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_NO_JIT)
+            cursor.execute(_READ_RANGE, {"lo": lo, "hi": hi, "target": self.target})
+            rows = cursor.fetchall()
+        staged, tally, scorer = [], self.tally, self.scorer
+        for row_id, applied, raw, live, at_target, points_now, project_id, user_id, day in rows:
+            if at_target:
+                tally.add(project_id, day, user_id, points_now)
+            elif not applied:
+                self.moving.held.append(row_id)  # at the active version until its apply: moved later
+            else:
+                new = scorer(raw, live)
+                staged.append((row_id, new))
+                self.changed += new != live
+                tally.add(project_id, day, user_id, new)
+        return _Chunk(lo, hi, staged)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join()
 
 
 def _bulk(
@@ -324,33 +400,26 @@ def _bulk(
     if first is None:
         return moving
     started, next_line = time.perf_counter(), PROGRESS_EVERY
-    for lo in range(first, last + 1, chunk):
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_NO_JIT)
-            cursor.execute(_READ_RANGE, {"lo": lo, "hi": lo + chunk, "target": target})
-            staged = []
-            for row_id, applied, raw, live, at_target, points_now, project_id, user_id, day in cursor.fetchall():
-                if at_target:
-                    tally.add(project_id, day, user_id, points_now)
-                elif not applied:
-                    moving.held.append(row_id)  # at the active version until its apply: moved later
-                else:
-                    new = scorer(raw, live)
-                    staged.append((row_id, new))
-                    result.changed += new != live
-                    tally.add(project_id, day, user_id, new)
-            if staged:
-                _stage(cursor, staged)
-                cursor.execute(_MOVE_BULK, {"target": target, "lo": lo, "hi": lo + chunk})
-                if cursor.rowcount != len(staged):  # an applied row is never unapplied, nor deleted
-                    raise RuntimeError(f"{len(staged) - cursor.rowcount} rows changed under the rescore")
-                result.events += cursor.rowcount
-        crash_point("rescore_after_chunk")
-        if after_chunk is not None:
-            after_chunk(result.events)
-        if result.events >= next_line:
-            progress(f"rescore: {result.events} events scored again ({time.perf_counter() - started:.1f}s)")
-            next_line = (result.events // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+    reader = _ChunkReader([(lo, lo + chunk) for lo in range(first, last + 1, chunk)], target, scorer, tally, moving)
+    try:
+        for piece in reader:
+            if piece.staged:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(_NO_JIT)
+                    _stage(cursor, piece.staged)
+                    cursor.execute(_MOVE_BULK, {"target": target, "lo": piece.lo, "hi": piece.hi})
+                    if cursor.rowcount != len(piece.staged):  # an applied row is never unapplied, nor deleted
+                        raise RuntimeError(f"{len(piece.staged) - cursor.rowcount} rows changed under the rescore")
+                    result.events += cursor.rowcount
+            crash_point("rescore_after_chunk")
+            if after_chunk is not None:
+                after_chunk(result.events)
+            if result.events >= next_line:
+                progress(f"rescore: {result.events} events scored again ({time.perf_counter() - started:.1f}s)")
+                next_line = (result.events // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+    finally:
+        reader.close()
+    result.changed += reader.changed
     return moving
 
 
@@ -384,16 +453,18 @@ def _build_from_tally(build: BoardBuild, tally: Tally, plan: services.BoardPlan,
     with connection.cursor() as cursor:
         cursor.execute("SELECT id::text FROM scoring_contributor WHERE excluded_reason IS NOT NULL")
         excluded = {user_id for (user_id,) in cursor.fetchall()}
-    boards: dict[Board, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    landing: dict[tuple[str, int], tuple[Board, ...]] = {}
-    for (project_id, day, user_id), points_sum in tally.points.items():
-        if user_id in excluded:
-            continue
-        found = landing.get((project_id, day))
-        if found is None:
-            found = landing[(project_id, day)] = plan.boards(int(project_id), _EPOCH + timedelta(days=day))
-        for board in found:
-            boards[board][user_id] += points_sum
+    boards: dict[Board, dict[str, int]] = {}
+    for (project_id, day), group in tally.groups.items():
+        for user_id in excluded.intersection(group):
+            del group[user_id]
+        for board in plan.boards(int(project_id), _EPOCH + timedelta(days=day)):
+            members = boards.get(board)
+            if members is None:
+                boards[board] = dict(group)
+                continue
+            get = members.get
+            for user_id, points_sum in group.items():
+                members[user_id] = get(user_id, 0) + points_sum
     writer = BoardWriter(build)
     try:
         for board, members in boards.items():
