@@ -133,11 +133,11 @@ def feed(args) -> None:
         stop = True
 
     signal.signal(signal.SIGTERM, request_stop)
-    rng, n = random.Random(7), 0
+    rng, n, prefix = random.Random(7), 0, f"feed-{os.getpid()}-"
     with open(args.out, "a") as out:
         while not stop:
             batch = [
-                wire.decode(_event(rng, f"feed-{os.getpid()}-{n + i}", args.users, args.projects, 2).SerializeToString())
+                wire.decode(_event(rng, f"{prefix}{n + i}", args.users, args.projects, 2).SerializeToString())
                 for i in range(FEED_BATCH)
             ]
             n += FEED_BATCH
@@ -189,6 +189,7 @@ def _rescore(label: str, feeder_out: Path, **options) -> dict:
     sleep(0.5)
     hot_after = _hot_updates()
     batches, median, longest = _feeder_seen(feeder_out, started_wall, time.time())
+    _, _, at_switch = _feeder_seen(feeder_out, *result.switch_window)
     updated, hot = hot_after[0] - hot_before[0], hot_after[1] - hot_before[1]
     figures = {
         "what": label,
@@ -201,6 +202,7 @@ def _rescore(label: str, feeder_out: Path, **options) -> dict:
         "feeder_batches": batches,
         "feeder_median_ms": round(median * 1000, 1),
         "feeder_longest_ms": round(longest * 1000, 1),
+        "feeder_longest_at_switch_ms": round(at_switch * 1000, 1),
         "hot_share": round(hot / updated, 3) if updated else None,
         "phases_s": result.phases,
         "load": [round(x, 2) for x in os.getloadavg()],

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from leaderboard_project.admin import ReadOnlyAdmin
 from scoring import exclusions
-from scoring.models import ContributionEvent, Contributor, DeadLetter, Project
+from scoring.models import ContributionEvent, Contributor, DeadLetter, Project, RulesVersion
 from scoring.wire import raw_as_json
 
 
@@ -22,7 +22,17 @@ def _pre(text: str):
 
 @admin.register(ContributionEvent)
 class ContributionEventAdmin(ReadOnlyAdmin):
-    list_display = ["event_id", "kind_name", "user_id", "project", "occurred_at", "points", "applied", "logged_at"]
+    list_display = [
+        "event_id",
+        "kind_name",
+        "user_id",
+        "project",
+        "occurred_at",
+        "points",
+        "rules_version",
+        "applied",
+        "logged_at",
+    ]
     list_filter = ["kind", "applied", ("occurred_at", admin.DateFieldListFilter)]
     search_fields = ["=event_id", "=user_id", "=project__id", "project__name"]
     date_hierarchy = "occurred_at"
@@ -134,3 +144,10 @@ class ContributorAdmin(ReadOnlyAdmin):
         if search_term.isdigit() and len(search_term) <= 20:
             found |= queryset.filter(id=int(search_term))
         return found, duplicates
+
+
+@admin.register(RulesVersion)
+class RulesVersionAdmin(ReadOnlyAdmin):
+    """The scoring tables, one active (`rescore_leaderboards` changes which)."""
+
+    list_display = ["number", "active", "created_at", "activated_at", "retired_at"]

@@ -166,7 +166,8 @@ class RescoreResult:
     locked_ms: float = 0.0  # the gate held exclusive: no record or apply
     paused_ms: float = 0.0  # from taking the gate to the swap: applies held off
     seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per step (the switch's in ms: locked_*)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step (locked_*: inside the switch)
+    switch_window: tuple[float, float] = (0.0, 0.0)  # unix times: the gate asked for, the swap done
 
     def lap(self, phase: str, since: float) -> float:
         """Add the time since `since` to `phase`; returns now (`time.perf_counter`)."""
@@ -262,6 +263,7 @@ def rules_rescore(
             rebuild_locked(progress)
             raise
         result.paused_ms = (time.perf_counter() - locked_at) * 1000
+        result.switch_window = (result.switch_window[0], time.time())
         lap = result.lap("switch", lap)
         # Exclusions changed while this rescore held the boards lock left their contributors
         # dirty (their sync needs that lock): put them right on the new boards, as a restore does.
@@ -557,6 +559,7 @@ def _switch(
     counted rows not yet applied, the swap's token recorded; the sentinel aside; commit. The
     caller swaps. Returns the markers and when the gate was taken (`time.perf_counter`)."""
     asked = time.perf_counter()
+    result.switch_window = (time.time(), 0.0)
     paused = committing = False
     try:
         with transaction.atomic(), connection.cursor() as cursor:
