@@ -332,12 +332,16 @@ class BoardBuild:
         self._pipe.execute()
         self._queued = 0
 
-    def check(self) -> None:
-        """Raise BuildLost unless every built board still holds at least the members written to
-        it (one pipelined ZCARD per board). A FLUSHDB between two writes of a big board would
-        leave a board that the swap's RENAME cannot tell from a whole one."""
+    def check(self, boards: Iterable[Board] | None = None) -> None:
+        """Raise BuildLost unless every built board (or those of `boards` that are built) still
+        holds at least the members written to it (one pipelined ZCARD per board). A FLUSHDB
+        between two writes of a big board would leave a board that the swap's RENAME cannot
+        tell from a whole one."""
         self.flush()
-        built = list(self._built.items())
+        if boards is None:
+            built = list(self._built.items())
+        else:
+            built = [(b.key, self._built[b.key]) for b in dict.fromkeys(boards) if b.key in self._built]
         pipe = self.client.pipeline(transaction=False)
         for _, temp in built:
             pipe.zcard(temp)

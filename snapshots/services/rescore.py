@@ -192,6 +192,7 @@ def rules_rescore(
     progress: Progress = quiet,
     after_chunk: Callable[[int], None] | None = None,
     before_switch: Callable[[], None] | None = None,
+    before_swap: Callable[[], None] | None = None,
 ) -> RescoreResult:
     """Re-score every event of the log from its raw bytes under the settings' table (or
     version `to`'s: a rollback), rebuild every board aside and swap them in at once with the
@@ -199,7 +200,8 @@ def rules_rescore(
     boards exact (under the version still active), and running it again resumes it.
 
     `after_chunk` (tests) runs after each bulk chunk with the events moved so far;
-    `before_switch` (tests) after the catch-up, before the gate is taken."""
+    `before_switch` (tests) after the catch-up, before the gate is taken; `before_swap` (tests)
+    after the switch's commit, before the swap."""
     started = time.perf_counter()
     with session_lock(RESTORE_LOCK), session_lock(SNAPSHOT_LOCK):
         previous = services.rules_current(reload=True)
@@ -252,24 +254,31 @@ def rules_rescore(
                 with contextlib.suppress(redis.RedisError):
                     build.discard()
                 raise
+        crash_point("rescore_before_swap")
+        if before_swap is not None:
+            before_swap()
         try:
-            crash_point("rescore_before_swap")
             build.swap(pending)
-        except BaseException as exc:
-            # The version is switched and committed; Redis may hold part of the swap. Nothing it
-            # holds is trusted: no sentinel, and the boards from the log at the new version.
+            rebuilt = None
+        except (BuildLost, redis.ResponseError) as exc:
+            # The version is switched and committed, and Redis may hold part of the swap (its MULTI
+            # goes on past a failed RENAME): no sentinel, and the boards from the log at the new
+            # version, still under the boards lock (a transient error, out of memory say, too:
+            # nothing in Redis can be trusted, the consumers restore if this rebuild fails).
             redis_boards.ready_clear()
             logger.error("rescore: the swap failed (%s); rebuilding the boards from the log", exc)
-            rebuild_locked(progress)
-            raise
+            rebuilt = rebuild_locked(progress)
         result.paused_ms = (time.perf_counter() - locked_at) * 1000
         result.switch_window = (result.switch_window[0], time.time())
         lap = result.lap("switch", lap)
         # Exclusions changed while this rescore held the boards lock left their contributors
         # dirty (their sync needs that lock): put them right on the new boards, as a restore does.
-        while exclusions.contributors_sync().contributors:
-            pass
-        result.boards, result.members = build.boards, build.members()
+        if rebuilt is None:
+            while exclusions.contributors_sync().contributors:
+                pass
+            result.boards, result.members = build.boards, build.members()
+        else:
+            result.boards, result.members = rebuilt.boards, rebuilt.members
     services.rules_current(reload=True)
     services.pending_tidy(event_ids=list(pending))
     result.undecodable = scorer.undecodable
@@ -534,8 +543,17 @@ def _catch_up(
     return moving
 
 
-def _move(cursor, staged: list[tuple[int, int]], statement: str, target: int, build: BoardBuild, plan) -> int:
-    """Move the staged rows to `target` and add their new points to the build. Returns how many."""
+def _move(
+    cursor,
+    staged: list[tuple[int, int]],
+    statement: str,
+    target: int,
+    build: BoardBuild,
+    plan: services.BoardPlan,
+    touched: set[Board] | None = None,
+) -> int:
+    """Move the staged rows to `target` and add their new points to the build (the boards that
+    changed into `touched`). Returns how many."""
     if not staged:
         return 0
     _stage(cursor, staged)
@@ -548,6 +566,8 @@ def _move(cursor, staged: list[tuple[int, int]], statement: str, target: int, bu
                 scores[board][int(user_id)] += new
     for board, members in scores.items():
         build.add(board, members.items(), plan.expires[board])
+    if touched is not None:
+        touched.update(scores)
     return len(moved)
 
 
@@ -558,6 +578,11 @@ def _switch(
     and the unapplied) moved and added to the build, `target` made active, the markers of the
     counted rows not yet applied, the swap's token recorded; the sentinel aside; commit. The
     caller swaps. Returns the markers and when the gate was taken (`time.perf_counter`)."""
+    # Every built board still whole, before the gate (a round trip per board: not while it is held);
+    # under the gate, only the boards the last rows change are checked again (an emptied Redis shows
+    # there, or in the swap's RENAME, which then fails: `rules_rescore` rebuilds).
+    build.check()
+    touched: set[Board] = set()
     asked = time.perf_counter()
     result.switch_window = (time.time(), 0.0)
     paused = committing = False
@@ -568,7 +593,7 @@ def _switch(
             cursor.execute(f"{_NO_JIT}; {_BY_INDEX}")
             cursor.execute(_READ_SINCE, {"since": moving.since, "held": moving.held, "target": target})
             staged = _score(cursor.fetchall(), scorer, None, result)
-            result.events += _move(cursor, staged, _MOVE_ALL, target, build, plan)
+            result.events += _move(cursor, staged, _MOVE_ALL, target, build, plan, touched)
             lap = result.lap("locked_rows", lap)
             cursor.execute(
                 "UPDATE scoring_rulesversion SET active = false, retired_at = now() WHERE active AND number <> %s",
@@ -583,7 +608,7 @@ def _switch(
             lap = result.lap("locked_versions", lap)
             redis_boards.ready_pause()  # from here no apply until the swap, whatever happens
             paused = True
-            build.check()
+            build.check(touched)
             lap = result.lap("locked_check", lap)
             crash_point("rescore_before_commit")
             committing = True

@@ -349,3 +349,14 @@ def test_a_build_lost_to_an_emptied_redis_before_the_switch_is_built_again(
     assert flushed and result.switched
     assert "built boards were lost" in caplog.text  # found by the switch's check, and built again
     assert_exact(events, table=NEW)
+
+
+def test_a_swap_that_fails_after_the_switch_rebuilds_the_boards_from_the_log(
+    ready_boards, ingest, assert_exact, new_settings, flush_redis, caplog
+):
+    events = contributions(300, seed=91)
+    ingest(events)
+    result = rules_rescore(before_swap=flush_redis)  # the built boards gone: the swap's RENAME fails
+    assert "the swap failed" in caplog.text
+    assert result.switched and RulesVersion.objects.get(active=True).number == 2
+    assert_exact(events, table=NEW)
