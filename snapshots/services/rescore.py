@@ -268,17 +268,19 @@ def rules_rescore(
             redis_boards.ready_clear()
             logger.error("rescore: the swap failed (%s); rebuilding the boards from the log", exc)
             rebuilt = rebuild_locked(progress)
-        result.paused_ms = (time.perf_counter() - locked_at) * 1000
-        result.switch_window = (result.switch_window[0], time.time())
-        lap = result.lap("switch", lap)
         # Exclusions changed while this rescore held the boards lock left their contributors
         # dirty (their sync needs that lock): put them right on the new boards, as a restore does.
-        if rebuilt is None:
-            while exclusions.contributors_sync().contributors:
-                pass
-            result.boards, result.members = build.boards, build.members()
-        else:
-            result.boards, result.members = rebuilt.boards, rebuilt.members
+        while rebuilt is None and exclusions.contributors_sync().contributors:
+            pass
+    # The locks are free: a consumer whose apply met the sentinel aside, and that waits for the
+    # boards lock to restore, finds the new boards now. So applies were held off until here.
+    result.paused_ms = (time.perf_counter() - locked_at) * 1000
+    result.switch_window = (result.switch_window[0], time.time())
+    lap = result.lap("switch", lap)
+    if rebuilt is None:
+        result.boards, result.members = build.boards, build.members()
+    else:
+        result.boards, result.members = rebuilt.boards, rebuilt.members
     services.rules_current(reload=True)
     services.pending_tidy(event_ids=list(pending))
     result.undecodable = scorer.undecodable
