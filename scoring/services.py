@@ -117,6 +117,14 @@ def rules_current(*, reload: bool = False) -> ActiveRules:
     return _rules
 
 
+def rules_forget() -> None:
+    """Drop this process's copy of the active version: the next use reads it again. (A version
+    never changes its table, so in production the copy is only ever stale by its number, which
+    the record checks; a test that empties the database forgets it.)"""
+    global _rules
+    _rules = None
+
+
 def rules_active(*, record: bool = True) -> ActiveRules:
     """The active rules version read from Postgres; version 1 from the settings if there is none
     yet, recorded unless `record` is false (two processes doing it at once record it once)."""

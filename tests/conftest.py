@@ -39,6 +39,17 @@ def clock(monkeypatch) -> TestClock:
     return test_clock
 
 
+@pytest.fixture(autouse=True)
+def rules_forgotten():
+    """Every test reads the active rules version afresh: the database it ran on the version of
+    an earlier test may have been emptied since (and version 1 recorded from other settings)."""
+    from scoring import services
+
+    services.rules_forget()
+    yield
+    services.rules_forget()
+
+
 def pytest_unconfigure(config):
     client = redis_connect()
     if client.get(CLAIM_KEY) == CLAIM.encode():
