@@ -235,7 +235,7 @@ def rules_rescore(
                     _build_from_tally(build, tally, plan, progress)
                     tally = None  # its memory
                 else:
-                    _build_aside(build, target.number, plan.now, result, progress)
+                    _build_aside(build, target.number, plan.now, progress)
                 crash_point("rescore_after_build")
                 lap = result.lap("build", lap)
                 moving = _catch_up(build, plan, target.number, scorer, moving, result, progress)
@@ -490,7 +490,7 @@ def _build_from_tally(build: BoardBuild, tally: Tally, plan: services.BoardPlan,
     progress(f"rescore: {len(boards)} boards, {sum(map(len, boards.values()))} members built aside")
 
 
-def _build_aside(build: BoardBuild, target: int, now: datetime, result: RescoreResult, progress: Progress) -> None:
+def _build_aside(build: BoardBuild, target: int, now: datetime, progress: Progress) -> None:
     """Step 2 again, for a build lost midway (Redis emptied): every board of the rows at `target`
     (their `points`), as of one REPEATABLE READ transaction, under temporary keys; Postgres
     streams while the `board-writer` thread writes."""

@@ -33,6 +33,7 @@ ENDPOINTS = {
     "/v1/projects": {"limit", "offset"},
     "/v1/contributors/{contributor}": {"contributor"},
     "/v1/health-check": set(),
+    "/v1/rules": set(),
     "/v1/stream": {"timeframe", "period", "project_id", "Last-Event-ID"},
 }
 
