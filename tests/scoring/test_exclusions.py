@@ -162,6 +162,7 @@ def test_a_sync_that_cannot_have_the_boards_lock_is_left_dirty_then_done(redis_c
             CommandError, match=r"\(1 contributors' exclusion changed and their boards do not follow yet"
         ):
             call_command("verify_leaderboards", stdout=StringIO())
+        holder.execute("SELECT pg_advisory_unlock(%s)", [BOARDS_LOCK])  # not left to the server's session end
     assert exclusions.contributors_sync(wait=False).users == [1]  # the consumers' sweep does this
     assert_exact(redis_client, events, excluded={1})
 
@@ -287,6 +288,7 @@ def test_a_bot_found_while_the_boards_lock_is_held_is_synced_later(redis_client,
         found = Contributor.objects.get(id=5)
         assert (found.excluded_reason, found.boards_dirty) == ("bot", True)
         assert redis_client.zscore("leaderboard:global:all_time:all", "5") == 2  # its old points, until synced
+        holder.execute("SELECT pg_advisory_unlock(%s)", [BOARDS_LOCK])
     exclusions.contributors_sync(wait=False)
     assert_exact(redis_client, before + later, excluded={5})
 
