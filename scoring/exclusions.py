@@ -41,6 +41,7 @@ from scoring.faults import crash_point
 from scoring.gate import BOARDS_LOCK, gate_exclusive, session_lock
 from scoring.models import Contributor, live_points
 from scoring.redis_boards import MemberBoards
+from scoring.selectors import contributor_find
 
 logger = logging.getLogger("leaderboard.exclusions")
 
@@ -48,6 +49,14 @@ BOT = "bot"  # the reason of an automatic exclusion
 
 # Whether a contributor row (alias c) looks like a bot; %(logins)s: the excluded logins, upper case.
 _LOOKS_LIKE_BOT = "(c.is_bot OR c.login LIKE '%%[bot]' OR upper(c.login) = ANY(%(logins)s::text[]))"
+
+
+# Mark, as excluded by themselves, the contributors that look like bots and are on the boards
+# (not excluded, not kept on by an operator); callers add a condition and RETURNING.
+_MARK_BOTS = (
+    "UPDATE scoring_contributor c SET excluded_reason = %(bot)s, excluded_at = now(), excluded_auto = true,"
+    f" boards_dirty = true WHERE c.excluded_reason IS NULL AND NOT c.bot_allowed AND {_LOOKS_LIKE_BOT}"
+)
 
 
 def excluded_logins() -> list[str]:
@@ -76,7 +85,7 @@ def contributor_exclude(contributor: Contributor, *, reason: str, wait: bool = T
     reason = reason.strip()
     if not reason:
         raise ValueError("an exclusion needs a reason")
-    _mark([contributor.id], reason=reason, auto=False)
+    _mark([contributor.id], reason=reason)
     crash_point("after_exclusion_mark")
     return contributors_sync([contributor.id], wait=wait)
 
@@ -84,20 +93,21 @@ def contributor_exclude(contributor: Contributor, *, reason: str, wait: bool = T
 def contributor_include(contributor: Contributor, *, wait: bool = True) -> SyncResult:
     """Put `contributor` back on every board with exactly what the log says. A contributor that
     looks like a bot stays included: the operator said so (`bot_allowed`)."""
-    _mark([contributor.id], reason=None, auto=False)
+    _mark([contributor.id], reason=None)
     crash_point("after_exclusion_mark")
     return contributors_sync([contributor.id], wait=wait)
 
 
-def _mark(user_ids: Sequence[int], *, reason: str | None, auto: bool) -> None:
-    """Step 1: the new state, committed, with the boards marked as not following it yet."""
+def _mark(user_ids: Sequence[int], *, reason: str | None) -> None:
+    """Step 1 of an operator's change: the new state, committed, with the boards marked as not
+    following it yet. Including keeps a contributor on even if it looks like a bot."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "UPDATE scoring_contributor SET excluded_reason = %(reason)s,"
             " excluded_at = CASE WHEN %(reason)s::text IS NULL THEN NULL ELSE now() END,"
-            " excluded_auto = %(auto)s, bot_allowed = %(allowed)s, boards_dirty = true"
+            " excluded_auto = false, bot_allowed = %(reason)s::text IS NULL, boards_dirty = true"
             " WHERE id = ANY(%(ids)s::numeric[])",
-            {"reason": reason, "auto": auto, "allowed": reason is None and not auto, "ids": list(user_ids)},
+            {"reason": reason, "ids": list(user_ids)},
         )
 
 
@@ -108,10 +118,7 @@ def bots_exclude(user_ids: Sequence[int]) -> SyncResult | None:
     them after its swap, or else the consumers' sweep."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE scoring_contributor c SET excluded_reason = %(bot)s, excluded_at = now(), excluded_auto = true,"
-            " boards_dirty = true"
-            f" WHERE c.id = ANY(%(ids)s::numeric[]) AND c.excluded_reason IS NULL AND NOT c.bot_allowed"
-            f" AND {_LOOKS_LIKE_BOT} RETURNING c.id",
+            f"{_MARK_BOTS} AND c.id = ANY(%(ids)s::numeric[]) RETURNING c.id",
             {"bot": BOT, "ids": list(user_ids), "logins": excluded_logins()},
         )
         marked = [int(user_id) for (user_id,) in cursor.fetchall()]
@@ -131,16 +138,11 @@ def bots_reconcile() -> SyncResult:
     excluded automatically and no longer does. Then sync whatever is dirty."""
     params = {"bot": BOT, "logins": excluded_logins()}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE scoring_contributor c SET excluded_reason = %(bot)s, excluded_at = now(), excluded_auto = true,"
-            f" boards_dirty = true WHERE c.excluded_reason IS NULL AND NOT c.bot_allowed AND {_LOOKS_LIKE_BOT}"
-            " RETURNING c.id",
-            params,
-        )
+        cursor.execute(_MARK_BOTS, params)
         excluded = cursor.rowcount
         cursor.execute(
             "UPDATE scoring_contributor c SET excluded_reason = NULL, excluded_at = NULL, excluded_auto = false,"
-            f" boards_dirty = true WHERE c.excluded_auto AND NOT {_LOOKS_LIKE_BOT} RETURNING c.id",
+            f" boards_dirty = true WHERE c.excluded_auto AND NOT {_LOOKS_LIKE_BOT}",
             params,
         )
         included = cursor.rowcount
@@ -158,8 +160,8 @@ def contributors_sync(
     With `wait`, waits for the boards lock (at most that many seconds, if a number); without,
     returns at once (`deferred`) while a restore, rebuild, rescore or another sync holds it."""
     started = time.perf_counter()
-    dirty = Contributor.objects.filter(boards_dirty=True)  # the partial index: cheap when none is
-    if not (dirty if user_ids is None else dirty.filter(id__in=list(user_ids))).exists():
+    waiting = Contributor.objects.filter(boards_dirty=True)  # the partial index: cheap when none is
+    if not (waiting if user_ids is None else waiting.filter(id__in=list(user_ids))).exists():
         return SyncResult()  # nothing to do: no lock taken, no apply held back
     with session_lock(BOARDS_LOCK, wait=wait) as held:
         if not held:
@@ -279,8 +281,6 @@ def _midnight(day: date) -> datetime:
 def contributor_named(key: str) -> Contributor | None:
     """The contributor `key` names (a login, any case, or a user id). A user id that has events
     but was never named by an actor gets its contributor row now, so that it can be excluded."""
-    from scoring.selectors import contributor_find
-
     found = contributor_find(key=key, excluded=True)
     if found is None and key.isascii() and key.isdigit() and 0 < int(key) < 2**64:
         with connection.cursor() as cursor:

@@ -24,20 +24,7 @@ from scoring.wire import InvalidEvent, decode
 from tests import oracle
 from tests.fixtures import ROOT
 
-# SPEC section 2, as the settings name its rows.
-SPEC_SCORING = {
-    "pull_request_opened": 2,
-    "pull_request_merged": 10,
-    "pull_request_closed_unmerged": 0,
-    "review_approved_or_changes_requested": 3,
-    "review_other": 1,
-    "issue_opened": 2,
-    "issue_closed_completed": 3,
-    "issue_closed_other": 0,
-    "issue_commented": 1,
-    "push_per_commit": 1,
-    "push_max_commits": 10,
-}
+SPEC_SCORING = oracle.SPEC_TABLE  # SPEC section 2, as the settings name its rows
 SPEC_RETENTION = {"daily": 35, "weekly": 91, "monthly": 400}
 
 

@@ -23,7 +23,7 @@ from snapshots.services import SNAPSHOT_LOCK, boards_restore, boards_verify, sna
 from snapshots.services.rescore import RescoreError, rules_rescore
 from tests.builders import contributions
 from tests.fixtures import advisory_waiters, pg_connect, started, wait_for
-from tests.oracle import expected_boards, redis_boards_state, valid_events
+from tests.oracle import SPEC_TABLE, expected_boards, redis_boards_state, valid_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -303,19 +303,7 @@ def test_the_rules_endpoint_shows_the_active_table_and_the_earlier_versions(clie
         "earlier": [
             {
                 "version": 1,
-                "table": {
-                    "pull_request_opened": 2,
-                    "pull_request_merged": 10,
-                    "pull_request_closed_unmerged": 0,
-                    "review_approved_or_changes_requested": 3,
-                    "review_other": 1,
-                    "issue_opened": 2,
-                    "issue_closed_completed": 3,
-                    "issue_closed_other": 0,
-                    "issue_commented": 1,
-                    "push_per_commit": 1,
-                    "push_max_commits": 10,
-                },
+                "table": SPEC_TABLE,  # version 1: the settings' defaults, SPEC section 2
                 "created_at": "2026-01-02T03:04:05Z",
                 "activated_at": "2026-01-02T03:04:05Z",
                 "retired_at": "2026-02-03T04:05:06Z",
