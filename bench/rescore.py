@@ -84,8 +84,8 @@ def _log_build(args) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from scoring import services, wire
-    from scoring.rules import ScoringTable, points
+    from scoring import wire
+    from scoring.rules import ScoringTable, points, versions
     from snapshots.services import boards_restore
 
     started = time.perf_counter()
@@ -109,7 +109,7 @@ def _log_build(args) -> None:
                 if (n + 1) % 250_000 == 0:
                     _log(f"  log: {n + 1} events written")
         cursor.execute("VACUUM ANALYZE scoring_contributionevent")
-    services.rules_current(reload=True)  # version 1: SPEC's table
+    versions.rules_ensure()  # version 1: SPEC's table
     boards_restore(use_snapshot=False)
     _log(f"log: {args.events} events written and their boards built in {time.perf_counter() - started:.1f}s")
 

@@ -42,7 +42,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy  # noqa: E402
 from scoring.boards import Timeframe, boards_of  # noqa: E402
 from scoring.jetstream import stream_ensure  # noqa: E402
 from scoring.rules import points  # noqa: E402
-from scoring.services import scoring_table  # noqa: E402
+from scoring.rules.versions import settings_table  # noqa: E402
 from scoring.wire import InvalidEvent, decode  # noqa: E402
 
 PROCESSED_TTL = 24 * 3600
@@ -106,7 +106,7 @@ async def consume(stop: asyncio.Event) -> dict[str, int]:
     connection.set_autocommit(True)
     cursor = connection.cursor()
     cursor.execute(_TABLE)
-    table = scoring_table()
+    table = settings_table()
     nc = await nats.connect(settings.NATS_URL)
     js = nc.jetstream()
     await stream_ensure(js)

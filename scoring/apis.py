@@ -44,6 +44,7 @@ from scoring.boards import (
 )
 from scoring.health import health_check
 from scoring.rules import EventKind
+from scoring.rules.versions import rules_versions
 from scoring.selectors import (
     BoardPage,
     BoardRow,
@@ -54,7 +55,6 @@ from scoring.selectors import (
     contributor_names,
     period_is_closed,
     project_list,
-    rules_versions,
     user_events_page,
     user_is_excluded,
     user_standing,

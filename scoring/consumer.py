@@ -44,6 +44,7 @@ from scoring.faults import crash_point
 from scoring.jetstream import BatchSpan, JetStreamSource, batch_span
 from scoring.redis_boards import BoardsNotReady, Heartbeat
 from scoring.rules import Contribution
+from scoring.rules.versions import ActiveRules, rules_check
 from scoring.wire import InvalidEvent, decode
 
 logger = logging.getLogger("leaderboard.consumer")
@@ -386,10 +387,10 @@ class Consumer:
         token with the one Postgres keeps, and restores when they differ."""
         self._until_done(self._restore, "boards check")
 
-    def rules_check(self) -> tuple[services.ActiveRules, list] | None:
+    def rules_check(self) -> tuple[ActiveRules, list] | None:
         """The active rules version and how the settings' table differs from it (waiting for
         Postgres if it is away); None if told to stop first."""
-        return self._until_done(services.rules_check, "rules check")
+        return self._until_done(rules_check, "rules check")
 
     def eviction_check(self) -> str | None:
         """Redis's maxmemory-policy (waiting for Redis if it is away); None if CONFIG is

@@ -37,9 +37,10 @@ from django.db import connection, transaction
 
 from scoring import clock, redis_boards
 from scoring.boards import GLOBAL, Board, Timeframe, expires_at, is_retained, periods_of
+from scoring.eventlog.sql import is_excluded, live_points
 from scoring.faults import crash_point
 from scoring.gate import BOARDS_LOCK, gate_exclusive, session_lock
-from scoring.models import Contributor, live_points
+from scoring.models import Contributor
 from scoring.redis_boards import MemberBoards
 from scoring.selectors import contributor_find
 
@@ -47,15 +48,24 @@ logger = logging.getLogger("leaderboard.exclusions")
 
 BOT = "bot"  # the reason of an automatic exclusion
 
-# Whether a contributor row (alias c) looks like a bot; %(logins)s: the excluded logins, upper case.
-_LOOKS_LIKE_BOT = "(c.is_bot OR c.login LIKE '%%[bot]' OR upper(c.login) = ANY(%(logins)s::text[]))"
+
+def looks_like_bot_sql(row: str) -> str:
+    """SQL: whether the row `row` (a contributor, or a staged event: both have `is_bot` and
+    `login`) looks like a bot; the parameter %(logins)s is `excluded_logins()`."""
+    return f"({row}.is_bot OR {row}.login LIKE '%%[bot]' OR upper({row}.login) = ANY(%(logins)s::text[]))"
 
 
-# Mark, as excluded by themselves, the contributors that look like bots and are on the boards
-# (not excluded, not kept on by an operator); callers add a condition and RETURNING.
+def bot_excludable(contributor: str) -> str:
+    """SQL: whether the contributor row may be excluded as a bot: on the boards, and not kept
+    on them by an operator."""
+    return f"(NOT {is_excluded(contributor)} AND NOT {contributor}.bot_allowed)"
+
+
+# Mark, as excluded by themselves, the contributors that look like bots and may be; callers
+# add a condition and RETURNING.
 _MARK_BOTS = (
     "UPDATE scoring_contributor c SET excluded_reason = %(bot)s, excluded_at = now(), excluded_auto = true,"
-    f" boards_dirty = true WHERE c.excluded_reason IS NULL AND NOT c.bot_allowed AND {_LOOKS_LIKE_BOT}"
+    f" boards_dirty = true WHERE {bot_excludable('c')} AND {looks_like_bot_sql('c')}"
 )
 
 
@@ -64,7 +74,7 @@ def excluded_logins() -> list[str]:
 
 
 def looks_like_bot(*, login: str | None, is_bot: bool) -> bool:
-    """The rule of `_LOOKS_LIKE_BOT`, for one contributor in hand."""
+    """The rule of `looks_like_bot_sql`, for one contributor in hand."""
     return is_bot or (login or "").endswith("[bot]") or (login or "").upper() in excluded_logins()
 
 
@@ -142,7 +152,7 @@ def bots_reconcile() -> SyncResult:
         excluded = cursor.rowcount
         cursor.execute(
             "UPDATE scoring_contributor c SET excluded_reason = NULL, excluded_at = NULL, excluded_auto = false,"
-            f" boards_dirty = true WHERE c.excluded_auto AND NOT {_LOOKS_LIKE_BOT}",
+            f" boards_dirty = true WHERE c.excluded_auto AND NOT {looks_like_bot_sql('c')}",
             params,
         )
         included = cursor.rowcount
@@ -169,10 +179,10 @@ def contributors_sync(
         with transaction.atomic(), connection.cursor() as cursor:
             gate_exclusive(cursor)
             gated = time.perf_counter()
-            only, params = ("", []) if user_ids is None else (" AND id = ANY(%s::numeric[])", [list(user_ids)])
+            only, params = ("", []) if user_ids is None else (" AND c.id = ANY(%s::numeric[])", [list(user_ids)])
             cursor.execute(
-                f"SELECT id, excluded_reason IS NOT NULL FROM scoring_contributor WHERE boards_dirty{only}"
-                " ORDER BY id LIMIT %s FOR UPDATE",
+                f"SELECT c.id, {is_excluded('c')} FROM scoring_contributor c WHERE c.boards_dirty{only}"
+                " ORDER BY c.id LIMIT %s FOR UPDATE",
                 [*params, limit],
             )
             dirty = {int(user_id): excluded for user_id, excluded in cursor.fetchall()}

@@ -4,11 +4,14 @@
 wire id, written before any board changes. `applied` says whether its points are known to
 be on the Redis boards; `txid` is the inserting transaction's id, so a snapshot can name
 exactly which rows it saw (docs/EXACTLY_ONCE.md). `RulesVersion` holds the scoring tables
-that scored it, one of them active; a row's points under the active one are `live_points`.
+that scored it, one of them active; a row's points under the active one are its live points
+(`scoring.eventlog.sql.live_points`).
 """
 
+from __future__ import annotations
+
 from django.db import models
-from django.db.models.functions import Coalesce, Now, Upper
+from django.db.models.functions import Now, Upper
 
 from scoring.rules import EventKind
 
@@ -30,6 +33,18 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"project {self.id}"
+
+
+# SPEC section 9: an excluded contributor is on no board (`scoring.eventlog.sql.is_excluded` in SQL).
+EXCLUDED = models.Q(excluded_reason__isnull=False)
+
+
+class ContributorQuerySet(models.QuerySet):
+    def excluded(self) -> ContributorQuerySet:
+        return self.filter(EXCLUDED)
+
+    def on_boards(self) -> ContributorQuerySet:
+        return self.exclude(EXCLUDED)
 
 
 class Contributor(models.Model):
@@ -60,12 +75,14 @@ class Contributor(models.Model):
     # rescore running): `exclusions.contributors_sync` brings them in line and clears it.
     boards_dirty = models.BooleanField(default=False, db_default=False)
 
+    objects = ContributorQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(Upper("login"), name="contributor_login_upper"),
             # Every apply asks which of its users are excluded: a tiny index answers.
-            models.Index(fields=["id"], name="contributor_excluded", condition=models.Q(excluded_reason__isnull=False)),
+            models.Index(fields=["id"], name="contributor_excluded", condition=EXCLUDED),
             models.Index(fields=["id"], name="contributor_dirty", condition=models.Q(boards_dirty=True)),
         ]
 
@@ -98,28 +115,6 @@ class RulesVersion(models.Model):
 
     def __str__(self) -> str:
         return f"rules version {self.number}{' (active)' if self.active else ''}"
-
-
-# The active version's number, as SQL: an uncorrelated subquery (one InitPlan per statement). No
-# version recorded yet means version 1, the one the first use records from the settings.
-ACTIVE_RULES_SQL = "coalesce((SELECT number FROM scoring_rulesversion WHERE active), 1)"
-
-
-def live_points(table: str = "scoring_contributionevent") -> str:
-    """SQL for a log row's points under the active version: `points` if the row is at it, else
-    `points_prev` (a row a rescore has moved ahead keeps its points under the active version
-    there until the rescore's switch). Every aggregate of the log sums this."""
-    return f"CASE WHEN {table}.rules_version = {ACTIVE_RULES_SQL} THEN {table}.points ELSE {table}.points_prev END"
-
-
-def live_points_expression() -> models.Case:
-    """`live_points` for the ORM (aliases and subqueries included)."""
-    active = Coalesce(models.Subquery(RulesVersion.objects.filter(active=True).values("number")[:1]), 1)
-    return models.Case(
-        models.When(rules_version=active, then=models.F("points")),
-        default=models.F("points_prev"),
-        output_field=models.IntegerField(),
-    )
 
 
 class ContributionEvent(models.Model):

@@ -29,8 +29,10 @@ from django.db.models import Count, Q, QuerySet, Sum
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import clock, redis_boards
 from scoring.boards import GLOBAL, Board, is_retained, period_end, period_start
-from scoring.models import ContributionEvent, Contributor, Project, RulesVersion, live_points, live_points_expression
-from scoring.rules import EventKind, ScoringTable
+from scoring.eventlog.aggregate import day_scores
+from scoring.eventlog.sql import live_points_expression, user_excluded
+from scoring.models import ContributionEvent, Contributor, Project
+from scoring.rules import EventKind
 
 logger = logging.getLogger("leaderboard.selectors")
 
@@ -195,11 +197,8 @@ def _ranked(found: redis_boards.BoardSlice) -> list[BoardRow]:
 # in Redis for `API_ARCHIVE_SECONDS` and read there like a live board (docs/API.md, "Expired
 # periods"), so paging through an old board costs one aggregate, not one per page.
 
-_LIVE = live_points()  # a row's points under the active rules version
-_BOARD_SCORES = (
-    f"SELECT user_id, sum({_LIVE})::bigint FROM scoring_contributionevent WHERE {{where}}"
-    " AND user_id NOT IN (SELECT id FROM scoring_contributor WHERE excluded_reason IS NOT NULL) GROUP BY user_id"
-)
+# A board's scores: its events' grain of (project, day, user), summed per user on the board.
+_BOARD_SCORES = "SELECT user_id, sum(score)::bigint FROM ({day_scores}) AS d GROUP BY user_id"
 
 
 def _midnight(day: date) -> datetime:
@@ -207,14 +206,15 @@ def _midnight(day: date) -> datetime:
 
 
 def _board_events(board: Board) -> tuple[str, list[object]]:
-    """The SQL condition (and its parameters) for the events that score on `board`."""
-    clauses, params = [f"{_LIVE} > 0"], []
+    """The SQL condition on the log rows `e` (and its parameters) for the events that score on
+    `board`, its excluded contributors left out."""
+    clauses, params = [f"NOT {user_excluded('e.user_id')}"], []
     start = period_start(board.timeframe, board.period)
     if start is not None:
-        clauses.append("occurred_at >= %s AND occurred_at < %s")
+        clauses.append("e.occurred_at >= %s AND e.occurred_at < %s")
         params += [_midnight(start), _midnight(period_end(board.timeframe, board.period))]
     if board.project_id != GLOBAL:
-        clauses.append("project_id = %s")
+        clauses.append("e.project_id = %s")
         params.append(board.project_id)
     return " AND ".join(clauses), params
 
@@ -232,7 +232,7 @@ def _archive(board: Board) -> None:
             return
         for _ in range(2):  # an exclusion changed during the first: its result may hold who is excluded now
             epoch = redis_boards.exclusions_epoch()  # before the aggregate's snapshot
-            cursor.execute(_BOARD_SCORES.format(where=where), params)
+            cursor.execute(_BOARD_SCORES.format(day_scores=day_scores(where)), params)
             if redis_boards.archive_store(
                 board,
                 _rows_of(cursor),
@@ -342,33 +342,6 @@ def _position(event: ContributionEvent, *, backwards: bool = False) -> EventPosi
     return EventPosition(event.occurred_at, event.id, backwards)
 
 
-@dataclass(frozen=True, slots=True)
-class RulesVersionView:
-    """A rules version as the API shows it."""
-
-    number: int
-    table: dict[str, int]
-    created_at: datetime | None
-    activated_at: datetime | None
-    retired_at: datetime | None
-
-
-def rules_versions() -> tuple[RulesVersionView, list[RulesVersionView]]:
-    """The active rules version and the others, newest first. Before any version is recorded
-    (no consumer has run yet), the settings' table, as the version 1 the first one records."""
-    active, earlier = None, []
-    for version in RulesVersion.objects.order_by("-number"):
-        table = ScoringTable.from_mapping(version.table).as_mapping()
-        view = RulesVersionView(version.number, table, version.created_at, version.activated_at, version.retired_at)
-        if version.active:
-            active = view
-        else:
-            earlier.append(view)
-    if active is None:
-        active = RulesVersionView(1, ScoringTable.from_mapping(settings.SCORING).as_mapping(), None, None, None)
-    return active, earlier
-
-
 def project_list() -> QuerySet[Project]:
     """The projects seen in events, by id."""
     return Project.objects.only("id", "name", "event_count").order_by("id")
@@ -385,7 +358,7 @@ def contributor_find(*, key: str, excluded: bool = False) -> Contributor | None:
     key is tried as an id first, since GitHub logins may be digits too. A login renamed away
     and taken by someone else names the one seen most recently. An excluded contributor is
     found only with `excluded` (the operator's tools): to the public it does not exist."""
-    contributors = Contributor.objects.all() if excluded else Contributor.objects.filter(excluded_reason__isnull=True)
+    contributors = Contributor.objects.all() if excluded else Contributor.objects.on_boards()
     if key.isascii() and key.isdigit() and len(key) <= U64_DIGITS:
         found = contributors.filter(id=int(key)).first()
         if found is not None:
@@ -398,7 +371,7 @@ def contributor_find(*, key: str, excluded: bool = False) -> Contributor | None:
 def user_is_excluded(user_id: int) -> bool:
     """Whether the user is excluded from every board (SPEC section 9): the API and the pages
     answer 404 for it."""
-    return Contributor.objects.filter(id=user_id, excluded_reason__isnull=False).exists()
+    return Contributor.objects.excluded().filter(id=user_id).exists()
 
 
 # ---- what the pages add: ranks of a set of users, a contributor's activity
@@ -428,11 +401,9 @@ def user_points_per_day(*, user_id: int, days: int = 90, now: datetime | None = 
     today = (now or clock.now()).astimezone(UTC).date()
     first = today - timedelta(days=days - 1)
     with connection.cursor() as cursor:
+        events = "e.user_id = %s AND e.occurred_at >= %s AND e.occurred_at < %s"
         cursor.execute(
-            f"SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, sum({_LIVE})::bigint"
-            "  FROM scoring_contributionevent"
-            f" WHERE user_id = %s AND {_LIVE} > 0 AND occurred_at >= %s AND occurred_at < %s"
-            " GROUP BY day",
+            f"SELECT day, sum(score)::bigint FROM ({day_scores(events)}) AS d GROUP BY day",
             [user_id, _midnight(first), _midnight(today + timedelta(days=1))],
         )
         found = dict(cursor.fetchall())

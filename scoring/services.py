@@ -22,7 +22,6 @@ active, and otherwise the batch is scored again by the new one (`batch_record`).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,11 +33,12 @@ from django.db import connection, transaction
 
 from scoring import clock, exclusions, redis_boards
 from scoring.boards import Board, boards_of, expires_at, is_retained
+from scoring.eventlog.sql import user_excluded
 from scoring.faults import crash_point
 from scoring.gate import GATE_LOCK, gate_exclusive, gate_shared  # noqa: F401 (gate_exclusive: for callers)
-from scoring.models import ACTIVE_RULES_SQL
 from scoring.redis_boards import Increment
-from scoring.rules import Contribution, RowChange, ScoringTable, points, table_diff
+from scoring.rules import Contribution, points
+from scoring.rules.versions import ACTIVE_VERSION, ActiveRules, RulesChanged, rules_current
 
 logger = logging.getLogger("leaderboard.services")
 
@@ -78,79 +78,6 @@ class BatchResult:
         for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
-
-
-def scoring_table() -> ScoringTable:
-    """The table the settings describe (`SCORING_*`, YAML `scoring`): what the operator wants.
-    Events are scored by the active rules version's table (`rules_current`); a consumer whose
-    settings differ from it refuses to start (`rules_check`), and `rescore_leaderboards` makes
-    the settings' table the active one."""
-    return ScoringTable.from_mapping(settings.SCORING)
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveRules:
-    """A rules version and its table."""
-
-    number: int
-    table: ScoringTable
-
-
-class RulesChanged(Exception):
-    """The batch was scored by a rules version that is no longer active: nothing was recorded."""
-
-    def __init__(self, scored_by: int, active: int) -> None:
-        super().__init__(f"the batch was scored by rules version {scored_by}, but version {active} is active")
-        self.scored_by, self.active = scored_by, active
-
-
-_rules: ActiveRules | None = None  # this process's copy of the active version (one assignment: thread-safe)
-
-
-def rules_current(*, reload: bool = False) -> ActiveRules:
-    """The active rules version, as this process last read it from Postgres (`reload`: read it
-    again). On first use, when no version exists, version 1 is recorded from the settings'
-    table (the log's rows are version 1 until a rescore: the migration's default)."""
-    global _rules
-    if _rules is None or reload:
-        _rules = rules_active()
-    return _rules
-
-
-def rules_forget() -> None:
-    """Drop this process's copy of the active version: the next use reads it again. (A version
-    never changes its table, so in production the copy is only ever stale by its number, which
-    the record checks; a test that empties the database forgets it.)"""
-    global _rules
-    _rules = None
-
-
-def rules_active(*, record: bool = True) -> ActiveRules:
-    """The active rules version read from Postgres; version 1 from the settings if there is none
-    yet, recorded unless `record` is false (two processes doing it at once record it once)."""
-    with connection.cursor() as cursor:
-        for _ in range(2):
-            cursor.execute('SELECT number, "table" FROM scoring_rulesversion WHERE active')
-            found = cursor.fetchone()
-            if found is not None:
-                number, table = found  # jsonb comes as text through Django's cursor
-                return ActiveRules(number, ScoringTable.from_mapping(json.loads(table)))
-            if not record:
-                return ActiveRules(1, scoring_table())
-            cursor.execute(
-                'INSERT INTO scoring_rulesversion (number, "table", created_at, activated_at, active)'
-                " SELECT 1, %s, now(), now(), true WHERE NOT EXISTS (SELECT FROM scoring_rulesversion)"
-                " ON CONFLICT DO NOTHING",
-                [json.dumps(scoring_table().as_mapping())],
-            )
-    raise RuntimeError("no rules version is active (scoring_rulesversion holds versions, none of them active)")
-
-
-def rules_check() -> tuple[ActiveRules, list[RowChange]]:
-    """The active rules version and the rows in which the settings' table differs from it
-    (none: a consumer may start)."""
-    active = rules_current(reload=True)
-    return active, table_diff(scoring_table(), active.table)
 
 
 def contributions_score(contributions: Sequence[Contribution], rules: ActiveRules | None = None) -> list[Scored]:
@@ -244,11 +171,10 @@ WITH inserted AS (
 )
 SELECT coalesce(sum(count), 0),
        (SELECT array_agg(DISTINCT s.user_id) FROM event_stage_v2 s LEFT JOIN scoring_contributor c ON c.id = s.user_id
-         WHERE (s.is_bot OR s.login LIKE '%%[bot]' OR upper(s.login) = ANY(%(logins)s::text[]))
-           AND (c.id IS NULL OR (c.excluded_reason IS NULL AND NOT c.bot_allowed))),
+         WHERE {bot} AND (c.id IS NULL OR {on_boards})),
        {active}
   FROM counted
-""".replace("{active}", ACTIVE_RULES_SQL)
+""".format(bot=exclusions.looks_like_bot_sql("s"), on_boards=exclusions.bot_excludable("c"), active=ACTIVE_VERSION)
 _RECORD_DEAD_LETTERS = """
 INSERT INTO scoring_deadletter (stream_sequence, digest, subject, raw, reason)
 SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[], %s::text[])
@@ -424,7 +350,7 @@ def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> 
 # parses timestamptz text in Python, which cost the consumer a fifth more CPU per batch.
 _LOG_ROW = (
     "event_id, user_id, project_id, points, (extract(epoch FROM occurred_at) * 1000000)::bigint,"
-    " user_id IN (SELECT id FROM scoring_contributor WHERE excluded_reason IS NOT NULL)"
+    f" {user_excluded('user_id')}"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LogRow = tuple[str, int, int, int, datetime, bool]  # event_id, user_id, project_id, points, occurred_at, excluded

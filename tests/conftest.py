@@ -43,11 +43,11 @@ def clock(monkeypatch) -> TestClock:
 def rules_forgotten():
     """Every test reads the active rules version afresh: the database it ran on the version of
     an earlier test may have been emptied since (and version 1 recorded from other settings)."""
-    from scoring import services
+    from scoring.rules import versions
 
-    services.rules_forget()
+    versions.rules_forget()
     yield
-    services.rules_forget()
+    versions.rules_forget()
 
 
 def pytest_unconfigure(config):

@@ -34,12 +34,22 @@ from django.db import connection, transaction
 
 from scoring import clock, exclusions, redis_boards, services, wire
 from scoring.boards import Board, expires_at
+from scoring.eventlog.aggregate import LIVE_POINTS, BoardsQuery
+from scoring.eventlog.sql import is_excluded, user_excluded
 from scoring.faults import crash_point
-from scoring.models import RulesVersion
+from scoring.gate import gate_exclusive, session_lock
 from scoring.ranking import BoardMoves, rank_moves
 from scoring.redis_boards import BoardBuild, BuildLost
 from scoring.rules import RowChange, ScoringFacts, ScoringTable, points, table_diff
-from snapshots.services.aggregate import LIVE_POINTS, BoardsQuery, Progress, quiet, repeatable_read, session_lock
+from scoring.rules.versions import (
+    UnknownVersion,
+    rules_active,
+    rules_current,
+    rules_ensure,
+    version_activate,
+    version_target,
+)
+from snapshots.services.aggregate import Progress, quiet, repeatable_read
 from snapshots.services.restore import RESTORE_LOCK, BoardWriter, pending_markers, rebuild_locked, swap_record
 from snapshots.services.snapshot import SNAPSHOT_LOCK
 
@@ -52,7 +62,7 @@ PROGRESS_EVERY = 250_000  # events between two progress lines
 BUILD_ATTEMPTS = 2  # a build that loses boards (Redis emptied mid-way) is made once more
 
 # Whether a row's contributor is excluded from every board (SPEC section 9), as the apply asks.
-_EXCLUDED = "e.user_id IN (SELECT id FROM scoring_contributor WHERE excluded_reason IS NOT NULL)"
+_EXCLUDED = user_excluded("e.user_id")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STAGE = "CREATE TEMP TABLE IF NOT EXISTS rescore_stage (id bigint, points integer) ON COMMIT DELETE ROWS"
 _COPY = "COPY rescore_stage (id, points) FROM STDIN"
@@ -94,38 +104,7 @@ _READ_SINCE = (
 )
 
 
-class RescoreError(Exception):
-    """A rescore that cannot run as asked (a version that does not exist)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The version a rescore moves the log to; `number` None: a new one, not recorded yet."""
-
-    number: int | None
-    table: ScoringTable
-
-
-def rescore_target(to: int | None, *, record: bool) -> tuple[Target, bool]:
-    """The target of a rescore — version `to`, or the settings' table — and whether it was just
-    recorded. A version whose table equals the settings' is reused (the active one first); else,
-    with `record`, version max+1 is recorded, inactive. The caller holds `RESTORE_LOCK`."""
-    if to is not None:
-        found = RulesVersion.objects.filter(number=to).first()
-        if found is None:
-            known = ", ".join(str(n) for n in RulesVersion.objects.order_by("number").values_list("number", flat=True))
-            raise RescoreError(f"there is no rules version {to} (the versions are: {known or 'none yet'})")
-        return Target(found.number, ScoringTable.from_mapping(found.table)), False
-    wanted = services.scoring_table()
-    versions = list(RulesVersion.objects.order_by("-active", "-number"))
-    for version in versions:
-        if ScoringTable.from_mapping(version.table) == wanted:
-            return Target(version.number, wanted), False
-    if not record:
-        return Target(None, wanted), False
-    number = max((v.number for v in versions), default=0) + 1
-    RulesVersion.objects.create(number=number, table=wanted.as_mapping())
-    return Target(number, wanted), True
+RescoreError = UnknownVersion  # the one way a rescore cannot run as asked: a version that does not exist
 
 
 class Scorer:
@@ -204,8 +183,8 @@ def rules_rescore(
     after the switch's commit, before the swap."""
     started = time.perf_counter()
     with session_lock(RESTORE_LOCK), session_lock(SNAPSHOT_LOCK):
-        previous = services.rules_current(reload=True)
-        target, created = rescore_target(to, record=True)
+        previous = rules_ensure()
+        target, created = version_target(to, record=True)
         result = RescoreResult(target.number, previous.number, table_diff(target.table, previous.table), created)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -281,7 +260,7 @@ def rules_rescore(
         result.boards, result.members = build.boards, build.members()
     else:
         result.boards, result.members = rebuilt.boards, rebuilt.members
-    services.rules_current(reload=True)
+    rules_current(reload=True)
     services.pending_tidy(event_ids=list(pending))
     result.undecodable = scorer.undecodable
     result.seconds = time.perf_counter() - started
@@ -464,7 +443,7 @@ def _build_from_tally(build: BoardBuild, tally: Tally, plan: services.BoardPlan,
     (who is excluded changes meanwhile: those contributors are synced after the swap), written
     aside by the `board-writer` thread."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id::text FROM scoring_contributor WHERE excluded_reason IS NOT NULL")
+        cursor.execute(f"SELECT c.id::text FROM scoring_contributor c WHERE {is_excluded('c')}")
         excluded = {user_id for (user_id,) in cursor.fetchall()}
     boards: dict[Board, dict[str, int]] = {}
     for (project_id, day), group in tally.groups.items():
@@ -590,21 +569,14 @@ def _switch(
     paused = committing = False
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            services.gate_exclusive(cursor)
+            gate_exclusive(cursor)
             locked = lap = time.perf_counter()
             cursor.execute(f"{_NO_JIT}; {_BY_INDEX}")
             cursor.execute(_READ_SINCE, {"since": moving.since, "held": moving.held, "target": target})
             staged = _score(cursor.fetchall(), scorer, None, result)
             result.events += _move(cursor, staged, _MOVE_ALL, target, build, plan, touched)
             lap = result.lap("locked_rows", lap)
-            cursor.execute(
-                "UPDATE scoring_rulesversion SET active = false, retired_at = now() WHERE active AND number <> %s",
-                [target],
-            )
-            cursor.execute(
-                "UPDATE scoring_rulesversion SET active = true, activated_at = now() WHERE number = %s AND NOT active",
-                [target],
-            )
+            version_activate(cursor, target)
             pending = pending_markers(cursor)  # the live points are the target's now
             swap_record(build.token, f"rescore to rules version {target}")
             lap = result.lap("locked_versions", lap)
@@ -647,8 +619,8 @@ def rescore_dry_run(*, to: int | None = None, top: int = 10, progress: Progress 
     the biggest rank moves on the global all-time board (contributors excluded from the boards
     left out), from one REPEATABLE READ view of the log."""
     started = time.perf_counter()
-    active = services.rules_active(record=False)
-    target, _ = rescore_target(to, record=False)
+    active = rules_active()
+    target, _ = version_target(to, record=False)
     result = DryRunResult(active.number, target.number, table_diff(target.table, active.table))
     scorer = Scorer(target.table)
     before: dict[int, int] = defaultdict(int)

@@ -27,19 +27,17 @@ from django.db.models.functions import Now
 from scoring import clock, exclusions, redis_boards, services
 from scoring.boards import Board, expires_at
 from scoring.errors import is_transient
-from scoring.gate import BOARDS_LOCK
+from scoring.eventlog.aggregate import LIVE_POINTS, BoardsQuery
+from scoring.gate import BOARDS_LOCK, session_lock
 from scoring.redis_boards import BoardBuild, BuildLost
+from scoring.rules.versions import active_version
 from snapshots.models import BoardsSwap
 from snapshots.services.aggregate import (
-    LIVE_POINTS,
-    BoardsQuery,
     Progress,
     Ticker,
     base_snapshot,
     quiet,
     repeatable_read,
-    rules_version_active,
-    session_lock,
 )
 
 logger = logging.getLogger("leaderboard.snapshots")
@@ -219,7 +217,7 @@ def _build_aside(build: BoardBuild, *, now: datetime, use_snapshot: bool, progre
             repeatable_read(cursor, read_only=True)
             cursor.execute("SELECT txid_current_snapshot()::text")
             (seen,) = cursor.fetchone()
-            base = base_snapshot(now, rules_version_active(cursor)) if use_snapshot else None
+            base = base_snapshot(now, active_version(cursor)) if use_snapshot else None
             query = BoardsQuery.prepare(cursor, now=now, base=base)
             progress(f"{what}: building boards aside from {query.source}")
             tick = Ticker(progress, what)

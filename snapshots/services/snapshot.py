@@ -16,16 +16,16 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from scoring import clock
+from scoring.eventlog.aggregate import BoardsQuery
+from scoring.gate import session_lock
+from scoring.rules.versions import active_version
 from snapshots.models import Snapshot
 from snapshots.services.aggregate import (
-    BoardsQuery,
     Progress,
     base_snapshot,
     quiet,
     repeatable_read,
     retained_from,
-    rules_version_active,
-    session_lock,
 )
 
 SNAPSHOT_LOCK = 0x1EADB0A2E  # pg_advisory_lock key: one snapshot at a time (overlapping cron runs queue up)
@@ -55,7 +55,7 @@ def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None]
             (pg_snapshot,) = cursor.fetchone()
             if after_start is not None:
                 after_start()
-            version = rules_version_active(cursor)
+            version = active_version(cursor)
             base = base_snapshot(now, version)
             query = BoardsQuery.prepare(cursor, base=base, now=now)
             progress(f"snapshot: aggregating {query.source}")

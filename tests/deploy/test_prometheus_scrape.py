@@ -23,7 +23,7 @@ import yaml
 
 from scoring.publisher import POISON, GeneratorOptions, events_generate, events_publish
 from scoring.rules import points
-from scoring.services import scoring_table
+from scoring.rules.versions import settings_table
 from scoring.wire import decode
 from tests.fixtures import free_port, wait_for, wait_until_drained
 
@@ -162,7 +162,7 @@ def test_prometheus_reads_the_truth_from_the_api_and_the_consumer(
     poison = [POISON[i % len(POISON)] for i in range(7)]
     events_publish(iter(valid[:150] + poison[:3] + duplicates + valid[150:] + poison[3:]))
     wait_until_drained(nats_names, processes=[consumer])
-    scoring = [data for data in valid if points(decode(data), scoring_table()) > 0]  # 0 points: no board changes
+    scoring = [data for data in valid if points(decode(data), settings_table()) > 0]  # 0 points: no board changes
 
     for name, expected in [
         ("received", 327),

@@ -61,10 +61,10 @@ def test_the_table_is_configurable():
 
 
 def test_settings_scoring_section_reaches_the_table(settings):
-    from scoring.services import scoring_table
+    from scoring.rules.versions import settings_table
 
     settings.SCORING = {**settings.SCORING, "issue_commented": 4}
-    assert points(contribution(EventKind.ISSUE_COMMENTED), scoring_table()) == 4
+    assert points(contribution(EventKind.ISSUE_COMMENTED), settings_table()) == 4
 
 
 def test_table_diff_names_each_row_that_differs_in_the_tables_order():

@@ -18,6 +18,7 @@ from scoring.gate import GATE_LOCK
 from scoring.models import ContributionEvent, RulesVersion
 from scoring.publisher import event_build
 from scoring.redis_boards import READY_KEY
+from scoring.rules import ScoringTable, versions
 from snapshots.models import Snapshot
 from snapshots.services import SNAPSHOT_LOCK, boards_restore, boards_verify, snapshot_take
 from snapshots.services.rescore import RescoreError, rules_rescore
@@ -35,7 +36,7 @@ NEW = {"push_per_commit": 2, "push_max_commits": 4, "pull_request_merged": 7, "i
 def new_settings(transactional_db, settings):
     """Version 1 recorded from SPEC's table (as the first consumer did), then the operator's new
     table in this process's settings (what `rescore_leaderboards` reads)."""
-    services.rules_current(reload=True)
+    versions.rules_ensure()
     settings.SCORING = {**settings.SCORING, **NEW}
     return settings
 
@@ -49,12 +50,14 @@ def log_state() -> list[tuple]:
 def test_version_1_is_recorded_from_the_settings_on_first_use(transactional_db, settings):
     settings.SCORING = {**settings.SCORING, "issue_opened": 4}
     assert not RulesVersion.objects.exists()
-    active = services.rules_current(reload=True)
+    read = versions.rules_current(reload=True)  # a lookup: version 1 as it would be, nothing recorded
+    assert (read.number, read.table.issue_opened, RulesVersion.objects.exists()) == (1, 4, False)
+    active = versions.rules_ensure()
     assert (active.number, active.table.issue_opened) == (1, 4)
     version = RulesVersion.objects.get()
     assert (version.number, version.active, version.table["issue_opened"]) == (1, True, 4)
     assert version.activated_at is not None
-    services.rules_current(reload=True)
+    versions.rules_ensure()
     assert RulesVersion.objects.count() == 1
 
 
@@ -106,7 +109,7 @@ def test_nothing_to_do_when_the_settings_are_the_active_version_and_it_scored_ev
 
 def test_an_unknown_version_is_refused(ready_boards):
     with pytest.raises(RescoreError, match=r"there is no rules version 7 \(the versions are: 1\)"):
-        services.rules_current(reload=True)
+        versions.rules_ensure()
         rules_rescore(to=7)
 
 
@@ -116,12 +119,12 @@ def test_a_batch_scored_by_a_version_no_longer_active_is_scored_again(ready_boar
     stale = services.contributions_score(batch)  # scored by version 1, as a consumer would ...
     assert {s.version for s in stale} == {1}
     rules_rescore()  # ... just before the switch
-    with pytest.raises(services.RulesChanged, match="scored by rules version 1, but version 2 is active"):
+    with pytest.raises(versions.RulesChanged, match="scored by rules version 1, but version 2 is active"):
         services.events_record(scored=stale)
     assert not ContributionEvent.objects.filter(event_id__in=[c.event_id for c in batch]).exists()  # nothing written
-    services._rules = services.ActiveRules(1, services.ScoringTable())  # a consumer that still holds version 1
+    versions._rules = versions.ActiveRules(1, ScoringTable())  # a consumer that still holds version 1
     result = services.batch_ingest(contributions=batch)
-    assert (result.logged, services.rules_current().number) == (len(valid_events([c.raw for c in batch])), 2)
+    assert (result.logged, versions.rules_current().number) == (len(valid_events([c.raw for c in batch])), 2)
     assert set(ContributionEvent.objects.filter(event_id__startswith="b-").values_list("rules_version", flat=True)) == {
         2
     }
@@ -267,7 +270,7 @@ def test_before_any_version_is_recorded_the_rules_endpoint_shows_the_settings_ta
     settings.SCORING = {**settings.SCORING, **NEW}
     assert client.get("/v1/rules").json() == {
         "version": 1,
-        "table": {**services.ScoringTable().as_mapping(), **NEW},
+        "table": {**ScoringTable().as_mapping(), **NEW},
         "created_at": None,
         "activated_at": None,
         "earlier": [],

@@ -10,10 +10,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
-from scoring import metrics, services
+from scoring import metrics
 from scoring.consumer import Consumer
 from scoring.jetstream import JetStreamSource
 from scoring.rules import RowChange
+from scoring.rules.versions import ActiveRules
 
 logger = logging.getLogger("leaderboard.consumer")
 
@@ -23,7 +24,7 @@ logger = logging.getLogger("leaderboard.consumer")
 RULES_MISMATCH_EXIT = 78
 
 
-def rules_refuse(found: tuple[services.ActiveRules, list[RowChange]] | None) -> None:
+def rules_refuse(found: tuple[ActiveRules, list[RowChange]] | None) -> None:
     """Refuse to consume when the settings' scoring table is not the active rules version's:
     two consumers must never score by different tables (SPEC section 10)."""
     if found is None:

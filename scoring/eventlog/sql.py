@@ -1,0 +1,46 @@
+"""The rules of the event log as SQL fragments, each spelled once and imported wherever a
+statement needs it (a second spelling is a rule a later change forgets).
+
+- A row's **live points**: its points under the active rules version, `points` if the row is at
+  that version, else `points_prev` (a row a rescore has moved ahead keeps its points under the
+  active version there until the rescore's switch). Every aggregate of the log sums these.
+- An **excluded** contributor (SPEC section 9): its `excluded_reason` is set. Its events stay in
+  the log and reach no board. The ORM twin is `Contributor.objects.excluded()` /
+  `.on_boards()` (`scoring.models.EXCLUDED`).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Coalesce
+
+from scoring.models import RulesVersion
+from scoring.rules.versions import ACTIVE_VERSION
+
+LOG = "scoring_contributionevent"
+
+
+def live_points(row: str = LOG) -> str:
+    """SQL: the live points of the log row `row` (the table, or its alias)."""
+    return f"CASE WHEN {row}.rules_version = {ACTIVE_VERSION} THEN {row}.points ELSE {row}.points_prev END"
+
+
+def live_points_expression() -> models.Case:
+    """`live_points` for the ORM (aliases and subqueries included)."""
+    active = Coalesce(models.Subquery(RulesVersion.objects.filter(active=True).values("number")[:1]), 1)
+    return models.Case(
+        models.When(rules_version=active, then=models.F("points")),
+        default=models.F("points_prev"),
+        output_field=models.IntegerField(),
+    )
+
+
+def is_excluded(contributor: str) -> str:
+    """SQL: whether the contributor row `contributor` (an alias of scoring_contributor) is excluded."""
+    return f"{contributor}.excluded_reason IS NOT NULL"
+
+
+def user_excluded(user_id: str) -> str:
+    """SQL: whether the user in the column `user_id` is excluded (a partial index of the few
+    excluded contributors answers it)."""
+    return f"{user_id} IN (SELECT x.id FROM scoring_contributor x WHERE {is_excluded('x')})"
