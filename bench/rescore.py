@@ -10,7 +10,7 @@ over the last 30 days, all applied) into a table made by the migrations, so ever
 out with the log's fillfactor from the start. Then:
 
 1. a feeder process (this script with --feed) records and applies a batch of 100 new events
-   every 20 ms through `services.batch_ingest`, as a consumer does, and writes how long each
+   every 20 ms through `ingest.batch_ingest`, as a consumer does, and writes how long each
    batch took: the pause a running consumer sees;
 2. `rules_rescore` under a changed table (the settings'), timed, with how long it held the
    boards gate exclusive and how long applies were held off;
@@ -84,7 +84,7 @@ def _log_build(args) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from scoring import wire
+    from scoring.ingest import wire
     from scoring.rules import ScoringTable, points, versions
     from snapshots.services import boards_restore
 
@@ -122,7 +122,8 @@ def _user(message) -> int:
 def feed(args) -> None:
     """The feeder: a consumer's batches, back to back, each timed (JSON lines: start, seconds)."""
     _setup(args.database, args.redis_db)
-    from scoring import services, wire
+    from scoring import ingest
+    from scoring.ingest import wire
     from scoring.redis_boards import BoardsNotReady
     from snapshots.services import boards_restore
 
@@ -144,7 +145,7 @@ def feed(args) -> None:
             started = time.time()
             while True:  # as the consumer does: boards refused (a swap coming) -> restore if missing, retry
                 try:
-                    services.batch_ingest(contributions=batch)
+                    ingest.batch_ingest(contributions=batch)
                     break
                 except BoardsNotReady:
                     boards_restore(only_if_missing=True)

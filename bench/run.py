@@ -85,8 +85,8 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from proto.contributions.v1 import contribution_pb2 as pb  # noqa: E402
 from scoring.boards import GLOBAL, Timeframe, board_key  # noqa: E402
+from scoring.ingest.wire import InvalidEvent, decode  # noqa: E402
 from scoring.publisher import GeneratorOptions, event_build, events_generate, events_publish  # noqa: E402
-from scoring.wire import InvalidEvent, decode  # noqa: E402
 
 BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 SECTION = "## Ingest"

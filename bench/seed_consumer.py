@@ -40,10 +40,10 @@ from nats.errors import TimeoutError as NatsTimeoutError  # noqa: E402
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy  # noqa: E402
 
 from scoring.boards import Timeframe, boards_of  # noqa: E402
+from scoring.ingest.wire import InvalidEvent, decode  # noqa: E402
 from scoring.jetstream import stream_ensure  # noqa: E402
 from scoring.rules import points  # noqa: E402
 from scoring.rules.versions import settings_table  # noqa: E402
-from scoring.wire import InvalidEvent, decode  # noqa: E402
 
 PROCESSED_TTL = 24 * 3600
 LOCK_TTL = 30

@@ -12,8 +12,8 @@ from django.utils.html import format_html
 
 from leaderboard_project.admin import ReadOnlyAdmin
 from scoring import exclusions
+from scoring.ingest.wire import raw_as_json
 from scoring.models import ContributionEvent, Contributor, DeadLetter, Project, RulesVersion
-from scoring.wire import raw_as_json
 
 
 def _pre(text: str):

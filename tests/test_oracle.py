@@ -19,8 +19,8 @@ import pytest
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring.boards import Timeframe, boards_of, expires_at, is_retained
+from scoring.ingest.wire import InvalidEvent, decode
 from scoring.rules import Contribution, EventKind, IssueCloseReason, ReviewState, ScoringTable, points
-from scoring.wire import InvalidEvent, decode
 from tests import oracle
 from tests.fixtures import ROOT
 

@@ -32,12 +32,13 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import clock, exclusions, redis_boards, services, wire
+from scoring import clock, exclusions, ingest, redis_boards
 from scoring.boards import Board, expires_at
 from scoring.eventlog.aggregate import LIVE_POINTS, BoardsQuery
 from scoring.eventlog.sql import is_excluded, user_excluded
 from scoring.faults import crash_point
 from scoring.gate import gate_exclusive, session_lock
+from scoring.ingest import wire
 from scoring.ranking import BoardMoves, rank_moves
 from scoring.redis_boards import BoardBuild, BuildLost
 from scoring.rules import RowChange, ScoringFacts, ScoringTable, points, table_diff
@@ -203,7 +204,7 @@ def rules_rescore(
             f" ({_changes_text(result.changes)})"
         )
         scorer, tally = Scorer(target.table), Tally()
-        plan = services.BoardPlan(clock.now())  # which boards a row lands on: one rule, one instant
+        plan = ingest.BoardPlan(clock.now())  # which boards a row lands on: one rule, one instant
         lap = result.lap("count", started)
         moving = _bulk(target.number, scorer, result, chunk, progress, after_chunk, tally)
         lap = result.lap("bulk", lap)
@@ -261,7 +262,7 @@ def rules_rescore(
     else:
         result.boards, result.members = rebuilt.boards, rebuilt.members
     rules_current(reload=True)
-    services.pending_tidy(event_ids=list(pending))
+    ingest.pending_tidy(event_ids=list(pending))
     result.undecodable = scorer.undecodable
     result.seconds = time.perf_counter() - started
     result.lap("tidy", lap)
@@ -437,7 +438,7 @@ def _stage(cursor, staged: list[tuple[int, int]]) -> None:
             copy.write_row(row)
 
 
-def _build_from_tally(build: BoardBuild, tally: Tally, plan: services.BoardPlan, progress: Progress) -> None:
+def _build_from_tally(build: BoardBuild, tally: Tally, plan: ingest.BoardPlan, progress: Progress) -> None:
     """Step 2: every board of the rows the bulk tallied, spread over the boards each (project,
     day) lands on by the consumer's own rule (`BoardPlan`), the excluded contributors left out
     (who is excluded changes meanwhile: those contributors are synced after the swap), written
@@ -498,7 +499,7 @@ def _build_aside(build: BoardBuild, target: int, now: datetime, progress: Progre
 
 def _catch_up(
     build: BoardBuild,
-    plan: services.BoardPlan,
+    plan: ingest.BoardPlan,
     target: int,
     scorer: Scorer,
     moving: _Moving,
@@ -530,7 +531,7 @@ def _move(
     statement: str,
     target: int,
     build: BoardBuild,
-    plan: services.BoardPlan,
+    plan: ingest.BoardPlan,
     touched: set[Board] | None = None,
 ) -> int:
     """Move the staged rows to `target` and add their new points to the build (the boards that
@@ -553,7 +554,7 @@ def _move(
 
 
 def _switch(
-    build: BoardBuild, plan: services.BoardPlan, target: int, scorer: Scorer, moving: _Moving, result: RescoreResult
+    build: BoardBuild, plan: ingest.BoardPlan, target: int, scorer: Scorer, moving: _Moving, result: RescoreResult
 ) -> tuple[dict[str, int], float]:
     """Step 4, under the boards gate held exclusive: the rows still not at `target` (the newest
     and the unapplied) moved and added to the build, `target` made active, the markers of the

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
-from scoring import clock, exclusions, redis_boards, services
+from scoring import clock, exclusions, ingest, redis_boards
 from scoring.boards import Board, expires_at
 from scoring.errors import is_transient
 from scoring.eventlog.aggregate import LIVE_POINTS, BoardsQuery
@@ -194,7 +194,7 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
         pass
     members = build.members()
     progress(f"{what}: {members} members on {build.boards} boards swapped in (+{caught_up} events)")
-    services.pending_tidy(event_ids=list(pending))
+    ingest.pending_tidy(event_ids=list(pending))
     return RestoreResult(
         restored=True,
         source=bulk.source if not caught_up else f"{bulk.source} + {caught_up} events",

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scoring.ingest.wire import decode
 from scoring.publisher import POISON, GeneratorOptions, events_generate, events_publish
 from scoring.rules import points
 from scoring.rules.versions import settings_table
-from scoring.wire import decode
 from tests.fixtures import free_port, wait_for, wait_until_drained
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -9,8 +9,8 @@ import pytest
 
 from github.translate import Ignored, InvalidField, MissingField, delivery_translate
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring.ingest.wire import decode
 from scoring.rules import EventKind, ScoringTable, points
-from scoring.wire import decode
 from tests.github import examples
 
 GUID = "72d3162e-cc78-11e3-81ab-4c9367dc0958"

@@ -4,10 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scoring import services
+from scoring import ingest
+from scoring.ingest.wire import decode
 from scoring.models import ContributionEvent, DeadLetter
 from scoring.publisher import event_build
-from scoring.wire import decode
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ready_boards")]
 
@@ -29,9 +29,9 @@ def events(ready_boards):
             event_id="gamma", kind=7, user_id=11, project_id=102, occurred_at=when, commits=3, project_name="acme/web"
         ),
     ]
-    services.batch_ingest(
+    ingest.batch_ingest(
         contributions=[decode(e.SerializeToString()) for e in made],
-        dead_letters=[services.DeadLetterIn(b"\x01\x02junk", "undecodable: junk", "s", 5)],
+        dead_letters=[ingest.DeadLetterIn(b"\x01\x02junk", "undecodable: junk", "s", 5)],
     )
 
 

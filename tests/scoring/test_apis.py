@@ -13,7 +13,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.db import connection
 
-from scoring import services
+from scoring import ingest
 from scoring.boards import Timeframe, board_key, period_of
 from tests.builders import pushes, zero_point
 from tests.clock import START
@@ -198,7 +198,7 @@ def test_unknown_paths_and_methods_are_json(client, redis_client):
 @pytest.mark.parametrize("timeframe", list(Timeframe))
 def test_the_default_period_is_the_current_one(client, ready_boards, timeframe, clock):
     now = clock.now()
-    services.batch_ingest(contributions=pushes("now", 31, 4, now))
+    ingest.batch_ingest(contributions=pushes("now", 31, 4, now))
     body = client.get(PUBLIC, {"timeframe": timeframe.value}).json()
     assert body["period"] == period_of(timeframe, now)
     assert body["results"] == [row(1, 31, 4)]
@@ -219,7 +219,7 @@ def test_the_default_period_is_the_current_one(client, ready_boards, timeframe, 
     ],
 )
 def test_every_timeframe_reads_its_period(client, ready_boards, timeframe, period, score):
-    services.batch_ingest(
+    ingest.batch_ingest(
         contributions=[
             *pushes("a", 77, 3, datetime(2025, 12, 30, 23, 30, tzinfo=UTC)),
             *pushes("b", 77, 2, datetime(2026, 1, 1, 0, 0, tzinfo=UTC)),
@@ -243,7 +243,7 @@ def test_every_timeframe_reads_its_period(client, ready_boards, timeframe, perio
     ],
 )
 def test_periods_without_events_are_empty(client, ready_boards, timeframe, period):
-    services.batch_ingest(contributions=pushes("a", 77, 3, datetime(2025, 12, 30, 23, 30, tzinfo=UTC)))
+    ingest.batch_ingest(contributions=pushes("a", 77, 3, datetime(2025, 12, 30, 23, 30, tzinfo=UTC)))
     body = client.get(PUBLIC, {"timeframe": timeframe, "period": period}).json()
     assert (body["total"], body["results"]) == (0, [])
 
@@ -259,7 +259,7 @@ def test_an_expired_period_answers_from_the_event_log_with_the_same_bodies(clien
     for user, score in {9: 8, 11: 8, 100: 8, 3: 5, 10: 5, 1: 2}.items():
         events += pushes("p", user, score, when)
     events.append(zero_point("z", 4, when))
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     period = period_of(Timeframe.DAILY, when)
     urls = [
         (PUBLIC, {"timeframe": "daily", "period": period}),
@@ -514,7 +514,7 @@ def user_history(ready_boards):
     events += pushes("e6", 5, 9, t0 + timedelta(hours=5), project=8, name="org/other")  # ties with e5
     events += [zero_point("z1", 5, t0 + timedelta(hours=7)), zero_point("z2", 5, t0)]
     events += pushes("x", 6, 4, t0)
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     return t0
 
 

@@ -19,10 +19,10 @@ from django.core.management import call_command
 from django.db import connection
 
 from scoring.faults import CRASH_POINTS
+from scoring.ingest.wire import InvalidEvent, decode
 from scoring.models import ContributionEvent, DeadLetter
 from scoring.publisher import POISON, event_build
 from scoring.redis_boards import PENDING_KEY
-from scoring.wire import InvalidEvent, decode
 from tests.builders import generate, publish, wire_events
 from tests.clock import START
 from tests.edge_values import edge_messages

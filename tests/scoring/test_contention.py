@@ -10,7 +10,7 @@ import threading
 import pytest
 from django.db import connection
 
-from scoring import redis_boards, services
+from scoring import ingest, redis_boards
 from scoring.models import ContributionEvent
 from scoring.redis_boards import PENDING_KEY
 from scoring.rules import Contribution, EventKind
@@ -58,7 +58,7 @@ class Worker(threading.Thread):
                 cursor.execute("SELECT pg_backend_pid()")
                 (self.pid,) = cursor.fetchone()
             self.started_apply.set()
-            self.result = services.events_apply(scored=self.scored)
+            self.result = ingest.events_apply(scored=self.scored)
         except BaseException as exc:  # handed to the test
             self.error = exc
         finally:
@@ -70,12 +70,12 @@ def test_two_workers_contending_for_one_event_count_it_once(first_worker, ready_
     """The first worker holds the rows locked (as `events_apply` does); the second blocks on
     them. Whatever the first then does, the second ends with every event counted once."""
     batch = events("c1", "c2")
-    scored = services.contributions_score(batch)
-    services.events_record(scored=scored)  # both received the batch; its rows are logged
+    scored = ingest.contributions_score(batch)
+    ingest.events_record(scored=scored)  # both received the batch; its rows are logged
     first = pg_connect()
     first.execute(LOCK_FOR_APPLY + " ORDER BY event_id FOR UPDATE", [["c1", "c2"]])
     if first_worker != "dies before its Lua call":
-        plan = services.BoardPlan()
+        plan = ingest.BoardPlan()
         increments = [
             redis_boards.Increment(s.contribution.event_id, s.contribution.user_id, s.points, plan.boards(10, NOW))
             for s in scored
@@ -114,7 +114,7 @@ def test_a_running_consumer_sweeps_logged_rows_whose_message_is_gone(ready_board
     """Rows logged, never applied, and no message in the stream that would bring them back:
     the consumer's periodic sweep applies them, once, without any message arriving."""
     batch = events("gone-1", "gone-2", "gone-3")
-    services.events_record(scored=services.contributions_score(batch))
+    ingest.events_record(scored=ingest.contributions_score(batch))
     with connection.cursor() as cursor:  # logged long ago, as by a consumer that died then
         cursor.execute("UPDATE scoring_contributionevent SET logged_at = now() - interval '1 hour'")
     assert redis_boards_state(redis_client) == {}

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scoring import services
+from scoring import ingest
 from scoring.models import Contributor
 from tests.builders import pushes
 
@@ -15,7 +15,7 @@ OCTOCAT = "https://avatars.githubusercontent.com/u/5346?v=4"
 @pytest.fixture
 def named(ready_boards):
     """Three users on the board; two are known contributors, user 7 is not."""
-    services.batch_ingest(contributions=pushes("a", 5346, 9, AT) + pushes("b", 2, 5, AT) + pushes("c", 7, 3, AT))
+    ingest.batch_ingest(contributions=pushes("a", 5346, 9, AT) + pushes("b", 2, 5, AT) + pushes("c", 7, 3, AT))
     Contributor.objects.create(id=5346, login="octocat", avatar_url=OCTOCAT)
     Contributor.objects.create(id=2, login="monalisa", avatar_url="")  # no avatar known
 
@@ -40,7 +40,7 @@ def test_a_standing_and_its_around_rows_carry_names(client, named):
 
 def test_a_board_past_its_retention_carries_names_too(client, ready_boards):
     old = datetime(2020, 5, 4, 12, tzinfo=UTC)
-    services.batch_ingest(contributions=pushes("old", 5346, 4, old))
+    ingest.batch_ingest(contributions=pushes("old", 5346, 4, old))
     Contributor.objects.create(id=5346, login="octocat", avatar_url=OCTOCAT)
     body = client.get("/v1/leaderboard/public", {"timeframe": "daily", "period": "2020-05-04"}).json()
     assert body["results"] == [{"rank": 1, "user_id": "5346", "score": 4, "login": "octocat", "avatar_url": OCTOCAT}]

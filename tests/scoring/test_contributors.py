@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring import services
+from scoring import ingest
+from scoring.ingest.wire import decode
 from scoring.models import ContributionEvent, Contributor
 from scoring.publisher import GeneratorOptions, event_build, events_generate, generated_login
-from scoring.wire import decode
 from tests.builders import pushes
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
@@ -65,7 +65,7 @@ def contributors() -> list[tuple]:
 
 @pytest.mark.usefixtures("ready_boards")
 def test_a_batch_names_its_contributors_and_the_log_keeps_each_url():
-    services.batch_ingest(
+    ingest.batch_ingest(
         contributions=[
             named("a", 5346, T0, "octocat", avatar_url="https://a/5346", url="https://github.com/o/r/pull/1"),
             named("b", 5346, T0 + timedelta(hours=1), "octocat", avatar_url="https://a/5346"),
@@ -87,19 +87,17 @@ def test_a_batch_names_its_contributors_and_the_log_keeps_each_url():
 
 @pytest.mark.usefixtures("ready_boards")
 def test_the_newest_event_names_the_contributor_and_an_older_one_never_renames():
-    services.batch_ingest(
-        contributions=[named("new", 1, T0 + timedelta(days=1), "renamed", avatar_url="https://a/new")]
-    )
-    services.batch_ingest(contributions=[named("old", 1, T0, "old-name", avatar_url="https://a/old", is_bot=True)])
+    ingest.batch_ingest(contributions=[named("new", 1, T0 + timedelta(days=1), "renamed", avatar_url="https://a/new")])
+    ingest.batch_ingest(contributions=[named("old", 1, T0, "old-name", avatar_url="https://a/old", is_bot=True)])
     assert contributors() == [(1, "renamed", "https://a/new", False, T0, T0 + timedelta(days=1))]
-    services.batch_ingest(contributions=[named("newer", 1, T0 + timedelta(days=2), "again", avatar_url="")])
+    ingest.batch_ingest(contributions=[named("newer", 1, T0 + timedelta(days=2), "again", avatar_url="")])
     # an empty avatar keeps the one known
     assert contributors() == [(1, "again", "https://a/new", False, T0, T0 + timedelta(days=2))]
 
 
 @pytest.mark.usefixtures("ready_boards")
 def test_within_a_batch_the_newest_event_wins_whatever_the_order():
-    services.batch_ingest(
+    ingest.batch_ingest(
         contributions=[
             named("z-late", 3, T0 + timedelta(minutes=5), "late"),
             named("a-early", 3, T0, "early"),
@@ -111,9 +109,9 @@ def test_within_a_batch_the_newest_event_wins_whatever_the_order():
 @pytest.mark.usefixtures("ready_boards")
 def test_a_redelivered_batch_changes_nothing():
     batch = [named("a", 1, T0, "one"), named("b", 2, T0, "two")]
-    services.batch_ingest(contributions=batch)
+    ingest.batch_ingest(contributions=batch)
     before = contributors()
-    result = services.batch_ingest(contributions=batch)
+    result = ingest.batch_ingest(contributions=batch)
     assert (result.logged, result.duplicates) == (0, 2)
     assert contributors() == before
 

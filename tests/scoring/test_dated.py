@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scoring import selectors, services
+from scoring import ingest, selectors
 from scoring.boards import GLOBAL, Board, Timeframe
 from tests.builders import pushes
 from tests.clock import START
@@ -53,7 +53,7 @@ def test_the_current_boards_of_an_awkward_day_come_from_redis(case, client, read
     at, other_side = CASES[case]
     clock.set(at)
     events = pushes("now", 31, 4, at, project=7) + pushes("other", 32, 6, other_side, project=7)
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     expected = expected_boards(events)
     current = periods(at)
     year = int(current["yearly"])

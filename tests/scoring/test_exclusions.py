@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from scoring import exclusions, selectors, services
+from scoring import exclusions, ingest, selectors
 from scoring.boards import GLOBAL, Board, Timeframe
 from scoring.gate import BOARDS_LOCK, GATE_LOCK
 from scoring.models import ContributionEvent, Contributor
@@ -54,7 +54,7 @@ def assert_exact(redis_client, events, excluded=()):
 
 def test_excluding_takes_a_contributor_off_every_board_and_including_puts_back_exactly(redis_client):
     events = history()
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     assert_exact(redis_client, events)
     ada_boards = [key for key, members in redis_boards_state(redis_client).items() if "1" in members]
     assert len(ada_boards) > 40  # global and both projects, every timeframe, past periods too
@@ -66,7 +66,7 @@ def test_excluding_takes_a_contributor_off_every_board_and_including_puts_back_e
     assert (ada().excluded_reason, ada().boards_dirty, ada().excluded_auto) == ("cheating", False, False)
 
     late = [c("ada-late", 1, 10, EventKind.ISSUE_OPENED, START, login="ada"), c("grace-late", 2, at=START)]
-    services.batch_ingest(contributions=late)  # an excluded contributor's new events reach no board either
+    ingest.batch_ingest(contributions=late)  # an excluded contributor's new events reach no board either
     assert_exact(redis_client, events + late, excluded={1})
 
     done = exclusions.contributor_include(ada())
@@ -83,7 +83,7 @@ def test_bots_never_reach_a_board(redis_client, settings):
         c("b2", 8, login="dependabot[bot]"),
         c("b3", 9, login="deploy-robot"),  # listed, in another case
     ]
-    services.batch_ingest(contributions=humans + bots)
+    ingest.batch_ingest(contributions=humans + bots)
     assert_exact(redis_client, humans + bots, excluded={7, 8, 9})
     excluded = Contributor.objects.filter(excluded_reason__isnull=False)
     assert sorted((int(x.id), x.excluded_reason, x.excluded_auto) for x in excluded) == [
@@ -96,26 +96,26 @@ def test_bots_never_reach_a_board(redis_client, settings):
 
 def test_a_user_who_turns_out_to_be_a_bot_leaves_the_boards(redis_client):
     before = [c("u1", 5, at=START - DAY), c("u2", 5, login="helper", at=START - DAY)]  # no actor, then a human
-    services.batch_ingest(contributions=before)
+    ingest.batch_ingest(contributions=before)
     assert_exact(redis_client, before)
     later = [c("u3", 5, login="helper", is_bot=True)]  # its newest event says: a bot
-    services.batch_ingest(contributions=later)
+    ingest.batch_ingest(contributions=later)
     assert_exact(redis_client, before + later, excluded={5})
 
 
 def test_an_operator_may_keep_a_bot_on_the_boards(redis_client):
     events = [c("b1", 8, login="dependabot[bot]"), c("h1", 1, login="ada")]
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     exclusions.contributor_include(Contributor.objects.get(id=8))
     more = [c("b2", 8, login="dependabot[bot]")]
-    services.batch_ingest(contributions=more)
+    ingest.batch_ingest(contributions=more)
     exclusions.bots_reconcile()  # what a consumer does at its start
     assert_exact(redis_client, events + more)
 
 
 def test_automatic_exclusions_follow_the_excluded_logins_setting(redis_client, settings):
     events = [c("a", 1, login="ada"), c("r", 4, login="release-robot")]
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     assert_exact(redis_client, events)
     settings.LEADERBOARD_EXCLUDED_LOGINS = ["release-robot"]
     exclusions.bots_reconcile()
@@ -127,19 +127,19 @@ def test_automatic_exclusions_follow_the_excluded_logins_setting(redis_client, s
 
 def test_an_event_logged_but_not_applied_when_included_again_counts_once(redis_client):
     events = history()
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     exclusions.contributor_exclude(ada(), reason="opted out")
     in_flight = [c("ada-new", 1, 10, EventKind.PULL_REQUEST_OPENED, START, login="ada")]
-    services.events_record(scored=services.contributions_score(in_flight))  # logged, not applied yet
+    ingest.events_record(scored=ingest.contributions_score(in_flight))  # logged, not applied yet
     exclusions.contributor_include(ada())  # counts it, and marks it
     assert redis_client.hexists(PENDING_KEY, "ada-new")
-    assert services.events_apply(scored=services.contributions_score(in_flight)) == (0, 1)  # the redelivery
+    assert ingest.events_apply(scored=ingest.contributions_score(in_flight)) == (0, 1)  # the redelivery
     assert_exact(redis_client, events + in_flight)
 
 
 def test_the_sync_waits_for_records_and_applies_in_flight(redis_client):
     events = history()
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     with psycopg.connect(database_url(), autocommit=False) as holder:  # an apply in flight
         holder.execute("SELECT pg_advisory_xact_lock_shared(%s)", [GATE_LOCK])
         excluding = started(exclusions.contributor_exclude, ada(), reason="cheating")
@@ -152,7 +152,7 @@ def test_the_sync_waits_for_records_and_applies_in_flight(redis_client):
 
 def test_a_sync_that_cannot_have_the_boards_lock_is_left_dirty_then_done(redis_client):
     events = history()
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     with psycopg.connect(database_url(), autocommit=True) as holder:  # a restore running elsewhere
         holder.execute("SELECT pg_advisory_lock(%s)", [BOARDS_LOCK])
         assert exclusions.contributor_exclude(ada(), reason="cheating", wait=False).deferred
@@ -169,7 +169,7 @@ def test_a_sync_that_cannot_have_the_boards_lock_is_left_dirty_then_done(redis_c
 
 def test_exclusions_survive_flushdb_restore_and_rebuild(redis_client):
     events = history()
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     snapshot_take()  # taken before the exclusion: it keeps the log's sums
     exclusions.contributor_exclude(ada(), reason="cheating")
     for use_snapshot in (True, False):
@@ -184,7 +184,7 @@ def test_exclusions_survive_flushdb_restore_and_rebuild(redis_client):
 
 def test_a_restore_puts_right_an_exclusion_made_while_it_ran(redis_client):
     events = history()
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
 
     def exclude_elsewhere():  # another session, while the restore holds the boards lock
         started(exclusions.contributor_exclude, ada(), reason="cheating", wait=False).join()
@@ -196,7 +196,7 @@ def test_a_restore_puts_right_an_exclusion_made_while_it_ran(redis_client):
 
 def test_an_expired_boards_archive_forgets_an_excluded_contributor(redis_client):
     events = history()
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     old = Board(GLOBAL, Timeframe.DAILY, (START - 64 * DAY).strftime("%Y-%m-%d"))  # past its retention
     assert [row.user_id for row in selectors.board_page(board=old, limit=10, offset=0).rows] == [1, 2]
     exclusions.contributor_exclude(ada(), reason="cheating")
@@ -206,7 +206,7 @@ def test_an_expired_boards_archive_forgets_an_excluded_contributor(redis_client)
 
 
 def test_the_api_and_the_pages_answer_404_for_an_excluded_contributor(client):
-    services.batch_ingest(contributions=history())
+    ingest.batch_ingest(contributions=history())
     assert client.get("/v1/users/1/events").status_code == 200
     exclusions.contributor_exclude(ada(), reason="opted out")
     events = client.get("/v1/users/1/events")
@@ -227,7 +227,7 @@ def run(*args) -> str:
 
 def test_the_contributors_command(redis_client):
     events = history()
-    services.batch_ingest(contributions=[*events, c("bot-1", 8, login="renovate[bot]")])
+    ingest.batch_ingest(contributions=[*events, c("bot-1", 8, login="renovate[bot]")])
     said = run("exclude", "ADA", "--reason", "  cheating ")
     assert said.startswith("excluded ada (1) (cheating): off ") and said.rstrip().endswith(" ms")
     assert_exact(redis_client, events, excluded={1})
@@ -248,7 +248,7 @@ def test_the_contributors_command(redis_client):
 
 def test_a_user_named_by_no_actor_can_be_excluded_by_id(redis_client):
     events = [c("anon", 77), c("h", 1, login="ada")]
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     assert run("exclude", "77", "--reason", "spam").startswith("excluded #77 (spam): off 10 boards")
     assert_exact(redis_client, events, excluded={77})
 
@@ -261,7 +261,7 @@ def admin_client(client, django_user_model):
 
 def test_the_admin_excludes_with_a_reason_and_includes_again(admin_client, redis_client):
     events = history()
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     url = "/admin/scoring/contributor/"
     asked = admin_client.post(url, {"action": "exclude_contributors", "_selected_action": ["1"]})
     assert asked.status_code == 200 and b'name="reason"' in asked.content  # the reason is asked first
@@ -280,11 +280,11 @@ def test_the_admin_excludes_with_a_reason_and_includes_again(admin_client, redis
 def test_a_bot_found_while_the_boards_lock_is_held_is_synced_later(redis_client, monkeypatch):
     monkeypatch.setattr(exclusions, "BOT_SYNC_WAIT", 0.2)
     before = [c("u1", 5, login="helper", at=START - DAY), c("h1", 1, login="ada")]
-    services.batch_ingest(contributions=before)
+    ingest.batch_ingest(contributions=before)
     with psycopg.connect(database_url(), autocommit=True) as holder:  # a restore running elsewhere
         holder.execute("SELECT pg_advisory_lock(%s)", [BOARDS_LOCK])
         later = [c("u2", 5, login="helper", is_bot=True)]
-        services.batch_ingest(contributions=later)  # waits a moment for the lock, then leaves it dirty
+        ingest.batch_ingest(contributions=later)  # waits a moment for the lock, then leaves it dirty
         found = Contributor.objects.get(id=5)
         assert (found.excluded_reason, found.boards_dirty) == ("bot", True)
         assert redis_client.zscore("leaderboard:global:all_time:all", "5") == 2  # its old points, until synced
@@ -294,7 +294,7 @@ def test_a_bot_found_while_the_boards_lock_is_held_is_synced_later(redis_client,
 
 
 def test_an_exclusion_announces_the_boards_it_changed_to_the_live_pages(redis_client):
-    services.batch_ingest(contributions=history())
+    ingest.batch_ingest(contributions=history())
     listener = redis_client.pubsub(ignore_subscribe_messages=True)
     db = redis_client.connection_pool.connection_kwargs["db"]
     listener.subscribe(f"leaderboard:boards:changed:{db}")

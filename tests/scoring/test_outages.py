@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from scoring.consumer import INGEST_WORKERS
+from scoring.ingest.consumer import INGEST_WORKERS
 from scoring.models import ContributionEvent
 from tests.builders import generate, publish
 from tests.fixtures import (

@@ -15,12 +15,13 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from scoring import services
-from scoring.consumer import Consumer, batch_items
+from scoring import ingest
+from scoring.ingest.consumer import Consumer
+from scoring.ingest.messages import batch_items
+from scoring.ingest.wire import InvalidEvent, decode
 from scoring.models import ContributionEvent, DeadLetter, Project
 from scoring.redis_boards import PENDING_KEY, READY_KEY
 from scoring.rules import Contribution, EventKind
-from scoring.wire import InvalidEvent, decode
 from snapshots.services import boards_restore
 from tests.builders import wire_events
 from tests.edge_values import edge_messages
@@ -74,7 +75,7 @@ def commands_succeed_and_agree(client, events: list[Contribution]) -> None:
         call_command(command, stdout=out)
         assert redis_boards_state(client) == expected_boards(events), command
     assert out.getvalue().splitlines()[-1].startswith("OK: ")
-    assert services.pending_sweep(older_than=timedelta(0)) == (0, 0)
+    assert ingest.pending_sweep(older_than=timedelta(0)) == (0, 0)
 
 
 def test_every_edge_value_followed_by_valid_events(redis_client):
@@ -139,11 +140,11 @@ def test_rows_already_logged_at_the_edges_never_break_the_sweep_or_the_commands(
         Contribution("at-0001", EventKind.ISSUE_OPENED, datetime(1, 1, 1, tzinfo=UTC), 5, "", 72),
         Contribution("negative", EventKind.ISSUE_OPENED, datetime.now(UTC), 5, "", 73),
     ]
-    scored = [services.Scored(c, -5 if c.event_id == "negative" else 2) for c in edges]
-    services.events_record(scored=scored)
+    scored = [ingest.Scored(c, -5 if c.event_id == "negative" else 2) for c in edges]
+    ingest.events_record(scored=scored)
     with connection.cursor() as cursor:  # as an older consumer left them: none applied
         cursor.execute("UPDATE scoring_contributionevent SET applied = false")
-    assert services.pending_sweep(older_than=timedelta(0)) == (2, 0)
+    assert ingest.pending_sweep(older_than=timedelta(0)) == (2, 0)
     counted = edges[:2]
     assert redis_boards_state(redis_client) == expected_boards(counted)
     assert redis_client.ttl("leaderboard:global:daily:9999-12-31") == -1  # past datetime's range: kept
@@ -156,8 +157,8 @@ def test_the_log_decides_what_is_applied_not_the_message_in_hand(redis_client):
     now = datetime.now(UTC)
     a = Contribution("same-id", EventKind.PUSHED, now, 5, "org/a", 81, commits=4)
     b = Contribution("same-id", EventKind.PULL_REQUEST_CLOSED, now - timedelta(days=3), 6, "org/b", 82, merged=True)
-    services.events_record(scored=services.contributions_score([a]))
-    result = services.batch_ingest(contributions=[b])
+    ingest.events_record(scored=ingest.contributions_score([a]))
+    result = ingest.batch_ingest(contributions=[b])
     assert (result.logged, result.duplicates, result.applied) == (0, 1, 1)
     assert redis_boards_state(redis_client) == expected_boards([a])
 
@@ -166,7 +167,7 @@ def test_a_board_key_of_another_type_is_restored_not_half_applied(redis_client):
     """A key in the board namespace that is not a sorted set would make the apply fail midway;
     the script refuses before writing, drops the sentinel, and the boards are restored."""
     first = [decode(m) for m in wire_events(50, seed=8, prefix="first-")]
-    services.batch_ingest(contributions=first)
+    ingest.batch_ingest(contributions=first)
     redis_client.set("leaderboard:global:all_time:all", "not a board")
     later = wire_events(50, seed=9, prefix="later-")
     run_batches(later, size=50)
@@ -206,13 +207,13 @@ def test_an_event_whose_apply_fails_for_good_leaves_the_log_for_the_dead_letters
     a dead letter with the reason; an applied row is never taken out."""
     now = datetime.now(UTC)
     kept, moved = (Contribution(e, EventKind.ISSUE_OPENED, now, 5, "org/five", 91, raw=e.encode()) for e in "km")
-    services.batch_ingest(contributions=[kept])
-    services.events_record(scored=services.contributions_score([moved]))
+    ingest.batch_ingest(contributions=[kept])
+    ingest.events_record(scored=ingest.contributions_score([moved]))
     assert Project.objects.get(id=5).event_count == 2
 
     reason = "the boards cannot hold it: ValueError: x"
-    assert services.event_quarantine(event_id="m", reason=reason, subject="s", stream_sequence=9)
-    assert not services.event_quarantine(event_id="k", reason=reason)  # applied: stays
+    assert ingest.event_quarantine(event_id="m", reason=reason, subject="s", stream_sequence=9)
+    assert not ingest.event_quarantine(event_id="k", reason=reason)  # applied: stays
     assert list(ContributionEvent.objects.values_list("event_id", flat=True)) == ["k"]
     assert Project.objects.get(id=5).event_count == 1
     assert list(DeadLetter.objects.values_list("stream_sequence", "reason", "raw")) == [(9, reason, b"m")]
@@ -223,8 +224,8 @@ def test_an_event_whose_points_reached_the_boards_stays_in_the_log(redis_client)
     the row is not taken out, so the log still says what the boards hold."""
     now = datetime.now(UTC)
     event = Contribution("on-boards", EventKind.ISSUE_OPENED, now, 5, "org/five", 92, raw=b"x")
-    services.events_record(scored=services.contributions_score([event]))
+    ingest.events_record(scored=ingest.contributions_score([event]))
     redis_client.hset(PENDING_KEY, "on-boards", 2)
-    assert not services.event_quarantine(event_id="on-boards", reason="the boards cannot hold it: x")
+    assert not ingest.event_quarantine(event_id="on-boards", reason="the boards cannot hold it: x")
     assert list(ContributionEvent.objects.values_list("event_id", flat=True)) == ["on-boards"]
     assert not DeadLetter.objects.exists()

@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 
 from leaderboard_project.api_sessions import limit_api_queries, unlimit_api_queries
-from scoring import redis_boards, selectors, services
+from scoring import ingest, redis_boards, selectors
 from scoring.boards import GLOBAL, Board, Timeframe, board_key, period_of, period_start
 from scoring.redis_boards import ARCHIVE_INDEX, READY_KEY, archive_keys
 from snapshots.services import boards_restore
@@ -100,7 +100,7 @@ def test_only_the_web_server_sessions_have_the_timeout(transactional_db, entry, 
 
 def test_board_reads_during_a_restore_are_503s_that_no_cache_keeps(client, ready_boards):
     now = START
-    services.batch_ingest(contributions=pushes("r", 1, 5, now))
+    ingest.batch_ingest(contributions=pushes("r", 1, 5, now))
     during = []
 
     def read_now() -> None:  # the sentinel is off: the restore is about to swap its boards in
@@ -125,7 +125,7 @@ def test_an_emptied_redis_is_a_503_not_an_empty_board(client, live_boards):
 def test_the_cache_control_of_every_board_answer(client, ready_boards, settings):
     now = START
     old = now - timedelta(days=10)
-    services.batch_ingest(contributions=pushes("c", 1, 5, now) + pushes("o", 2, 4, old))
+    ingest.batch_ingest(contributions=pushes("c", 1, 5, now) + pushes("o", 2, 4, old))
     today, old_day = period_of(Timeframe.DAILY, now), period_of(Timeframe.DAILY, old)
     answers = {
         "current board": (client.get(PUBLIC), 200, "public, max-age=5"),
@@ -159,7 +159,7 @@ def expired_day(ready_boards, settings):
     settings.BOARD_RETENTION_DAYS = {"daily": 1, "weekly": 91, "monthly": 400}
     when = START.replace(hour=12) - timedelta(days=10)
     events = [e for user, score in {1: 4, 2: 3, 3: 3, 4: 1}.items() for e in pushes("x", user, score, when)]
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     return when
 
 
@@ -180,7 +180,7 @@ def test_an_expired_board_is_aggregated_once_then_read_from_its_archive(
     assert (standing["rank"], standing["around"]) == (2, [row(2, 3, 3), row(2, 2, 3), row(4, 4, 1)])
 
     # a late event for the closed day lands in the log; the archive shows it once it expires
-    services.batch_ingest(contributions=pushes("late", 4, 9, expired_day))
+    ingest.batch_ingest(contributions=pushes("late", 4, 9, expired_day))
     assert client.get(PUBLIC, {**query, "limit": 1}).json()["results"] == [row(1, 1, 4)]
     ready_boards.delete(marker)  # what the TTL does
     assert client.get(PUBLIC, {**query, "limit": 1}).json()["results"] == [row(1, 4, 10)]
@@ -266,7 +266,7 @@ def test_ids_in_other_digits_are_400s(client):
 
 def test_three_pages_of_events_at_one_instant_repeat_nothing(client, ready_boards):
     moment = datetime(2026, 3, 2, 10, tzinfo=UTC)
-    services.batch_ingest(contributions=[e for i in range(10) for e in pushes(f"s{i}", 5, 1, moment)])
+    ingest.batch_ingest(contributions=[e for i in range(10) for e in pushes(f"s{i}", 5, 1, moment)])
     logged = [f"s{i}-5-0" for i in reversed(range(10))]  # one instant: the one logged last first
     pages, url = [], "/v1/users/5/events?limit=4"
     while url:

@@ -87,7 +87,7 @@ def test_a_table_stored_as_a_mapping_reads_back_equal_and_rows_it_lacks_take_the
 def test_the_rescores_lean_decoder_scores_every_message_as_decode_does(seed):
     """wire.scoring_facts reads only what points depend on; under any table it must score
     every message exactly as the full decoder's Contribution does."""
-    from scoring.wire import decode, scoring_facts
+    from scoring.ingest.wire import decode, scoring_facts
     from tests.builders import wire_events
 
     other = ScoringTable.from_mapping({"push_per_commit": 3, "push_max_commits": 4, "review_other": 5})
@@ -99,7 +99,7 @@ def test_the_rescores_lean_decoder_scores_every_message_as_decode_does(seed):
 
 
 def test_the_lean_decoder_refuses_bytes_that_are_no_logged_event():
-    from scoring.wire import InvalidEvent, scoring_facts
+    from scoring.ingest.wire import InvalidEvent, scoring_facts
 
     for data in (b"", b"\xff\xff not protobuf"):
         with pytest.raises(InvalidEvent):

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from scoring import services
+from scoring import ingest
 from scoring.boards import Timeframe, board_key
 from tests.builders import pushes
 
@@ -70,7 +70,7 @@ def api_schema(ready_boards):
     events = []
     for user, score in {1: 5, 2: 5, 3: 5, 4: 2, 5: 9}.items():
         events += pushes("s", user, score, at)
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     ready_boards.zadd(board_key(0, Timeframe.ALL_TIME, "all"), {"6": 1})
     return schemathesis.openapi.from_wsgi("/v1/schema", get_wsgi_application())
 

@@ -1,7 +1,7 @@
 """The read side: ranks, pages, standings, the event-log fallback, provenance.
 
 The pure ranking is tested alone; the rest against the real Redis and Postgres. Boards are
-written either directly (ZADD) or by logging events through `services.batch_ingest`.
+written either directly (ZADD) or by logging events through `ingest.batch_ingest`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scoring import selectors, services
+from scoring import ingest, selectors
 from scoring.boards import GLOBAL, Board, Timeframe, period_of
 from scoring.selectors import BoardRow, competition_ranks
 from tests.builders import pushes, zero_point
@@ -135,7 +135,7 @@ def past_history(ready_boards):
     events += pushes("q", 100, 7, when, project=8, name="org/other")
     events += pushes("old", 1, 99, when - timedelta(days=400))
     events.append(zero_point("z-1", 5, when))
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     return when
 
 
@@ -209,7 +209,7 @@ def test_user_events_newest_first_scored_only_and_filtered(ready_boards):
         zero_point("z", 5, t0 + timedelta(days=2)),
         *pushes("other", 6, 9, t0),
     ]
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
 
     def ids(**board):
         found = selectors.user_events(user_id=5, board=Board(**{"project_id": GLOBAL, **board}))
@@ -231,7 +231,7 @@ def test_user_events_newest_first_scored_only_and_filtered(ready_boards):
 
 def test_project_list(ready_boards):
     at = datetime(2026, 1, 5, tzinfo=UTC)
-    services.batch_ingest(
+    ingest.batch_ingest(
         contributions=[*pushes("a", 1, 3, at, project=9, name="org/nine"), zero_point("z", 1, at, project=3)]
     )
     assert [(p.id, p.name, p.event_count) for p in selectors.project_list()] == [(3, "org/app", 1), (9, "org/nine", 1)]

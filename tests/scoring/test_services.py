@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from scoring import redis_boards, services
+from scoring import ingest, redis_boards
 from scoring.models import ContributionEvent, DeadLetter, Project
 from scoring.redis_boards import PENDING_KEY, BoardsNotReady
 from scoring.rules import Contribution, EventKind, IssueCloseReason
@@ -30,10 +30,10 @@ pytestmark = pytest.mark.usefixtures("ready_boards")
 
 def test_a_batch_with_duplicates_counts_each_event_once(redis_client):
     first = [c("a", 1), c("b", 2, kind=EventKind.PULL_REQUEST_CLOSED, merged=True), c("a", 1), c("c", 1)]
-    result = services.batch_ingest(contributions=first)
+    result = ingest.batch_ingest(contributions=first)
     assert (result.logged, result.duplicates, result.applied, result.skipped) == (3, 1, 3, 0)
     late = [c("b", 2, kind=EventKind.PULL_REQUEST_CLOSED, merged=True), c("d", 3, project_id=11)]
-    result = services.batch_ingest(contributions=late)
+    result = ingest.batch_ingest(contributions=late)
     assert (result.logged, result.duplicates, result.applied) == (1, 1, 1)
 
     everything = first + late
@@ -51,7 +51,7 @@ def test_a_batch_with_duplicates_counts_each_event_once(redis_client):
 
 
 def test_zero_point_events_are_logged_and_change_no_board(redis_client):
-    services.batch_ingest(
+    ingest.batch_ingest(
         contributions=[c("z", 5, kind=EventKind.ISSUE_CLOSED, issue_close_reason=IssueCloseReason.NOT_PLANNED)]
     )
     assert log_rows() == {"z": (5, 10, 0, True)}
@@ -61,9 +61,9 @@ def test_zero_point_events_are_logged_and_change_no_board(redis_client):
 def test_applied_in_redis_but_not_committed_is_not_counted_again(redis_client):
     """The crash window between the Lua call and the commit: the markers make the retry a no-op."""
     events = [c("x", 1), c("y", 2)]
-    scored = services.contributions_score(events)
-    services.events_record(scored=scored)
-    plan = services.BoardPlan()
+    scored = ingest.contributions_score(events)
+    ingest.events_record(scored=scored)
+    plan = ingest.BoardPlan()
     increments = [
         redis_boards.Increment(
             s.contribution.event_id,
@@ -76,7 +76,7 @@ def test_applied_in_redis_but_not_committed_is_not_counted_again(redis_client):
     assert redis_boards.boards_apply(increments, expires=plan.expires) == (2, 0)  # ... and then the "crash"
     assert log_rows()["x"][3] is False
 
-    result = services.batch_ingest(contributions=events)  # the redelivery
+    result = ingest.batch_ingest(contributions=events)  # the redelivery
     assert (result.logged, result.applied, result.skipped) == (0, 0, 2)
     assert redis_boards_state(redis_client) == expected_boards(events)
     assert all(row[3] for row in log_rows().values())
@@ -86,18 +86,18 @@ def test_applied_in_redis_but_not_committed_is_not_counted_again(redis_client):
 def test_logged_but_never_applied_is_swept(redis_client):
     """A crash after the log commit with no redelivery: the sweep applies the rows, once."""
     events = [c("s1", 1), c("s2", 2, project_id=12)]
-    services.events_record(scored=services.contributions_score(events))
-    assert services.pending_sweep(older_than=timedelta(hours=1)) == (0, 0)  # too recent
-    assert services.pending_sweep(older_than=timedelta(0)) == (2, 0)
-    assert services.pending_sweep(older_than=timedelta(0)) == (0, 0)
-    assert services.batch_ingest(contributions=events).applied == 0  # a late redelivery
+    ingest.events_record(scored=ingest.contributions_score(events))
+    assert ingest.pending_sweep(older_than=timedelta(hours=1)) == (0, 0)  # too recent
+    assert ingest.pending_sweep(older_than=timedelta(0)) == (2, 0)
+    assert ingest.pending_sweep(older_than=timedelta(0)) == (0, 0)
+    assert ingest.batch_ingest(contributions=events).applied == 0  # a late redelivery
     assert redis_boards_state(redis_client) == expected_boards(events)
 
 
 def test_nothing_changes_while_the_boards_are_not_ready(redis_client):
     redis_boards.ready_clear()
     with pytest.raises(BoardsNotReady):
-        services.batch_ingest(contributions=[c("n", 1)])
+        ingest.batch_ingest(contributions=[c("n", 1)])
     assert log_rows() == {"n": (1, 10, 2, False)}  # logged, not applied
     assert redis_boards_state(redis_client) == {}
     assert redis_client.hlen(PENDING_KEY) == 0
@@ -105,7 +105,7 @@ def test_nothing_changes_while_the_boards_are_not_ready(redis_client):
 
 def test_old_events_skip_expired_period_boards_but_count_all_time(redis_client):
     old = NOW - timedelta(days=800)
-    services.batch_ingest(contributions=[c("old", 4, at=old)])
+    ingest.batch_ingest(contributions=[c("old", 4, at=old)])
     keys = set(redis_boards_state(redis_client))
     assert keys == {
         "leaderboard:global:all_time:all",
@@ -116,7 +116,7 @@ def test_old_events_skip_expired_period_boards_but_count_all_time(redis_client):
 
 
 def test_period_boards_expire_after_their_retention(redis_client, settings):
-    services.batch_ingest(contributions=[c("e1", 1)])
+    ingest.batch_ingest(contributions=[c("e1", 1)])
     day_key = f"leaderboard:global:daily:{NOW.date().isoformat()}"
     tomorrow = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) + timedelta(days=1)
     assert redis_client.execute_command("EXPIRETIME", day_key) == int((tomorrow + timedelta(days=35)).timestamp())
@@ -125,12 +125,12 @@ def test_period_boards_expire_after_their_retention(redis_client, settings):
 
 def test_dead_letters_are_kept_once_per_message():
     bad = [
-        services.DeadLetterIn(b"\x00bad", "undecodable: x", "s", 7),
-        services.DeadLetterIn(b"\x00bad", "undecodable: x", "s", 7),
+        ingest.DeadLetterIn(b"\x00bad", "undecodable: x", "s", 7),
+        ingest.DeadLetterIn(b"\x00bad", "undecodable: x", "s", 7),
     ]
-    services.batch_ingest(contributions=[], dead_letters=bad)
-    services.batch_ingest(contributions=[], dead_letters=bad[:1])  # redelivered
-    services.batch_ingest(contributions=[], dead_letters=[services.DeadLetterIn(b"\x00bad", "undecodable: x", "s", 8)])
+    ingest.batch_ingest(contributions=[], dead_letters=bad)
+    ingest.batch_ingest(contributions=[], dead_letters=bad[:1])  # redelivered
+    ingest.batch_ingest(contributions=[], dead_letters=[ingest.DeadLetterIn(b"\x00bad", "undecodable: x", "s", 8)])
     assert sorted(DeadLetter.objects.values_list("stream_sequence", "reason")) == [
         (7, "undecodable: x"),
         (8, "undecodable: x"),
@@ -139,7 +139,7 @@ def test_dead_letters_are_kept_once_per_message():
 
 
 def test_snapshot_visibility_id_is_the_inserting_transaction():
-    services.batch_ingest(contributions=[c("t1", 1)])
+    ingest.batch_ingest(contributions=[c("t1", 1)])
     with connection.cursor() as cursor:
         cursor.execute("SELECT txid, applied FROM scoring_contributionevent WHERE event_id = 't1'")
         txid, applied = cursor.fetchone()
@@ -154,5 +154,5 @@ def test_a_failure_inside_the_copy_is_a_django_database_error():
     from django.db import DataError
 
     with pytest.raises(DataError):
-        services.events_record(scored=services.contributions_score([c("bad\x00id", 2)]))
-    assert services.batch_ingest(contributions=[c("good", 2)]).applied == 1
+        ingest.events_record(scored=ingest.contributions_score([c("bad\x00id", 2)]))
+    assert ingest.batch_ingest(contributions=[c("good", 2)]).applied == 1

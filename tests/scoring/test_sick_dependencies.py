@@ -189,12 +189,12 @@ def test_a_restore_out_of_memory_leaves_intact_boards_intact(command, tmp_path, 
     """Redis at its maxmemory: building the boards aside fails with OOM. The live boards keep
     their sentinel (same token) and their scores, nothing built aside is left, and the
     boards still verify; with room again, the command succeeds."""
-    from scoring import services
+    from scoring import ingest
     from tests.builders import contributions
 
     events = contributions(3000, seed=34)
     for start in range(0, len(events), 500):
-        services.events_record(scored=services.contributions_score(events[start : start + 500]))
+        ingest.events_record(scored=ingest.contributions_score(events[start : start + 500]))
     server = redis_server(tmp_path)
     server.start()
     env = consumer_env(nats_names, REDIS_URL=server.url)

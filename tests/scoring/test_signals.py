@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from scoring.consumer import INGEST_WORKERS
+from scoring.ingest.consumer import INGEST_WORKERS
 from scoring.models import ContributionEvent
 from tests.builders import generate, publish
 from tests.fixtures import assert_messages_exact, pg_connect, wait_for, wait_until_drained

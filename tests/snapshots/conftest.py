@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 
-from scoring import services
+from scoring.ingest import batch_ingest
 from scoring.rules import Contribution
 from snapshots.services import boards_verify
 from tests.fixtures import boards_flush, pg_connect
@@ -29,7 +29,7 @@ def ingest() -> Callable[..., None]:
 
     def run(contributions: Sequence[Contribution], batch: int = 100) -> None:
         for start in range(0, len(contributions), batch):
-            services.batch_ingest(contributions=contributions[start : start + batch])
+            batch_ingest(contributions=contributions[start : start + batch])
 
     return run
 

@@ -13,8 +13,9 @@ import pytest
 from django.core.management import call_command
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring import clock, services
+from scoring import clock
 from scoring.gate import GATE_LOCK
+from scoring.ingest import batch_ingest, contributions_score, events_record
 from scoring.models import ContributionEvent, RulesVersion
 from scoring.publisher import event_build
 from scoring.redis_boards import READY_KEY
@@ -116,14 +117,14 @@ def test_an_unknown_version_is_refused(ready_boards):
 def test_a_batch_scored_by_a_version_no_longer_active_is_scored_again(ready_boards, ingest, new_settings):
     settled, batch = contributions(100, seed=84), contributions(60, seed=85, prefix="b-")
     ingest(settled)
-    stale = services.contributions_score(batch)  # scored by version 1, as a consumer would ...
+    stale = contributions_score(batch)  # scored by version 1, as a consumer would ...
     assert {s.version for s in stale} == {1}
     rules_rescore()  # ... just before the switch
     with pytest.raises(versions.RulesChanged, match="scored by rules version 1, but version 2 is active"):
-        services.events_record(scored=stale)
+        events_record(scored=stale)
     assert not ContributionEvent.objects.filter(event_id__in=[c.event_id for c in batch]).exists()  # nothing written
     versions._rules = versions.ActiveRules(1, ScoringTable())  # a consumer that still holds version 1
-    result = services.batch_ingest(contributions=batch)
+    result = batch_ingest(contributions=batch)
     assert (result.logged, versions.rules_current().number) == (len(valid_events([c.raw for c in batch])), 2)
     assert set(ContributionEvent.objects.filter(event_id__startswith="b-").values_list("rules_version", flat=True)) == {
         2

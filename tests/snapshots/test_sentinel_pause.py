@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from scoring import redis_boards, services
+from scoring import ingest, redis_boards
 from scoring.redis_boards import PAUSED_KEY, READY_KEY
 from snapshots.models import BoardsSwap
 from snapshots.services import boards_restore
@@ -25,7 +25,7 @@ def out_of_memory() -> None:
 
 def test_a_restore_failing_before_its_swap_gives_the_sentinel_back(ready_boards):
     events = contributions(300, seed=41)
-    services.batch_ingest(contributions=events)
+    ingest.batch_ingest(contributions=events)
     token, boards = ready_boards.get(READY_KEY), redis_boards_state(ready_boards)
     with pytest.raises(redis.exceptions.OutOfMemoryError):
         boards_restore(use_snapshot=False, before_swap=out_of_memory)  # fails with applies paused
@@ -33,12 +33,12 @@ def test_a_restore_failing_before_its_swap_gives_the_sentinel_back(ready_boards)
     assert redis_boards_state(ready_boards) == boards == expected_boards(events)
     assert list(ready_boards.scan_iter(match="leaderboard:meta:build:*")) == []
     more = contributions(50, seed=42, prefix="more-")
-    services.batch_ingest(contributions=more)  # applies go on
+    ingest.batch_ingest(contributions=more)  # applies go on
     assert redis_boards_state(ready_boards) == expected_boards(events + more)
 
 
 def test_boards_redis_lost_meanwhile_get_no_sentinel_back(ready_boards):
-    services.batch_ingest(contributions=contributions(100, seed=43))
+    ingest.batch_ingest(contributions=contributions(100, seed=43))
 
     def emptied_then_out_of_memory() -> None:
         boards_flush()

@@ -13,7 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from scoring import redis_boards, services
+from scoring import redis_boards
+from scoring.ingest import BoardPlan, apply, batch_ingest, contributions_score, events_apply, events_record
 from scoring.models import ContributionEvent
 from scoring.redis_boards import PENDING_KEY, BoardsNotReady
 from snapshots.models import Snapshot, SnapshotBoard
@@ -86,7 +87,7 @@ def _record_and_hold(events, started: threading.Event, release: threading.Event)
     """Another writer: log `events` in a transaction that stays open until `release`."""
     try:
         with transaction.atomic():
-            services.events_record(scored=services.contributions_score(events))
+            events_record(scored=contributions_score(events))
             started.set()
             if not release.wait(10):
                 raise AssertionError("the held transaction was never released")
@@ -120,7 +121,7 @@ def test_snapshot_excludes_a_transaction_still_open_and_restore_counts_it(
     assert snapshot_state(result.snapshot) == expected_boards(before + after)
     assert result.snapshot.events == scored(before + after)
 
-    services.events_apply(scored=services.contributions_score(held))  # what the redelivery does
+    events_apply(scored=contributions_score(held))  # what the redelivery does
     ingest(later)
     flush_redis()
     restored = boards_restore()
@@ -129,7 +130,7 @@ def test_snapshot_excludes_a_transaction_still_open_and_restore_counts_it(
 
 
 def _apply_and_hold(events, applied: threading.Event, release: threading.Event) -> None:
-    """A consumer stopped between its Lua apply and its commit (services.events_apply's steps)."""
+    """A consumer stopped between its Lua apply and its commit (ingest.events_apply's steps)."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             ids = [c.event_id for c in events]
@@ -139,7 +140,7 @@ def _apply_and_hold(events, applied: threading.Event, release: threading.Event) 
                 [ids],
             )
             rows = [(e, int(u), int(p), pts, t, False) for e, u, p, pts, t in cursor.fetchall()]  # none excluded
-            services._apply_locked(rows, services.BoardPlan())
+            apply._apply_locked(rows, BoardPlan())
             applied.set()
             release.wait(10)
         redis_boards.pending_clear([r[0] for r in rows])
@@ -153,7 +154,7 @@ def test_redis_emptied_with_an_event_in_flight(commit, ready_boards, ingest, flu
     commits after the restore's swap, or after its read but before its swap."""
     settled, in_flight = contributions(200, seed=30), contributions(80, seed=31, prefix="f-")
     ingest(settled)
-    services.events_record(scored=services.contributions_score(in_flight))
+    events_record(scored=contributions_score(in_flight))
     applied, release = threading.Event(), threading.Event()
     consumer = started_thread(_apply_and_hold, in_flight, applied, release)
     assert applied.wait(10)
@@ -167,7 +168,7 @@ def test_redis_emptied_with_an_event_in_flight(commit, ready_boards, ingest, flu
     result = boards_restore(before_swap=commit_now if commit == "between_read_and_swap" else None)
     assert result.pending == scored(in_flight)  # counted, and marked so a late apply skips them
     commit_now()
-    assert services.events_apply(scored=services.contributions_score(in_flight)) == (0, 0)
+    assert events_apply(scored=contributions_score(in_flight)) == (0, 0)
     assert ContributionEvent.objects.filter(applied=False, points__gt=0).count() == 0
     assert redis_client.hlen(PENDING_KEY) == 0  # no marker outlives its event's commit
     assert_exact(settled + in_flight)
@@ -178,8 +179,8 @@ def test_a_redelivered_in_flight_event_is_skipped_after_restore(ready_boards, in
     the event and marks it; the redelivery finds the mark and adds nothing."""
     settled, in_flight = contributions(150, seed=32), contributions(60, seed=33, prefix="g-")
     ingest(settled)
-    scored_in_flight = services.contributions_score(in_flight)
-    services.events_record(scored=scored_in_flight)
+    scored_in_flight = contributions_score(in_flight)
+    events_record(scored=scored_in_flight)
     with pytest.raises(RuntimeError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
@@ -187,13 +188,13 @@ def test_a_redelivered_in_flight_event_is_skipped_after_restore(ready_boards, in
             [[c.event_id for c in in_flight]],
         )
         rows = [(e, int(u), int(p), pts, t, False) for e, u, p, pts, t in cursor.fetchall()]  # none excluded
-        services._apply_locked(rows, services.BoardPlan())
+        apply._apply_locked(rows, BoardPlan())
         raise RuntimeError("killed before the commit")
     flush_redis()
     with pytest.raises(BoardsNotReady):  # no consumer applies onto an emptied Redis
-        services.events_apply(scored=scored_in_flight)
+        events_apply(scored=scored_in_flight)
     assert boards_restore().pending == scored(in_flight)
-    applied, skipped = services.events_apply(scored=scored_in_flight)
+    applied, skipped = events_apply(scored=scored_in_flight)
     assert (applied, skipped) == (0, scored(in_flight))
     assert_exact(settled + in_flight)
 
@@ -221,7 +222,7 @@ def test_rebuild_builds_aside_and_swaps_at_once(ready_boards, ingest, redis_clie
 def _ingest_elsewhere(events) -> None:
     """A consumer of its own (another connection) records and applies `events`."""
 
-    started_thread(services.batch_ingest, contributions=events).join(30)  # re-raises what it met
+    started_thread(batch_ingest, contributions=events).join(30)  # re-raises what it met
 
 
 def test_events_applied_while_the_bulk_is_built_are_caught_up(ready_boards, ingest, redis_client, assert_exact):

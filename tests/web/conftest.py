@@ -21,8 +21,8 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from scoring.ingest import batch_ingest
 from scoring.rules import Contribution, EventKind
-from scoring.services import batch_ingest
 from tests.fixtures import ROOT, database_url, listening_socket
 
 # Playwright's sync API keeps an event loop running in this thread, which Django's ORM takes

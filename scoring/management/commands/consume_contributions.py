@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from scoring import metrics
-from scoring.consumer import Consumer
+from scoring.ingest.consumer import Consumer
 from scoring.jetstream import JetStreamSource
 from scoring.rules import RowChange
 from scoring.rules.versions import ActiveRules

@@ -1,7 +1,7 @@
-"""The batch loops: fetch a batch, decode it, hand plain values to the services, ack.
+"""The batch loops: fetch a batch, decode it, hand plain values to the write services, ack.
 
-The edge is three modules: scoring/wire.py decodes (protobuf stops there),
-scoring/jetstream.py talks to NATS, and this module runs the loops between them.
+The edge is three modules: scoring/ingest/wire.py decodes (protobuf stops there),
+scoring/jetstream/ talks to NATS, and this module runs the loops between them.
 
 Threads of one consumer process, and what each owns:
 
@@ -11,7 +11,7 @@ Threads of one consumer process, and what each owns:
   consumers on the durable;
 - `nats` (scoring/jetstream.py): the asyncio loop of the NATS client; it owns the connection,
   the pull requests and the messages not yet handed out, and sends the acks;
-- `boards-apply` (scoring/services.py): runs a batch's Lua apply on Redis while the batch loop
+- `boards-apply` (scoring/ingest/apply.py): runs a batch's Lua apply on Redis while the batch loop
   that asked has Postgres mark the rows applied, inside that loop's transaction;
 - `board-writer` (snapshots/services/restore.py): during a restore, feeds the boards built
   aside to Redis while the restoring loop streams the aggregate from Postgres.
@@ -31,66 +31,24 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from scoring import exclusions, metrics, redis_boards, selectors, services
+from scoring import exclusions, ingest, metrics, redis_boards, selectors
 from scoring.errors import describe, is_transient
 from scoring.faults import crash_point
+from scoring.ingest.messages import batch_items, batch_name
+from scoring.ingest.poison import batch_ingest_isolating
 from scoring.jetstream import BatchSpan, JetStreamSource, batch_span
 from scoring.redis_boards import BoardsNotReady, Heartbeat
-from scoring.rules import Contribution
 from scoring.rules.versions import ActiveRules, rules_check
-from scoring.wire import InvalidEvent, decode
 
 logger = logging.getLogger("leaderboard.consumer")
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs a microsecond more per message
-class Item:
-    """One message of a batch: decoded (`contribution`) or not (`dead_letter`)."""
-
-    msg: object
-    contribution: Contribution | None = None
-    dead_letter: services.DeadLetterIn | None = None
-
-    @property
-    def sequence(self) -> int | None:
-        return stream_sequence(self.msg)
-
-
-def stream_sequence(msg) -> int | None:
-    """A message's stream sequence; None when it is not a JetStream message."""
-    try:
-        return msg.metadata.sequence.stream
-    except Exception:  # not a JetStream message: no sequence to dedup on
-        return None
-
-
-def batch_items(msgs: list) -> list[Item]:
-    """Decode a batch, message by message, keeping each one's place."""
-    items = []
-    for msg in msgs:
-        try:
-            items.append(Item(msg, contribution=decode(msg.data)))
-        except Exception as exc:  # InvalidEvent, or whatever else the decoder may raise on odd bytes
-            reason = str(exc) if isinstance(exc, InvalidEvent) else f"undecodable: {describe(exc)}"
-            dead = services.DeadLetterIn(msg.data, reason, msg.subject[:256], stream_sequence(msg))
-            items.append(Item(msg, dead_letter=dead))
-    return items
-
-
-def batch_name(items: list, span: BatchSpan | None = None) -> str:
-    """A batch (or a part of one, while it is split) for the log: its first and last stream
-    sequence and its size."""
-    span = span or batch_span([getattr(i, "msg", i) for i in (items[0], items[-1])])
-    return f"batch {span} ({len(items)} messages)"
 
 
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds: the first wait after a failure, doubling up to the last
@@ -115,7 +73,7 @@ class Consumer:
         self.restore = restore
         self.stop = stop
         self.workers = workers
-        self.stats = services.BatchResult()
+        self.stats = ingest.BatchResult()
         self.batch_size = settings.CONSUMER_BATCH_SIZE
         self.fetch_timeout = settings.CONSUMER_FETCH_TIMEOUT
         self.sweep_every = settings.CONSUMER_SWEEP_INTERVAL
@@ -126,7 +84,7 @@ class Consumer:
         self._next_heartbeat = 0.0
         metrics.jetstream_follow(source)
 
-    def run(self) -> services.BatchResult:
+    def run(self) -> ingest.BatchResult:
         """Run the loops (this thread is one of them) until told to stop; re-raise what broke one."""
         helpers = [
             threading.Thread(target=self._helper, name=f"ingest-{n}", daemon=True) for n in range(1, self.workers)
@@ -197,7 +155,7 @@ class Consumer:
         self._count(result, seconds, span)
         return True
 
-    def _count(self, result: services.BatchResult, seconds: float, span: BatchSpan) -> None:
+    def _count(self, result: ingest.BatchResult, seconds: float, span: BatchSpan) -> None:
         """A batch is written: add it to the totals and the metrics, and say so in the log."""
         now = time.time()
         lag = None if span.first_arrival is None else now - span.first_arrival
@@ -237,91 +195,18 @@ class Consumer:
             extra=fields,
         )
 
-    def ingest(self, msgs: list, span: BatchSpan | None = None) -> tuple[services.BatchResult, float] | None:
+    def ingest(self, msgs: list, span: BatchSpan | None = None) -> tuple[ingest.BatchResult, float] | None:
         """Decode and write one batch (poison isolated), retrying through outages until it is
         written: what it did and how long its successful attempt took; None if told to stop
         first. The caller acks."""
         items = batch_items(msgs)
 
-        def attempt() -> tuple[services.BatchResult, float]:
+        def attempt() -> tuple[ingest.BatchResult, float]:
             started = time.perf_counter()
-            result = self._ingest_isolating(items)
+            result = batch_ingest_isolating(items)
             return result, time.perf_counter() - started
 
         return self._until_done(attempt, batch_name(msgs, span))
-
-    def _ingest_isolating(self, items: list[Item]) -> services.BatchResult:
-        """Ingest `items`; if that fails the same way it would every time, split them in halves
-        and ingest each (recursively), so that only the message at fault is left: it becomes a
-        dead letter and the rest of the batch is applied. Transient errors propagate (the whole
-        batch is retried: what was written is found again and adds nothing)."""
-        try:
-            return services.batch_ingest(
-                contributions=[i.contribution for i in items if i.contribution],
-                dead_letters=[i.dead_letter for i in items if i.dead_letter],
-            )
-        except BoardsNotReady:
-            raise
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            if len(items) == 1:
-                return self._poison(items[0], exc)
-            logger.warning("%s failed for good (%s): splitting it", batch_name(items), describe(exc, 300))
-            half = len(items) // 2
-            result = self._ingest_isolating(items[:half])
-            result += self._ingest_isolating(items[half:])
-            return result
-
-    def _poison(self, item: Item, exc: BaseException) -> services.BatchResult:
-        """One message that failed on its own: find which step it fails in (trying it once more,
-        step by step) and keep it as a dead letter with the reason. A message whose apply fails
-        leaves the log too (`event_quarantine`), so that restore and verify agree with the boards."""
-        result = services.BatchResult(batches=1, received=1)
-        sequence, subject = item.sequence, item.msg.subject[:256]
-        if item.contribution is None:  # a dead letter whose own insert failed: keep the error instead
-            reason = f"{item.dead_letter.reason}; kept with: {describe(exc)}"[:4000]
-            dead = services.DeadLetterIn(item.msg.data, reason, subject, sequence)
-            return self._dead_letter(dead, result)
-        try:
-            scored, logged, _ = services.batch_record([item.contribution])
-        except Exception as again:
-            if is_transient(again):
-                raise
-            reason = f"the log cannot hold it: {describe(again)}"
-            return self._dead_letter(services.DeadLetterIn(item.msg.data, reason, subject, sequence), result)
-        result.logged, result.duplicates = logged, 1 - logged
-        try:
-            result.applied, result.skipped = services.events_apply(scored=scored)
-            return result
-        except BoardsNotReady:
-            raise
-        except Exception as again:
-            if is_transient(again):
-                raise
-            reason = f"the boards cannot hold it: {describe(again)}"
-        event_id = item.contribution.event_id
-        if services.event_quarantine(event_id=event_id, reason=reason, subject=subject, stream_sequence=sequence):
-            logger.error("dead letter (seq %s, event %r, taken out of the log): %s", sequence, event_id, reason)
-            result.dead_letters, result.logged = 1, 0
-        return result
-
-    @staticmethod
-    def _dead_letter(dead: services.DeadLetterIn, result: services.BatchResult) -> services.BatchResult:
-        logger.error("dead letter (seq %s): %s", dead.stream_sequence, dead.reason)
-        try:
-            result.dead_letters = services.dead_letter_record(dead)
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            # Even the dead letter cannot be kept: say so with the bytes, and go on (acked).
-            logger.error(
-                "dead letter (seq %s) not kept (%s); its bytes: %s",
-                dead.stream_sequence,
-                describe(exc),
-                dead.raw[:4096],
-            )
-        return result
 
     def _until_done(self, action: Callable[[], T], what: str) -> T | None:
         """Run `action` until it succeeds; None if told to stop first. The one retry loop.
@@ -406,7 +291,7 @@ class Consumer:
         older_than = timedelta(seconds=settings.CONSUMER_ACK_WAIT)
         try:
             exclusions.contributors_sync(wait=False)  # any left dirty by a crash or a restore
-            applied, skipped = services.pending_sweep(older_than=older_than)
+            applied, skipped = ingest.pending_sweep(older_than=older_than)
             metrics.EVENTS_APPLIED.inc(applied)
             metrics.LOG_UNAPPLIED.set(selectors.unapplied_count())
         except BoardsNotReady:
@@ -427,14 +312,14 @@ class Consumer:
         the log to the dead letters, the others are applied. Transient errors end it early."""
         applied = skipped = 0
         try:
-            for event_id in services.pending_ids(older_than=older_than):
+            for event_id in ingest.pending_ids(older_than=older_than):
                 try:
-                    a, s = services.pending_sweep(older_than=older_than, event_ids=[event_id])
+                    a, s = ingest.pending_sweep(older_than=older_than, event_ids=[event_id])
                 except Exception as exc:
                     if is_transient(exc) or isinstance(exc, BoardsNotReady):
                         raise
                     reason = f"the boards cannot hold it: {describe(exc)}"
-                    if services.event_quarantine(event_id=event_id, reason=reason):
+                    if ingest.event_quarantine(event_id=event_id, reason=reason):
                         logger.error("dead letter (event %r, taken out of the log): %s", event_id, reason)
                     continue
                 applied, skipped = applied + a, skipped + s

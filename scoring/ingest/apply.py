@@ -1,0 +1,204 @@
+"""Step 2 of a batch (docs/EXACTLY_ONCE.md has every crash point): apply it to the boards.
+
+`events_apply` is one transaction: lock the batch's log rows that are not yet `applied` (`FOR
+UPDATE`, in id order), add their points to the boards with one atomic Lua call that marks each
+event id in Redis as it adds it, set `applied`, commit; then drop the markers. The caller acks.
+
+An event is re-applied only while its row is locked and unapplied, and the Lua call skips every
+id already marked, so a crash anywhere repeats work but never counts twice. Rows left unapplied
+by a crash are picked up by redelivery, or by `pending_sweep` if none comes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from scoring import clock, redis_boards
+from scoring.boards import Board, boards_of, expires_at, is_retained
+from scoring.eventlog.sql import user_excluded
+from scoring.faults import crash_point
+from scoring.gate import gate_shared
+from scoring.ingest.record import Scored
+from scoring.redis_boards import Increment
+
+
+class BoardPlan:
+    """Which retained boards an event lands on, and when each expires — memoised per
+    (project, day), since a batch holds many events of few projects and days."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or clock.now()
+        self.retention = dict(settings.BOARD_RETENTION_DAYS)
+        self.expires: dict[Board, datetime | None] = {}
+        self._cache: dict[tuple[int, object], tuple[Board, ...]] = {}
+
+    def serves(self, now: datetime) -> bool:
+        """Whether this plan is still right at `now`: what is retained changes only with the
+        UTC day (and the retention settings); bounded so that it does not grow for ever."""
+        return (
+            now.date() == self.now.date()
+            and self.retention == settings.BOARD_RETENTION_DAYS
+            and len(self._cache) < PLAN_MAX_ENTRIES
+        )
+
+    def boards(self, project_id: int, occurred_at: datetime) -> tuple[Board, ...]:
+        cache_key = (project_id, occurred_at.astimezone(UTC).date())
+        found = self._cache.get(cache_key)
+        if found is None:
+            found = tuple(b for b in boards_of(project_id, occurred_at) if is_retained(b, self.now, self.retention))
+            for board in found:
+                self.expires[board] = expires_at(board.timeframe, board.period, self.retention)
+            self._cache[cache_key] = found
+        return found
+
+
+PLAN_MAX_ENTRIES = 10_000
+_plan: BoardPlan | None = None
+
+
+def board_plan() -> BoardPlan:
+    """The plan shared by every batch of the day: computing it per batch was a large share of
+    the consumer's time (docs/BENCHMARKS.md, Profiling)."""
+    global _plan
+    now = clock.now()
+    if _plan is None or not _plan.serves(now):
+        _plan = BoardPlan(now)
+    return _plan
+
+
+# Runs the Lua call while this thread has Postgres mark the rows applied (see _apply_locked).
+_boards_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boards-apply")
+
+
+def _apply_locked(rows: Sequence[LogRow], plan: BoardPlan) -> tuple[int, int]:
+    """Apply locked, unapplied rows and mark them applied, inside the caller's transaction
+    (which holds the gate shared). An excluded contributor's event is marked like any other
+    but adds nothing: its points stay in the log, off every board (SPEC section 9).
+
+    The Lua call and the UPDATE run at the same time (Redis and Postgres each on a core);
+    both belong to the open transaction, which commits only once both have succeeded, and the
+    row locks are held until the script is done whatever happens."""
+    increments = [
+        Increment(event_id, user_id, points, () if excluded else plan.boards(project_id, occurred_at))
+        for event_id, user_id, project_id, points, occurred_at, excluded in rows
+    ]
+    applying = _boards_worker.submit(redis_boards.boards_apply, increments, expires=plan.expires)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE scoring_contributionevent SET applied = true WHERE event_id = ANY(%s)", [[r[0] for r in rows]]
+            )
+    finally:
+        result = applying.result()  # raises BoardsNotReady or a Redis error: the transaction rolls back
+    crash_point("after_redis_apply")
+    if result[0]:  # the live pages re-read these boards (docs/LIVE.md)
+        redis_boards.boards_announce(board for increment in increments for board in increment.boards)
+    return result
+
+
+def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> tuple[int, int]:
+    """Add the points of the batch's logged, unapplied events to the boards, exactly once.
+
+    What is added is what the log says — the locked row's user, project, time and points —
+    never the message in hand: a redelivery with other content under a logged id, or a
+    consumer with other scoring settings, cannot put on a board what the log does not hold.
+    Returns (applied now, already on the boards). Raises `BoardsNotReady` (nothing changed,
+    the transaction rolled back) while a restore or rebuild holds the boards.
+    """
+    # Every id of the batch, whatever the message says it is worth: the row decides.
+    event_ids = [s.contribution.event_id for s in scored]
+    if not event_ids:
+        return 0, 0
+    plan = plan or board_plan()
+    with transaction.atomic(), connection.cursor() as cursor:
+        gate_shared(cursor)
+        cursor.execute(
+            f"SELECT {_LOG_ROW} FROM scoring_contributionevent"
+            " WHERE event_id = ANY(%s) AND NOT applied AND points > 0 ORDER BY event_id FOR UPDATE",
+            [event_ids],
+        )
+        rows = _log_rows(cursor.fetchall())
+        if not rows:
+            return 0, 0
+        result = _apply_locked(rows, plan)
+    crash_point("after_apply_commit")
+    redis_boards.pending_clear([r[0] for r in rows])
+    return result
+
+
+# A log row as the apply needs it, and whether its contributor is excluded (read after the
+# gate was taken: see `gate_shared`). The time comes as microseconds since the epoch: psycopg
+# parses timestamptz text in Python, which cost the consumer a fifth more CPU per batch.
+_LOG_ROW = (
+    "event_id, user_id, project_id, points, (extract(epoch FROM occurred_at) * 1000000)::bigint,"
+    f" {user_excluded('user_id')}"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LogRow = tuple[str, int, int, int, datetime, bool]  # event_id, user_id, project_id, points, occurred_at, excluded
+
+
+def _log_rows(fetched) -> list[LogRow]:
+    """Log rows as plain Python values."""
+    return [(e, int(u), int(p), pts, _EPOCH + timedelta(microseconds=us), x) for e, u, p, pts, us, x in fetched]
+
+
+_PENDING = "NOT applied AND points > 0 AND logged_at < now() - %s"
+
+
+def pending_sweep(
+    *, older_than: timedelta, limit: int = 1000, event_ids: Sequence[str] | None = None
+) -> tuple[int, int]:
+    """Apply logged events left unapplied (their message acked elsewhere, lost, or a crash
+    with no redelivery) — only those of `event_ids` if given. Rows another worker holds are
+    skipped, not waited for. Also drops markers that outlived their purpose (a crash between
+    the commit and their removal)."""
+    markers_prune(limit=limit)
+    only, params = ("", []) if event_ids is None else (" AND event_id = ANY(%s)", [list(event_ids)])
+    with transaction.atomic(), connection.cursor() as cursor:
+        gate_shared(cursor)
+        cursor.execute(
+            f"SELECT {_LOG_ROW} FROM scoring_contributionevent"
+            f" WHERE {_PENDING}{only} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [older_than, *params, limit],
+        )
+        rows = _log_rows(cursor.fetchall())
+        if not rows:
+            return 0, 0
+        result = _apply_locked(rows, board_plan())
+    redis_boards.pending_clear([r[0] for r in rows])
+    return result
+
+
+def pending_ids(*, older_than: timedelta, limit: int = 1000) -> list[str]:
+    """The ids of the events `pending_sweep` would apply (oldest first), without locking them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT event_id FROM scoring_contributionevent WHERE {_PENDING} ORDER BY id LIMIT %s",
+            [older_than, limit],
+        )
+        return [event_id for (event_id,) in cursor.fetchall()]
+
+
+def markers_prune(*, limit: int = 1000) -> int:
+    """Remove pending markers of events the log already records as applied."""
+    return pending_tidy(event_ids=redis_boards.pending_sample(limit))
+
+
+def pending_tidy(*, event_ids: Sequence[str]) -> int:
+    """Drop the pending markers of those `event_ids` whose log rows say `applied`: such a row
+    is never applied again, so its marker is only clutter; rows still unapplied keep theirs.
+    Returns how many markers went."""
+    if not event_ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND applied", [list(event_ids)]
+        )
+        done = [event_id for (event_id,) in cursor.fetchall()]
+    redis_boards.pending_clear(done)
+    return len(done)
