@@ -127,7 +127,7 @@ class ContributorAdmin(ReadOnlyAdmin):
     @admin.action(description="Include again on every board", permissions=["exclude"])
     def include_contributors(self, request, queryset):
         boards = 0
-        excluded = [c for c in queryset if c.excluded_reason is not None]
+        excluded = [c for c in queryset if c.excluded]
         for contributor in excluded:
             boards += exclusions.contributor_include(contributor).boards
         self.message_user(request, f"Included {len(excluded)} contributors: back on {boards} boards.", messages.SUCCESS)

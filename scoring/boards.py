@@ -162,6 +162,11 @@ def boards_of(project_id: int, moment: datetime) -> list[Board]:
     return [Board(scope, timeframe, periods[timeframe]) for scope in (GLOBAL, project_id) for timeframe in Timeframe]
 
 
+def midnight(day: date) -> datetime:
+    """The first instant of the UTC day `day`."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def expires_at(timeframe: Timeframe, period: str, retention_days: dict[str, int]) -> datetime | None:
     """When a board leaves Redis: its period's end plus the timeframe's retention; None = never.
 
@@ -173,7 +178,7 @@ def expires_at(timeframe: Timeframe, period: str, retention_days: dict[str, int]
     period_start(timeframe, period)  # a malformed period still raises
     try:
         end = period_end(timeframe, period)
-        return datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=days)
+        return midnight(end) + timedelta(days=days)
     except (ValueError, OverflowError):
         return None
 

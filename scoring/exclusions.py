@@ -29,14 +29,14 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from datetime import time as day_start
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from scoring import clock, redis_boards
-from scoring.boards import GLOBAL, Board, Timeframe, expires_at, is_retained, periods_of
+from scoring.boards import GLOBAL, Board, Timeframe, expires_at, is_retained, midnight, periods_of
+from scoring.eventlog.aggregate import day_scores
 from scoring.eventlog.sql import is_excluded, live_points
 from scoring.faults import crash_point
 from scoring.gate import BOARDS_LOCK, gate_exclusive, session_lock
@@ -217,15 +217,10 @@ def contributors_sync(
     return result
 
 
-# A contributor's points per project and UTC day: every board it is on follows from these.
-# Live points: those of the active rules version, also while a rescore moves the log ahead.
+# A contributor's points per project and UTC day (the log's grain: every board it is on follows
+# from these). Live points: those of the active rules version, also while a rescore moves the log.
+_USER_DAYS = f"SELECT user_id, project_id, day, score FROM ({day_scores('e.user_id = ANY(%s::numeric[])')}) AS d"
 _LIVE = live_points()
-_USER_DAYS = f"""
-SELECT user_id, project_id, (occurred_at AT TIME ZONE 'UTC')::date, sum({_LIVE})::bigint
-  FROM scoring_contributionevent
- WHERE user_id = ANY(%s::numeric[]) AND {_LIVE} > 0
- GROUP BY 1, 2, 3
-"""
 _USER_PENDING = f"""
 SELECT user_id, event_id, {_LIVE} FROM scoring_contributionevent
  WHERE user_id = ANY(%s::numeric[]) AND NOT applied AND {_LIVE} > 0
@@ -242,7 +237,7 @@ def _member_boards(cursor, dirty: dict[int, bool], *, now: datetime) -> list[Mem
     scores: dict[int, dict[tuple[int, Timeframe, str], int]] = defaultdict(lambda: defaultdict(int))
     for user_id, project_id, day, points in cursor.fetchall():
         if day not in periods:
-            periods[day] = periods_of(_midnight(day))
+            periods[day] = periods_of(midnight(day))
         user, project = scores[int(user_id)], int(project_id)
         for timeframe, period in periods[day].items():
             user[(GLOBAL, timeframe, period)] += points
@@ -284,13 +279,10 @@ def _member_boards(cursor, dirty: dict[int, bool], *, now: datetime) -> list[Mem
     return members
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, day_start(), tzinfo=UTC)
-
-
-def contributor_named(key: str) -> Contributor | None:
-    """The contributor `key` names (a login, any case, or a user id). A user id that has events
-    but was never named by an actor gets its contributor row now, so that it can be excluded."""
+def contributor_ensure(key: str) -> Contributor | None:
+    """The contributor `key` names (a login, any case, or a user id), for the operator's tools: a
+    user id that has events but was never named by an actor gets its contributor row first, so
+    that it can be excluded. None when `key` names no one."""
     found = contributor_find(key=key, excluded=True)
     if found is None and key.isascii() and key.isdigit() and 0 < int(key) < 2**64:
         with connection.cursor() as cursor:

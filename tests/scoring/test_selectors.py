@@ -12,7 +12,7 @@ import pytest
 
 from scoring import ingest, selectors
 from scoring.boards import GLOBAL, Board, Timeframe, period_of
-from scoring.selectors import BoardRow, competition_ranks
+from scoring.selectors import BoardRow
 from tests.builders import pushes, zero_point
 from tests.clock import START
 
@@ -31,23 +31,6 @@ def reference(scores: dict[int, int]) -> list[BoardRow]:
 
 
 # ---- pure
-
-
-def test_competition_ranks_from_the_top():
-    assert competition_ranks([50, 40, 40, 30], first_position=0, first_rank=1) == [1, 2, 2, 4]
-
-
-def test_competition_ranks_three_way_tie_then_skip():
-    assert competition_ranks([9, 9, 9, 8, 7, 7], first_position=0, first_rank=1) == [1, 1, 1, 4, 5, 5]
-
-
-def test_competition_ranks_page_starting_inside_a_tie():
-    # rows 2.. of [50, 40, 40, 40, 30]: the first row shares rank 2 with the row above the page
-    assert competition_ranks([40, 40, 30], first_position=2, first_rank=2) == [2, 2, 5]
-
-
-def test_competition_ranks_empty():
-    assert competition_ranks([], first_position=10, first_rank=1) == []
 
 
 def test_period_is_closed():

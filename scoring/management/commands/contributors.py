@@ -26,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, action, **options):
         if action == "list":
             return self.list(excluded=options["excluded"])
-        contributor = exclusions.contributor_named(options["user"])
+        contributor = exclusions.contributor_ensure(options["user"])
         if contributor is None:
             raise CommandError(f"no contributor {options['user']!r}: no login or user id in the log names one")
         if action == "exclude":
@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 f" and {done.archives} archives in {done.seconds * 1000:.1f} ms"
             )
         else:
-            if contributor.excluded_reason is None:
+            if not contributor.excluded:
                 self.stdout.write(f"{_name(contributor)} is not excluded: nothing to do")
                 return
             done = exclusions.contributor_include(contributor)
@@ -50,12 +50,12 @@ class Command(BaseCommand):
     def list(self, *, excluded: bool) -> None:
         found = Contributor.objects.order_by("id")
         if excluded:
-            found = found.filter(excluded_reason__isnull=False)
+            found = found.excluded()
         rows = 0
         self.stdout.write(f"{'id':>20}  {'login':<32} {'bot':<4} excluded")
         for c in found.iterator(chunk_size=2000):
             why = "" if c.excluded_reason is None else f"{c.excluded_reason} (since {c.excluded_at:%Y-%m-%d %H:%M} UTC)"
             self.stdout.write(f"{c.id:>20}  {c.login or '-':<32} {'yes' if c.is_bot else 'no':<4} {why}".rstrip())
             rows += 1
-        total = Contributor.objects.filter(excluded_reason__isnull=False).count()
+        total = Contributor.objects.excluded().count()
         self.stdout.write(f"{rows} contributors listed, {total} excluded in all")
