@@ -172,14 +172,9 @@ class BoardsQuery:
         day_counts = cursor.fetchall()
         days, timeframes, periods = retained_periods(sorted(day for day, _ in day_counts), now)
         params |= {"days": days, "timeframes": timeframes, "periods": periods}
+        delta, events_count = board_scores(events, points), sum(n for _, n in day_counts)
         if base is None:
-            return cls(
-                _FROM_LOG.format(delta=board_scores(events, points)),
-                params,
-                sum(n for _, n in day_counts),
-                None,
-                excluded,
-            )
+            return cls(_FROM_LOG.format(delta=delta), params, events_count, None, excluded)
         cursor.execute("SELECT id, timeframe, period FROM snapshots_snapshotboard WHERE snapshot_id = %s", [base.id])
         retention = settings.BOARD_RETENTION_DAYS
         params["base"] = [
@@ -187,13 +182,7 @@ class BoardsQuery:
             for board_id, timeframe, period in cursor.fetchall()
             if is_retained(Board(GLOBAL, Timeframe(timeframe), period), now, retention)
         ]
-        return cls(
-            _ON_SNAPSHOT.format(delta=board_scores(events, points)),
-            params,
-            sum(n for _, n in day_counts),
-            base,
-            excluded,
-        )
+        return cls(_ON_SNAPSHOT.format(delta=delta), params, events_count, base, excluded)
 
     @property
     def source(self) -> str:
