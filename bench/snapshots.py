@@ -118,7 +118,7 @@ def _log_build(args) -> None:
 def _boards_state() -> dict[str, int]:
     """Board key -> (member count, score sum): a cheap fingerprint to compare runs."""
     client = redis_boards.connection()
-    keys = sorted(redis_boards.board_keys(client))
+    keys = sorted(redis_boards.board_keys())
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.zcard(key)

@@ -155,6 +155,6 @@ def board_ranks(*, board: Board, user_ids: Sequence[int], now: datetime | None =
     if not user_ids:
         return {}
     if board_from_event_log(board, now=now):
-        return from_archive(board, lambda key, marker: redis_boards.board_ranks(key, user_ids=user_ids, guard=marker))
+        return from_archive(board, lambda key, marker: redis_boards.members_ranks(key, user_ids=user_ids, guard=marker))
     with _restoring_is_unavailable():
-        return redis_boards.board_ranks(board.key, user_ids=user_ids)
+        return redis_boards.members_ranks(board.key, user_ids=user_ids)

@@ -1,0 +1,54 @@
+"""The changed-boards channel, `leaderboard:boards:changed:<db>`: after each apply, the keys
+of the boards it changed (the live pages follow it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+
+import redis
+import redis.asyncio
+
+from scoring.boards import Board
+from scoring.redis_boards.client import connection
+from scoring.redis_boards.keys import changed_channel
+
+logger = logging.getLogger("leaderboard.redis")
+
+
+def _changed_channel(client: redis.Redis | redis.asyncio.Redis) -> str:
+    return changed_channel(client.connection_pool.connection_kwargs.get("db", 0))
+
+
+def boards_announce(boards: Iterable[Board]) -> None:
+    """Tell listeners (the SSE stream) that these boards changed: one PUBLISH per batch, the
+    board keys separated by spaces. Fire and forget: nobody listening costs nothing, a failure
+    is logged and never fails the apply, and a listener that misses one re-reads the board on
+    the next (or when it resubscribes)."""
+    keys = " ".join(sorted({board.key for board in boards}))
+    if not keys:
+        return
+    client = connection()
+    try:
+        client.publish(_changed_channel(client), keys)
+    except redis.RedisError as exc:  # the boards are right; only the live pages are late
+        logger.warning("could not announce changed boards: %s", exc)
+
+
+async def boards_changed(*, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[list[str]]:
+    """The keys of the boards each announcement names, as they come (redis.asyncio, for the
+    stream's event loop). `on_subscribed` runs once the subscription is in place."""
+    from django.conf import settings
+
+    client = redis.asyncio.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await pubsub.subscribe(_changed_channel(client))
+        if on_subscribed is not None:
+            on_subscribed()
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                yield message["data"].decode().split()
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
