@@ -17,11 +17,11 @@ from django.db import connection
 
 from scoring import services
 from scoring.consumer import Consumer, batch_items
+from scoring.maintenance.restore import boards_restore
 from scoring.models import ContributionEvent, DeadLetter, Project
 from scoring.redis_boards import PENDING_KEY, READY_KEY
 from scoring.rules import Contribution, EventKind
 from scoring.wire import InvalidEvent, decode
-from snapshots.services import boards_restore
 from tests.builders import wire_events
 from tests.edge_values import edge_messages
 from tests.fixtures import pg_connect
