@@ -1,7 +1,7 @@
 """Rules versions and rescoring in this process, against the real Postgres and Redis: the
 versions, the record guard, the gate, what every aggregate reads while the log is half moved,
 snapshots of one version, `--dry-run`, `GET /v1/rules`. (Consumers running and killed, and a
-rescore killed at each crash point: tests/snapshots/test_rescore_live.py.)"""
+rescore killed at each crash point: tests/maintenance/test_rescore_live.py.)"""
 
 from __future__ import annotations
 
