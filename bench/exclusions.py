@@ -97,8 +97,9 @@ def main() -> int:
     from django.core.management import call_command
 
     from scoring import exclusions, redis_boards
+    from scoring.maintenance.restore import boards_restore
+    from scoring.maintenance.verify import boards_verify
     from scoring.models import Contributor
-    from snapshots.services import boards_restore, boards_verify
 
     client = redis_boards.connection()
     client.flushdb()

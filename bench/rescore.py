@@ -85,8 +85,8 @@ def _log_build(args) -> None:
     from django.db import connection
 
     from scoring.ingest import wire
+    from scoring.maintenance.restore import boards_restore
     from scoring.rules import ScoringTable, points, versions
-    from snapshots.services import boards_restore
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
@@ -124,8 +124,8 @@ def feed(args) -> None:
     _setup(args.database, args.redis_db)
     from scoring import ingest
     from scoring.ingest import wire
+    from scoring.maintenance.restore import boards_restore
     from scoring.redis_boards import BoardsNotReady
-    from snapshots.services import boards_restore
 
     stop = False
 
@@ -180,7 +180,7 @@ def _feeder_seen(path: Path, start: float, end: float) -> tuple[int, float, floa
 def _rescore(label: str, feeder_out: Path, **options) -> dict:
     from time import sleep
 
-    from snapshots.services.rescore import rules_rescore
+    from scoring.maintenance.rescore import rules_rescore
 
     time.sleep(0.5)  # the feeder runs a while before
     hot_before = _hot_updates()
@@ -240,7 +240,8 @@ def main() -> None:
     from django.conf import settings
 
     from scoring import redis_boards
-    from snapshots.services import boards_restore, boards_verify
+    from scoring.maintenance.restore import boards_restore
+    from scoring.maintenance.verify import boards_verify
 
     _log(f"machine: {os.cpu_count()} cores, load {os.getloadavg()}; Redis db {redis_db}, database {args.database}")
     if not (args.reuse and exists):

@@ -37,7 +37,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from scoring import redis_boards  # noqa: E402
-from snapshots.services import boards_restore, boards_verify, snapshot_take  # noqa: E402
+from scoring.maintenance.restore import boards_restore  # noqa: E402
+from scoring.maintenance.verify import boards_verify  # noqa: E402
+from snapshots.services import snapshot_take  # noqa: E402
 
 # Test runs claim a Redis db with this key (tests/conftest.py); holding it keeps them off ours.
 CLAIM_KEY = "leaderboard-test:claim"

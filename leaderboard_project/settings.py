@@ -122,9 +122,6 @@ CONSUMER_SWEEP_INTERVAL = config.float("CONSUMER_SWEEP_INTERVAL", 30.0, minimum=
 # Bytes per pull request at most (0: no limit), so that a burst of large messages cannot fill
 # the memory; a single larger message is still fetched, alone.
 CONSUMER_FETCH_MAX_BYTES = config.int("CONSUMER_FETCH_MAX_BYTES", 16 * 1024 * 1024, minimum=0)
-# What the consumer calls to restore the boards when Redis holds none: named here, so that the
-# scoring app does not import the snapshots app (which depends on scoring, not the reverse).
-CONSUMER_RESTORE = "snapshots.services.boards_restore"
 # The consumer's /metrics port (0: none); the health-check calls the consumer degraded when its
 # heartbeat is older than HEALTH_CONSUMER_MAX_AGE seconds, or more events than
 # HEALTH_CONSUMER_MAX_PENDING wait in JetStream.

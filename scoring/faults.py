@@ -1,8 +1,16 @@
-"""Crash points for the fault tests: kill this process, on purpose, at a named instruction.
+"""Fault points: named instructions where a test kills this process, or runs code of its own.
 
-`CONSUMER_CRASH_AT=<point>[:<n>]` makes the n-th pass (default 1st) through `crash_point(<point>)`
-SIGKILL the process, the way an OOM kill or a power cut would: no cleanup, no ack. Unset (the
-default) it costs one comparison per batch. The points, in the order a batch meets them:
+`point(<name>)` marks a place where a fault can be injected, in one of two ways:
+
+- **a kill**, for the crash tests run as processes: `CONSUMER_CRASH_AT=<point>[:<n>]` makes the
+  n-th pass (default 1st) through `point(<point>)` SIGKILL the process, the way an OOM kill or
+  a power cut would: no cleanup, no ack;
+- **a hook**, for the tests run in process: `with faults.hooked(<point>, fn):` calls `fn()` at
+  each pass through the point while the block runs (to commit a transaction just then, empty
+  Redis, take a lock ...); what `fn` raises propagates from the point.
+
+With neither (production) a pass costs one comparison and one dictionary lookup. The points, in
+the order a batch meets them:
 
 - `after_fetch`        messages fetched, nothing written
 - `after_record`       log committed, boards untouched
@@ -11,24 +19,32 @@ default) it costs one comparison per batch. The points, in the order a batch mee
 - `before_ack`         everything written, nothing acked
 - `mid_ack`            half of the batch acked
 
-And in an exclusion's two steps (scoring/exclusions.py), wherever one runs:
+In an exclusion's two steps (scoring/exclusions.py), wherever one runs:
 
 - `after_exclusion_mark` the new state committed, the boards not synced
 - `after_exclusion_lua`  the boards synced in Redis, the sync not committed
 
-`rescore_leaderboards` has its own, in the order a rescore meets them (docs/EXACTLY_ONCE.md,
-"The rescore, step by step"):
+In `rescore_leaderboards` (scoring/maintenance/rescore.py), in the order a rescore meets them
+(docs/EXACTLY_ONCE.md, "The rescore, step by step"):
 
 - `rescore_after_chunk`   a chunk of the log moved to the target version and committed
 - `rescore_after_build`   the boards of the rows at the target built aside
+- `rescore_before_switch` the catch-up done, the boards gate not asked for yet
 - `rescore_before_commit` the switch done in its transaction, the sentinel aside, not committed
 - `rescore_before_swap`   the switch committed, the boards not swapped in
+
+In a restore or rebuild (scoring/maintenance/restore.py) and a snapshot (snapshots/services.py):
+
+- `restore_before_swap`   the boards built aside and caught up, applies paused, not swapped in
+- `snapshot_after_start`  the snapshot's view of the log fixed, nothing aggregated yet
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 
@@ -36,16 +52,37 @@ CRASH_POINTS = ("after_fetch", "after_record", "after_redis_apply", "after_apply
 EXCLUSION_CRASH_POINTS = ("after_exclusion_mark", "after_exclusion_lua")
 RESCORE_CRASH_POINTS = ("rescore_after_chunk", "rescore_after_build", "rescore_before_commit", "rescore_before_swap")
 _passes: dict[str, int] = {}
+_hooks: dict[str, list[Callable[[], None]]] = {}
 
 
-def crash_point(name: str) -> None:
-    """SIGKILL this process if the configured crash point is `name` and its pass has come."""
+def point(name: str) -> None:
+    """Pass the fault point `name`: SIGKILL this process if `CONSUMER_CRASH_AT` names it and its
+    pass has come; else call the hooks a test registered for it (`hooked`)."""
     wanted = settings.CONSUMER_CRASH_AT
-    if not wanted:
+    if wanted:
+        at, _, nth = wanted.partition(":")
+        if at == name:
+            _passes[name] = _passes.get(name, 0) + 1
+            if _passes[name] >= int(nth or 1):
+                os.kill(os.getpid(), signal.SIGKILL)
+    for hook in tuple(_hooks.get(name, ())):  # a copy: a hook may end its block meanwhile
+        hook()
+
+
+crash_point = point  # the earlier name, kept while other branches still call it
+
+
+@contextlib.contextmanager
+def hooked(name: str, hook: Callable[[], None] | None) -> Iterator[None]:
+    """Call `hook` at each pass through the point `name`, from any thread, until the block ends
+    (`None`: no hook, so a test can pass one or not)."""
+    if hook is None:
+        yield
         return
-    point, _, nth = wanted.partition(":")
-    if point != name:
-        return
-    _passes[name] = _passes.get(name, 0) + 1
-    if _passes[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    _hooks.setdefault(name, []).append(hook)
+    try:
+        yield
+    finally:
+        _hooks[name].remove(hook)
+        if not _hooks[name]:
+            del _hooks[name]

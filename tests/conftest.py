@@ -89,7 +89,7 @@ def live_boards(redis_client) -> redis_lib.Redis:
 @pytest.fixture
 def ready_boards(redis_client, transactional_db) -> redis_lib.Redis:
     """Empty, ready boards: what a restore of an empty log leaves."""
-    from snapshots.services import boards_restore
+    from scoring.maintenance.restore import boards_restore
 
     boards_restore(use_snapshot=False)
     return redis_client

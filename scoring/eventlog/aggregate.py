@@ -30,6 +30,15 @@ if TYPE_CHECKING:
     from snapshots.models import Snapshot
 
 FETCH_BOARDS = 50  # boards per round trip when streaming the aggregate
+WORK_MEM = "256MB"  # per aggregating transaction: lets a million-member aggregate hash in memory
+
+
+def repeatable_read(cursor, *, read_only: bool) -> None:
+    """Make the transaction just opened REPEATABLE READ: every later statement in it sees the
+    log as of its first query (what a `BoardsQuery` needs). Must run before any query of the
+    transaction."""
+    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ" + (", READ ONLY" if read_only else ""))
+    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
 
 
 def retained_periods(days: list[date], now: datetime) -> tuple[list[date], list[str], list[str]]:

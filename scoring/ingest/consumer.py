@@ -13,7 +13,7 @@ Threads of one consumer process, and what each owns:
   the pull requests and the messages not yet handed out, and sends the acks;
 - `boards-apply` (scoring/ingest/apply.py): runs a batch's Lua apply on Redis while the batch loop
   that asked has Postgres mark the rows applied, inside that loop's transaction;
-- `board-writer` (snapshots/services/restore.py): during a restore, feeds the boards built
+- `board-writer` (scoring/maintenance/build.py): during a restore, feeds the boards built
   aside to Redis while the restoring loop streams the aggregate from Postgres.
 
 Every retry through an outage of Postgres or Redis goes through `Consumer._until_done`.

@@ -9,13 +9,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from scoring import exclusions, ingest, selectors
+from scoring import exclusions, faults, ingest, selectors
 from scoring.boards import GLOBAL, Board, Timeframe
 from scoring.gate import BOARDS_LOCK, GATE_LOCK
+from scoring.maintenance.restore import boards_restore
+from scoring.maintenance.verify import boards_verify
 from scoring.models import ContributionEvent, Contributor
 from scoring.redis_boards import PENDING_KEY
 from scoring.rules import Contribution, EventKind
-from snapshots.services import boards_restore, boards_verify, snapshot_take
+from snapshots.services import snapshot_take
 from tests.clock import START
 from tests.fixtures import advisory_waiters, database_url, started, wait_for
 from tests.oracle import expected_boards, redis_boards_state
@@ -189,7 +191,8 @@ def test_a_restore_puts_right_an_exclusion_made_while_it_ran(redis_client):
     def exclude_elsewhere():  # another session, while the restore holds the boards lock
         started(exclusions.contributor_exclude, ada(), reason="cheating", wait=False).join()
 
-    boards_restore(use_snapshot=False, before_swap=exclude_elsewhere)
+    with faults.hooked("restore_before_swap", exclude_elsewhere):
+        boards_restore(use_snapshot=False)
     assert not ada().boards_dirty
     assert_exact(redis_client, events, excluded={1})
 

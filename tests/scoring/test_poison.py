@@ -19,10 +19,10 @@ from scoring import ingest
 from scoring.ingest.consumer import Consumer
 from scoring.ingest.messages import batch_items
 from scoring.ingest.wire import InvalidEvent, decode
+from scoring.maintenance.restore import boards_restore
 from scoring.models import ContributionEvent, DeadLetter, Project
 from scoring.redis_boards import PENDING_KEY, READY_KEY
 from scoring.rules import Contribution, EventKind
-from snapshots.services import boards_restore
 from tests.builders import wire_events
 from tests.edge_values import edge_messages
 from tests.fixtures import pg_connect

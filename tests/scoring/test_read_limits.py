@@ -16,10 +16,10 @@ import pytest
 from django.db import connection
 
 from leaderboard_project.api_sessions import limit_api_queries, unlimit_api_queries
-from scoring import ingest, redis_boards, selectors
+from scoring import faults, ingest, redis_boards, selectors
 from scoring.boards import GLOBAL, Board, Timeframe, board_key, period_of, period_start
+from scoring.maintenance.restore import boards_restore
 from scoring.redis_boards import ARCHIVE_INDEX, READY_KEY, archive_keys
-from snapshots.services import boards_restore
 from tests.builders import pushes
 from tests.clock import START
 from tests.fixtures import ROOT, boards_flush, database_url, wait_for
@@ -106,7 +106,8 @@ def test_board_reads_during_a_restore_are_503s_that_no_cache_keeps(client, ready
     def read_now() -> None:  # the sentinel is off: the restore is about to swap its boards in
         during.extend([client.get(PUBLIC), client.get("/v1/leaderboard/users/1")])
 
-    boards_restore(use_snapshot=False, before_swap=read_now)
+    with faults.hooked("restore_before_swap", read_now):
+        boards_restore(use_snapshot=False)
     for response in during:
         assert (response.status_code, response.json()) == (503, RESTORING)
         assert (response["Cache-Control"], response["Retry-After"]) == ("no-store", "5")

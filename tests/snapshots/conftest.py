@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 
 from scoring.ingest import batch_ingest
+from scoring.maintenance.verify import boards_verify
 from scoring.rules import Contribution
-from snapshots.services import boards_verify
 from tests.fixtures import boards_flush, pg_connect
 from tests.oracle import expected_boards, redis_boards_state
 

@@ -8,11 +8,11 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.module_loading import import_string
 
 from scoring import metrics
 from scoring.ingest.consumer import Consumer
 from scoring.jetstream import JetStreamSource
+from scoring.maintenance.restore import boards_restore
 from scoring.rules import RowChange
 from scoring.rules.versions import ActiveRules
 
@@ -47,8 +47,8 @@ def rules_refuse(found: tuple[ActiveRules, list[RowChange]] | None) -> None:
 
 
 def restore_if_missing() -> object:
-    """Restore the boards unless another consumer already did (`settings.CONSUMER_RESTORE`)."""
-    return import_string(settings.CONSUMER_RESTORE)(only_if_missing=True)
+    """Restore the boards unless another consumer already did."""
+    return boards_restore(only_if_missing=True)
 
 
 def eviction_refuse(policy: str | None, stop: threading.Event) -> None:

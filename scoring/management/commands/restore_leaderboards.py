@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from snapshots.services import boards_restore
+from scoring.maintenance.restore import boards_restore
 
 
 class Command(BaseCommand):

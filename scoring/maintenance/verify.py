@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from scoring import clock, redis_boards
-from scoring.eventlog.aggregate import BoardsQuery
-from snapshots.services.aggregate import Progress, Ticker, quiet, repeatable_read
+from scoring.eventlog.aggregate import BoardsQuery, repeatable_read
+from scoring.maintenance.progress import Progress, Ticker, quiet
 
 VERIFY_BATCH = 100_000  # members compared per Redis round trip
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 import redis
 
-from scoring import ingest, redis_boards
+from scoring import faults, ingest, redis_boards
+from scoring.maintenance.restore import boards_current, boards_restore
 from scoring.redis_boards import PAUSED_KEY, READY_KEY
 from snapshots.models import BoardsSwap
-from snapshots.services import boards_restore
-from snapshots.services.restore import boards_current
 from tests.builders import contributions
 from tests.fixtures import boards_flush
 from tests.oracle import expected_boards, redis_boards_state
@@ -27,8 +26,8 @@ def test_a_restore_failing_before_its_swap_gives_the_sentinel_back(ready_boards)
     events = contributions(300, seed=41)
     ingest.batch_ingest(contributions=events)
     token, boards = ready_boards.get(READY_KEY), redis_boards_state(ready_boards)
-    with pytest.raises(redis.exceptions.OutOfMemoryError):
-        boards_restore(use_snapshot=False, before_swap=out_of_memory)  # fails with applies paused
+    with pytest.raises(redis.exceptions.OutOfMemoryError), faults.hooked("restore_before_swap", out_of_memory):
+        boards_restore(use_snapshot=False)  # fails with applies paused
     assert ready_boards.get(READY_KEY) == token and not ready_boards.exists(PAUSED_KEY)
     assert redis_boards_state(ready_boards) == boards == expected_boards(events)
     assert list(ready_boards.scan_iter(match="leaderboard:meta:build:*")) == []
@@ -44,8 +43,11 @@ def test_boards_redis_lost_meanwhile_get_no_sentinel_back(ready_boards):
         boards_flush()
         out_of_memory()
 
-    with pytest.raises(redis.exceptions.OutOfMemoryError):
-        boards_restore(use_snapshot=False, before_swap=emptied_then_out_of_memory)
+    with (
+        pytest.raises(redis.exceptions.OutOfMemoryError),
+        faults.hooked("restore_before_swap", emptied_then_out_of_memory),
+    ):
+        boards_restore(use_snapshot=False)
     assert not redis_boards.is_ready()
 
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from django.core.management import CommandError, call_command
 
-from snapshots.services import Difference, boards_verify
+from scoring.maintenance.verify import Difference, boards_verify
 from tests.builders import contributions
 from tests.clock import manage
 from tests.fixtures import ROOT, consumer_env

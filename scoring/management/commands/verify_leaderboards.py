@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from snapshots.services import boards_verify
+from scoring.maintenance.verify import boards_verify
 
 
 def _show(value) -> str:

@@ -1,7 +1,7 @@
 """Rules versions and rescoring in this process, against the real Postgres and Redis: the
 versions, the record guard, the gate, what every aggregate reads while the log is half moved,
 snapshots of one version, `--dry-run`, `GET /v1/rules`. (Consumers running and killed, and a
-rescore killed at each crash point: tests/snapshots/test_rescore_live.py.)"""
+rescore killed at each crash point: tests/maintenance/test_rescore_live.py.)"""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ import pytest
 from django.core.management import call_command
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring import clock
+from scoring import clock, faults
 from scoring.gate import GATE_LOCK
 from scoring.ingest import batch_ingest, contributions_score, events_record
+from scoring.maintenance.rescore import RescoreError, rules_rescore
+from scoring.maintenance.restore import boards_restore
+from scoring.maintenance.verify import boards_verify
 from scoring.models import ContributionEvent, RulesVersion
 from scoring.publisher import event_build
 from scoring.redis_boards import READY_KEY
 from scoring.rules import ScoringTable, versions
 from snapshots.models import Snapshot
-from snapshots.services import SNAPSHOT_LOCK, boards_restore, boards_verify, snapshot_take
-from snapshots.services.rescore import RescoreError, rules_rescore
+from snapshots.services import SNAPSHOT_LOCK, snapshot_take
 from tests.builders import contributions
 from tests.fixtures import advisory_waiters, pg_connect, started, wait_for
 from tests.oracle import SPEC_TABLE, expected_boards, redis_boards_state, valid_events
@@ -162,12 +164,12 @@ def test_every_aggregate_reads_the_active_versions_points_while_the_log_is_half_
     events = contributions(600, seed=87)
     ingest(events)
 
-    def stop_after_two_chunks(moved: int) -> None:
-        if moved >= 200:
+    def stop_after_two_chunks() -> None:
+        if ContributionEvent.objects.filter(rules_version=2).count() >= 200:  # moved so far
             raise Stop
 
-    with pytest.raises(Stop):
-        rules_rescore(chunk=100, after_chunk=stop_after_two_chunks)
+    with pytest.raises(Stop), faults.hooked("rescore_after_chunk", stop_after_two_chunks):
+        rules_rescore(chunk=100)
     versions = Counter(ContributionEvent.objects.values_list("rules_version", flat=True))
     assert set(versions) == {1, 2} and versions[2] >= 200  # half moved
     assert_exact(events)  # the boards and verify: version 1's points
@@ -202,7 +204,8 @@ def test_a_snapshot_waits_for_a_rescore_and_a_restore_uses_only_the_active_versi
         snapshots.append(started(snapshot_take))
         wait_for(lambda: advisory_waiters(SNAPSHOT_LOCK) == 1, message="the snapshot to wait for the rescore")
 
-    rules_rescore(before_switch=snapshot_meanwhile)
+    with faults.hooked("rescore_before_switch", snapshot_meanwhile):
+        rules_rescore()
     snapshots[0].join()
     taken = snapshots[0].result.snapshot
     assert (old.rules_version, taken.rules_version) == (1, 2)
@@ -337,7 +340,8 @@ def test_a_build_lost_to_an_emptied_redis_before_the_switch_is_built_again(
             flush_redis()  # the boards built aside go with everything else
             flushed.append(True)
 
-    result = rules_rescore(before_switch=empty_redis_once)
+    with faults.hooked("rescore_before_switch", empty_redis_once):
+        result = rules_rescore()
     assert flushed and result.switched
     assert "built boards were lost" in caplog.text  # found by the switch's check, and built again
     assert_exact(events, table=NEW)
@@ -348,7 +352,8 @@ def test_a_swap_that_fails_after_the_switch_rebuilds_the_boards_from_the_log(
 ):
     events = contributions(300, seed=91)
     ingest(events)
-    result = rules_rescore(before_swap=flush_redis)  # the built boards gone: the swap's RENAME fails
+    with faults.hooked("rescore_before_swap", flush_redis):  # the built boards gone: the swap's RENAME fails
+        result = rules_rescore()
     assert "the swap failed" in caplog.text
     assert result.switched and RulesVersion.objects.get(active=True).number == 2
     assert_exact(events, table=NEW)

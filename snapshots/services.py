@@ -1,4 +1,5 @@
-"""Snapshot: save every retained board to Postgres, tied to an exact point of the log.
+"""Snapshots: save every retained board to Postgres, tied to an exact point of the log, and say
+which saved snapshot covers today's retention (what a restore starts from).
 
 A snapshot stores the aggregate for exactly the rows one transaction could see and names those
 rows by the transaction's snapshot (`txid_current_snapshot()`), so "snapshot + rows not
@@ -11,22 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import clock
-from scoring.eventlog.aggregate import BoardsQuery
+from scoring import clock, faults
+from scoring.boards import Timeframe, oldest_retained_period
+from scoring.eventlog.aggregate import BoardsQuery, repeatable_read
 from scoring.gate import session_lock
 from scoring.rules.versions import active_version
 from snapshots.models import Snapshot
-from snapshots.services.aggregate import (
-    Progress,
-    base_snapshot,
-    quiet,
-    repeatable_read,
-    retained_from,
-)
 
 SNAPSHOT_LOCK = 0x1EADB0A2E  # pg_advisory_lock key: one snapshot at a time (overlapping cron runs queue up)
 
@@ -38,14 +34,16 @@ class SnapshotResult:
     pruned: int
 
 
-def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None] | None = None) -> SnapshotResult:
+def snapshot_take(*, progress: Callable[[str], None] | None = None) -> SnapshotResult:
     """Save every retained board to Postgres: the newest usable snapshot plus the log rows it
     did not see, in one REPEATABLE READ transaction. The consumer keeps running meanwhile; a
     rescore does not (it holds `SNAPSHOT_LOCK` from start to end, so a snapshot is of one rules
-    version, recorded with it).
+    version, recorded with it). `progress` (a command's output) is told each step.
 
-    `after_start` (tests) runs once the transaction's view of the log is fixed.
+    The fault point `snapshot_after_start` (tests) is passed once the transaction's view of the
+    log is fixed.
     """
+    say = progress or _silent
     with session_lock(SNAPSHOT_LOCK):
         started = time.perf_counter()
         now = clock.now()
@@ -53,12 +51,11 @@ def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None]
             repeatable_read(cursor, read_only=False)
             cursor.execute("SELECT txid_current_snapshot()::text")
             (pg_snapshot,) = cursor.fetchone()
-            if after_start is not None:
-                after_start()
+            faults.point("snapshot_after_start")
             version = active_version(cursor)
             base = base_snapshot(now, version)
             query = BoardsQuery.prepare(cursor, base=base, now=now)
-            progress(f"snapshot: aggregating {query.source}")
+            say(f"snapshot: aggregating {query.source}")
             snapshot = Snapshot.objects.create(
                 pg_snapshot=pg_snapshot,
                 rules_version=version,
@@ -78,7 +75,7 @@ def snapshot_take(*, progress: Progress = quiet, after_start: Callable[[], None]
             snapshot.boards, snapshot.entries = cursor.fetchone()
             snapshot.duration_ms = int((time.perf_counter() - started) * 1000)
             snapshot.save(update_fields=["boards", "entries", "duration_ms"])
-        progress(f"snapshot: {snapshot.entries} members on {snapshot.boards} boards saved")
+        say(f"snapshot: {snapshot.entries} members on {snapshot.boards} boards saved")
     pruned = snapshot_prune(keep=settings.SNAPSHOT_RETENTION)
     return SnapshotResult(snapshot=snapshot, delta_events=query.delta_events, pruned=pruned)
 
@@ -92,3 +89,35 @@ def snapshot_prune(*, keep: int) -> int:
             cursor.execute("DELETE FROM snapshots_snapshotboard WHERE snapshot_id = ANY(%s)", [old])
             cursor.execute("DELETE FROM snapshots_snapshot WHERE id = ANY(%s)", [old])
     return len(old)
+
+
+def _silent(_: str) -> None:
+    """No progress lines (a snapshot taken by a test, or by a restore's caller)."""
+
+
+def retained_from(now: datetime) -> dict[str, str]:
+    """The oldest period kept at `now`, per timeframe that expires (the rest keep every period)."""
+    oldest = {t.value: oldest_retained_period(t, now, settings.BOARD_RETENTION_DAYS) for t in Timeframe}
+    return {timeframe: period for timeframe, period in oldest.items() if period is not None}
+
+
+def snapshot_covers(snapshot: Snapshot, now: datetime) -> bool:
+    """Whether `snapshot` holds every board retained at `now`. False when its retention is
+    unknown, or when the retention grew (or the clock went back) since it was taken."""
+    if snapshot.retained_from is None:
+        return False
+    wanted = retained_from(now)
+    for timeframe, theirs in snapshot.retained_from.items():
+        ours = wanted.get(timeframe)
+        if ours is None or ours < theirs:
+            return False
+    return True
+
+
+def base_snapshot(now: datetime, rules_version: int) -> Snapshot | None:
+    """The newest snapshot that holds every board retained at `now`, taken under
+    `rules_version` (a snapshot of another version holds other points)."""
+    for snapshot in Snapshot.objects.filter(rules_version=rules_version).order_by("-id"):
+        if snapshot_covers(snapshot, now):
+            return snapshot
+    return None

@@ -11,11 +11,12 @@ import subprocess
 
 import pytest
 
+from scoring import faults
 from scoring.faults import RESCORE_CRASH_POINTS
+from scoring.maintenance.rescore import rules_rescore
+from scoring.maintenance.restore import boards_restore
 from scoring.models import ContributionEvent, RulesVersion
 from scoring.redis_boards import READY_KEY
-from snapshots.services import boards_restore
-from snapshots.services.rescore import rules_rescore
 from tests.builders import generate, publish
 from tests.clock import manage
 from tests.fixtures import ROOT, assert_messages_exact, consumer_env, started, wait_for, wait_until_drained
@@ -44,13 +45,14 @@ def test_rescore_and_rollback_while_two_consumers_run_one_killed(redis_client, n
     streaming = started(publish, second, rate=500)
     seen: dict[str, object] = {}
 
-    def kill_a_consumer(moved: int) -> None:
+    def kill_a_consumer() -> None:
         if "killed" not in seen:
             seen["streaming"] = streaming.is_alive()
             consumers[0].proc.kill()
             seen["killed"] = consumers[0].wait(10)
 
-    result = rules_rescore(chunk=300, after_chunk=kill_a_consumer)
+    with faults.hooked("rescore_after_chunk", kill_a_consumer):
+        result = rules_rescore(chunk=300)
     assert seen == {"streaming": True, "killed": -signal.SIGKILL}  # the kill happened, mid-rescore, mid-stream
     assert (result.target, result.previous, result.created) == (2, 1, True)
     streaming.join()
@@ -71,7 +73,8 @@ def test_rescore_and_rollback_while_two_consumers_run_one_killed(redis_client, n
 
     # Roll back to version 1 while events stream in.
     streaming = started(publish, third, rate=500)
-    back = rules_rescore(to=1, chunk=300, before_switch=lambda: seen.update(rollback_streaming=streaming.is_alive()))
+    with faults.hooked("rescore_before_switch", lambda: seen.update(rollback_streaming=streaming.is_alive())):
+        back = rules_rescore(to=1, chunk=300)
     assert seen["rollback_streaming"]
     assert (back.target, back.previous, back.created) == (1, 2, False)
     streaming.join()

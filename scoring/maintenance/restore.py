@@ -11,38 +11,30 @@ lock `RESTORE_LOCK` lets only one restore or rebuild run at a time.
 from __future__ import annotations
 
 import contextlib
-import logging
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import redis
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models.functions import Now
 
-from scoring import clock, exclusions, ingest, redis_boards
-from scoring.boards import Board, expires_at
+from scoring import clock, exclusions, faults, ingest, redis_boards
 from scoring.errors import is_transient
-from scoring.eventlog.aggregate import LIVE_POINTS, BoardsQuery
-from scoring.gate import BOARDS_LOCK, session_lock
+from scoring.eventlog.aggregate import BoardsQuery, repeatable_read
+from scoring.gate import session_lock
+from scoring.maintenance.build import (
+    RESTORE_LOCK,
+    builds_drop,
+    logger,
+    pending_markers,
+    query_build,
+    swap_record,
+)
+from scoring.maintenance.progress import Progress, quiet
 from scoring.redis_boards import BoardBuild, BuildLost
 from scoring.rules.versions import active_version
 from snapshots.models import BoardsSwap
-from snapshots.services.aggregate import (
-    Progress,
-    Ticker,
-    base_snapshot,
-    quiet,
-    repeatable_read,
-)
-
-logger = logging.getLogger("leaderboard.snapshots")
-
-RESTORE_LOCK = BOARDS_LOCK  # one restore, rebuild, rescore or exclusion sync at a time
+from snapshots.services import base_snapshot
 
 
 @dataclass
@@ -62,7 +54,6 @@ def boards_restore(
     use_snapshot: bool = True,
     only_if_missing: bool = False,
     progress: Progress = quiet,
-    before_swap: Callable[[], None] | None = None,
 ) -> RestoreResult:
     """Rebuild every retained board in Redis exactly: from the newest usable snapshot plus the
     log rows it did not see (`use_snapshot`), or from the whole log. With `only_if_missing`,
@@ -70,8 +61,8 @@ def boards_restore(
     consumer restored them, or nothing happened to them).
 
     Readers keep the old boards until the new ones are swapped in at once. Consumers keep
-    applying while the bulk is built, and pause only for the catch-up and the swap.
-    `before_swap` (tests) runs after the build, with applies paused, before the swap.
+    applying while the bulk is built, and pause only for the catch-up and the swap (the fault
+    point `restore_before_swap` is between the two).
     """
     started = time.perf_counter()
     if only_if_missing and boards_current(quiet=True):  # the common case, without the lock
@@ -79,10 +70,9 @@ def boards_restore(
     with session_lock(RESTORE_LOCK):
         if only_if_missing and boards_current():
             return RestoreResult(restored=False)
-        if dropped := redis_boards.builds_drop():  # under RESTORE_LOCK: no build is running
-            logger.warning("dropped %d keys of an unfinished restore", dropped)
+        builds_drop("restore")
         try:
-            result = _restore_once(use_snapshot, progress, before_swap)
+            result = _restore_once(use_snapshot, progress)
         except (BuildLost, redis.ResponseError) as exc:
             if is_transient(exc):  # e.g. out of memory: the live boards kept their sentinel
                 raise
@@ -91,7 +81,7 @@ def boards_restore(
             # partial boards. Either way: sentinel off, build again (with a fresh `now`).
             redis_boards.ready_clear()
             logger.warning("restore: built boards were lost (%s); building again", exc)
-            result = _restore_once(use_snapshot, progress, None)
+            result = _restore_once(use_snapshot, progress, again=True)
     result.seconds = time.perf_counter() - started
     logger.info(
         "restored %d boards, %d members from %s in %.2fs", result.boards, result.members, result.source, result.seconds
@@ -103,16 +93,9 @@ def rebuild_locked(progress: Progress = quiet) -> RestoreResult:
     """Rebuild every board from the log, for a caller that holds `RESTORE_LOCK` already (a
     rescore whose swap failed)."""
     started = time.perf_counter()
-    result = _restore_once(False, progress, None)
+    result = _restore_once(False, progress, again=True)
     result.seconds = time.perf_counter() - started
     return result
-
-
-def swap_record(token: str, source: str) -> None:
-    """Keep the token of the swap just made, and the Redis server's run id, in Postgres next to
-    the log (after the swap: a crash in between only makes the next check restore once more)."""
-    values = {"token": token, "redis_run_id": redis_boards.server_run_id() or "", "source": source[:1000]}
-    BoardsSwap.objects.update_or_create(id=1, defaults={**values, "swapped_at": Now()})
 
 
 def boards_current(*, quiet: bool = False) -> bool:
@@ -153,7 +136,7 @@ class _Bulk:
     delta_events: int
 
 
-def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[[], None] | None) -> RestoreResult:
+def _restore_once(use_snapshot: bool, progress: Progress, *, again: bool = False) -> RestoreResult:
     """Two passes over the log, then the swap:
 
     1. `_build_aside`: every board as of one transaction snapshot S1, written aside while
@@ -162,7 +145,10 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
        added to the built boards, as of a snapshot S2 taken after the sentinel went — so every
        event already applied to the live boards is counted — with the markers of the counted
        rows not yet `applied`;
-    3. check that no built board lost members, and swap them in with those markers."""
+    3. check that no built board lost members, and swap them in with those markers.
+
+    `again`: a second build, after the first lost its boards, passes no fault point (a test's
+    hook that emptied Redis once would empty it again)."""
     now = clock.now()
     what = "restore" if use_snapshot else "rebuild"
     build = BoardBuild()
@@ -174,8 +160,8 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
         progress(f"{what}: {build.boards} boards built aside; applies paused for the catch-up")
         pending, caught_up = _catch_up(build, now=now, since=bulk.seen)
         build.check()
-        if before_swap is not None:
-            before_swap()
+        if not again:
+            faults.point("restore_before_swap")
         build.swap(pending)
     except BaseException:
         # Nothing was swapped in (a failed swap's MULTI ran whole or not at all), so the live
@@ -209,30 +195,14 @@ def _restore_once(use_snapshot: bool, progress: Progress, before_swap: Callable[
 def _build_aside(build: BoardBuild, *, now: datetime, use_snapshot: bool, progress: Progress, what: str) -> _Bulk:
     """Write every board, as of one REPEATABLE READ transaction, under temporary keys: Postgres
     streams the aggregate while the `board-writer` thread feeds Redis."""
-    retention = settings.BOARD_RETENTION_DAYS
-    writer = BoardWriter(build)
-    boards = members = 0
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            repeatable_read(cursor, read_only=True)
-            cursor.execute("SELECT txid_current_snapshot()::text")
-            (seen,) = cursor.fetchone()
-            base = base_snapshot(now, active_version(cursor)) if use_snapshot else None
-            query = BoardsQuery.prepare(cursor, now=now, base=base)
-            progress(f"{what}: building boards aside from {query.source}")
-            tick = Ticker(progress, what)
-            for board, user_ids, scores in query.stream():
-                writer.add(
-                    board, zip(user_ids, scores, strict=True), expires_at(board.timeframe, board.period, retention)
-                )
-                boards += 1
-                members += len(user_ids)
-                tick(boards, members)
-        writer.close()
-    except BaseException:
-        writer.close(raise_error=False)
-        raise
-    build.flush()  # every board is now in Redis under its temporary key
+    with transaction.atomic(), connection.cursor() as cursor:
+        repeatable_read(cursor, read_only=True)
+        cursor.execute("SELECT txid_current_snapshot()::text")
+        (seen,) = cursor.fetchone()
+        base = base_snapshot(now, active_version(cursor)) if use_snapshot else None
+        query = BoardsQuery.prepare(cursor, now=now, base=base)
+        progress(f"{what}: building boards aside from {query.source}")
+        query_build(build, query, progress=progress, what=what)
     return _Bulk(seen=seen, source=query.source, snapshot_id=base.id if base else None, delta_events=query.delta_events)
 
 
@@ -240,59 +210,11 @@ def _catch_up(build: BoardBuild, *, now: datetime, since: str) -> tuple[dict[str
     """Add the rows not visible in `since` to the built boards (run with applies paused).
     Returns the pending markers to swap in (event id -> points of every counted row not yet
     `applied`) and how many rows were added."""
-    retention = settings.BOARD_RETENTION_DAYS
     with transaction.atomic(), connection.cursor() as cursor:
         repeatable_read(cursor, read_only=True)
         pending = pending_markers(cursor)
         query = BoardsQuery.prepare(cursor, now=now, since=since)
         if query.delta_events:
-            for board, user_ids, scores in query.stream():
-                build.add(
-                    board, zip(user_ids, scores, strict=True), expires_at(board.timeframe, board.period, retention)
-                )
+            query_build(build, query, progress=quiet, what="catch-up")
     build.flush()
     return pending, query.delta_events
-
-
-def pending_markers(cursor) -> dict[str, int]:
-    """Event id -> live points of every row the boards count that the log does not yet record
-    as applied: the markers a swap puts in (such rows are at the active version, their live
-    points are their points)."""
-    cursor.execute(
-        f"SELECT e.event_id, {LIVE_POINTS} FROM scoring_contributionevent e WHERE NOT e.applied AND {LIVE_POINTS} > 0"
-    )
-    return dict(cursor.fetchall())
-
-
-class BoardWriter:
-    """Feeds a `BoardBuild` from a thread of its own (`board-writer`), so that Redis digests
-    one batch while Postgres streams the next (the GIL is free while either waits on its
-    socket). Only this thread touches the build until `close` returns."""
-
-    def __init__(self, build: BoardBuild, depth: int = 16) -> None:
-        self.build = build
-        self.queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="board-writer", daemon=True)
-        self.thread.start()
-
-    def add(self, board: Board, scores: Iterable[tuple[str, int]], expire_at: datetime | None) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put((board, scores, expire_at))
-
-    def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.build.add(*item)
-                except BaseException as exc:  # handed to the caller by add() or close()
-                    self.error = exc
-
-    def close(self, *, raise_error: bool = True) -> None:
-        """Wait until everything queued is in the build's pipeline; re-raise a failure."""
-        if self.thread.is_alive():
-            self.queue.put(None)
-            self.thread.join()
-        if raise_error and self.error is not None:
-            raise self.error

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from scoring.maintenance.dry_run import rescore_dry_run
+from scoring.maintenance.rescore import CHUNK, RescoreError, rules_rescore
 from scoring.selectors import contributor_names
-from snapshots.services.rescore import CHUNK, RescoreError, rescore_dry_run, rules_rescore
 
 
 class Command(BaseCommand):

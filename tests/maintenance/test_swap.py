@@ -4,17 +4,17 @@ expiry kept, stale boards removed, a board lost mid-build built again, one snaps
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 
-from snapshots.models import Snapshot
-from snapshots.services import SNAPSHOT_LOCK, boards_restore, snapshot_take
+from scoring import faults
+from scoring.maintenance.restore import boards_restore
+from snapshots.services import snapshot_take
 from tests.builders import contributions, pushes
-from tests.fixtures import advisory_waiters, started, wait_for
-from tests.oracle import expected_boards, expected_expiry, points, snapshot_state
+from tests.fixtures import wait_for
+from tests.oracle import expected_boards, expected_expiry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BUILD_KEYS = "leaderboard:meta:build:*"
@@ -91,7 +91,8 @@ def test_a_board_that_expires_during_a_build_is_built_again(
 
     with caplog.at_level(logging.WARNING, logger="leaderboard.snapshots"):
         if when == "before the swap":
-            boards_restore(use_snapshot=False, before_swap=before_swap)
+            with faults.hooked("restore_before_swap", before_swap):
+                boards_restore(use_snapshot=False)
         else:
             boards_restore(use_snapshot=False, progress=progress)
     assert len(lost) == 1
@@ -100,36 +101,6 @@ def test_a_board_that_expires_during_a_build_is_built_again(
     assert ("holds 0 of the" in rebuilt[0]) is (when == "before the catch-up")
     assert list(redis_client.scan_iter(match=BUILD_KEYS)) == []
     assert_exact(events)
-
-
-def test_two_snapshots_at_once_queue_on_the_lock(ready_boards, ingest):
-    """The second waits for the first (the advisory lock), then builds on it with the events
-    the first did not see: both are exact."""
-    first_events, later_events = contributions(200, seed=73), contributions(100, seed=74, prefix="later-")
-    ingest(first_events)
-    first_started, release_first = threading.Event(), threading.Event()
-
-    def hold_the_first() -> None:
-        first_started.set()
-        assert release_first.wait(30)
-
-    first = started(snapshot_take, after_start=hold_the_first)
-    assert first_started.wait(30)
-    ingest(later_events)  # committed after the first snapshot's view was fixed
-    second = started(snapshot_take)
-    try:
-        wait_for(lambda: advisory_waiters(SNAPSHOT_LOCK) == 1, message="the second snapshot at the lock")
-        assert second.is_alive()
-    finally:
-        release_first.set()
-        first.join(30)
-        second.join(30)
-    one, two = first.result, second.result
-    assert snapshot_state(one.snapshot) == expected_boards(first_events)
-    assert two.snapshot.based_on_id == one.snapshot.id
-    assert two.delta_events == sum(1 for c in later_events if points(c) > 0)
-    assert snapshot_state(two.snapshot) == expected_boards(first_events + later_events)
-    assert Snapshot.objects.count() == 2
 
 
 def test_a_board_whose_retention_ends_during_a_build_is_left_out(

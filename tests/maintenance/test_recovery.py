@@ -13,12 +13,12 @@ from itertools import pairwise
 import pytest
 from django.core.management import call_command
 
-from scoring import redis_boards
+from scoring import faults, redis_boards
+from scoring.maintenance.restore import RESTORE_LOCK, boards_restore
 from scoring.models import ContributionEvent
 from scoring.publisher import events_publish
 from scoring.redis_boards import PENDING_KEY
 from snapshots.models import Snapshot
-from snapshots.services import RESTORE_LOCK, boards_restore
 from tests.builders import wire_events
 from tests.fixtures import Background, advisory_waiters, started, wait_for, wait_until_drained
 from tests.oracle import expected_boards, points, valid_events
@@ -164,7 +164,8 @@ def test_rebuild_while_a_consumer_runs_and_events_flow(redis_client, nats_names,
                 assert out.getvalue().splitlines()[-1].startswith("rebuilt ")
             else:  # the consumer meets the missing sentinel and waits for the swap
                 paused_before = len(NOT_READY.findall(consumer.output()))
-                boards_restore(use_snapshot=False, before_swap=lambda n=paused_before: consumer_paused(n))
+                with faults.hooked("restore_before_swap", lambda n=paused_before: consumer_paused(n)):
+                    boards_restore(use_snapshot=False)
         publisher.join(60)
         wait_until_drained(nats_names, processes=[consumer])
     finally:
