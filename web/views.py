@@ -129,9 +129,9 @@ def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
         path = {"project_id": project_id} if project_id is not None else None
         scope = query_parse({}, (PROJECT_ID,), path).get("project_id", GLOBAL)
         if chosen is not None and chosen != scope:  # the selector's form, submitted without JavaScript
-            query = {key: value for key, value in request.GET.items() if key in ("timeframe",)}
+            kept = {key: value for key, value in request.GET.items() if key in ("timeframe",)}
             target = reverse("web:board") if chosen == GLOBAL else reverse("web:project", args=[chosen])
-            return redirect(f"{target}?{urlencode(query)}" if query else target)
+            return redirect(f"{target}?{urlencode(kept)}" if kept else target)
         query = _page_query(request, project_id, now)
     except QueryError as exc:
         return _bad(request, exc.message)
