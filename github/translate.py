@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api.bounds import U64_MAX
 from leaderboard_project.exceptions import ApplicationError
 from proto.contributions.v1 import contribution_pb2 as pb
 
-U64_MAX = 2**64 - 1
 INT32_MAX = 2**31 - 1
 BRANCH_PREFIX = "refs/heads/"
 # A fenced code block: a line opening with ``` or ~~~ (CommonMark allows up to 3 spaces before).

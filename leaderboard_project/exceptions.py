@@ -23,6 +23,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
+from api.errors import error_body
+
 logger = logging.getLogger("leaderboard.api")
 
 
@@ -54,16 +56,12 @@ class DependencyUnavailable(ApplicationError):
     code = "dependency_unavailable"
 
 
-def _body(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
-
-
 def application_error_response(exc: ApplicationError) -> JsonResponse:
     """The error as plain Django views answer it (the same JSON shape as the DRF handler's)."""
-    return _json(_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    return _json(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
 
 
-def _invalid_message(details: dict[str, Any]) -> str:
+def invalid_message(details: dict[str, Any]) -> str:
     """ "invalid parameter limit: must be an integer from 1 to 1000" — each name and why."""
     parts = []
     for name, problems in details.items():
@@ -87,16 +85,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def _error_response(exc: Exception) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, drf_exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         return Response(
-            _body("invalid_parameter", _invalid_message(details), details), status=status.HTTP_400_BAD_REQUEST
+            error_body("invalid_parameter", invalid_message(details), details), status=status.HTTP_400_BAD_REQUEST
         )
     if isinstance(exc, Http404 | drf_exceptions.NotFound):
-        return Response(_body("not_found", str(exc) or "not found", {}), status=status.HTTP_404_NOT_FOUND)
+        return Response(error_body("not_found", str(exc) or "not found", {}), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, drf_exceptions.APIException):
-        return Response(_body(exc.default_code, str(exc.detail), {}), status=exc.status_code)
+        return Response(error_body(exc.default_code, str(exc.detail), {}), status=exc.status_code)
     if isinstance(exc, redis.RedisError):
         logger.warning("redis unavailable: %s: %s", type(exc).__name__, exc)
         return _unavailable("redis", "timed out" if isinstance(exc, redis.TimeoutError) else "unavailable")
@@ -111,7 +109,7 @@ def _error_response(exc: Exception) -> Response | None:
 def _unavailable(dependency: str, what: str) -> Response:
     message = f"{dependency} timed out" if what == "timed out" else f"{dependency} is {what}"
     return Response(
-        _body("dependency_unavailable", message, {dependency: what}),
+        error_body("dependency_unavailable", message, {dependency: what}),
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
     )
 
@@ -124,16 +122,18 @@ def _json(body: dict[str, Any], status: int) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json(_body("bad_request", "bad request", {}), status=status.HTTP_400_BAD_REQUEST)
+    return _json(error_body("bad_request", "bad request", {}), status=status.HTTP_400_BAD_REQUEST)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json(_body("permission_denied", "permission denied", {}), status=status.HTTP_403_FORBIDDEN)
+    return _json(error_body("permission_denied", "permission denied", {}), status=status.HTTP_403_FORBIDDEN)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json(_body("not_found", f"no such endpoint: {request.path}", {}), status=status.HTTP_404_NOT_FOUND)
+    return _json(error_body("not_found", f"no such endpoint: {request.path}", {}), status=status.HTTP_404_NOT_FOUND)
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    return _json(_body("internal_error", "internal server error", {}), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return _json(
+        error_body("internal_error", "internal server error", {}), status=status.HTTP_500_INTERNAL_SERVER_ERROR
+    )

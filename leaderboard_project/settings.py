@@ -47,12 +47,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "leaderboard_project.metrics.RequestMetrics",  # first: it times everything below it
-    "web.pagecache.BoardPageCache",  # second: what it keeps went through all the others
+    "api.cache.ResponseCacheMiddleware",  # second: what it keeps went through all the others
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "scoring.microcache.BoardReadMicroCache",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -156,7 +155,8 @@ API_STATEMENT_TIMEOUT_MS = config.int("API_STATEMENT_TIMEOUT_MS", 5000, minimum=
 GITHUB_WEBHOOK_SECRETS = config.list("GITHUB_WEBHOOK_SECRET", [])
 GITHUB_WEBHOOK_PUBLISH_TIMEOUT = config.float("GITHUB_WEBHOOK_PUBLISH_TIMEOUT", 3.0)
 
-# Board pages asked again within this many seconds come from the worker's memory (0: off).
+# The response cache's policies (api/cache.py), declared by the routes: the API's board reads and
+# the contributor pages asked again within this many seconds come from the worker's memory (0: off).
 API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=0.0)
 # A board page is kept until one of its boards changes, and this many seconds at most (0: off).
 PAGE_CACHE_SECONDS = config.float("PAGE_CACHE_SECONDS", 1.0, minimum=0.0)

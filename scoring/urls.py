@@ -1,14 +1,19 @@
 from django.urls import path
 
-from scoring import apis
+from api.cache import MICRO, route_cached
+from scoring.apis import boards, contributors, service
 
 urlpatterns = [
-    path("health-check", apis.HealthCheckApi.as_view(), name="health-check"),
-    path("leaderboard/public", apis.BoardPageApi.as_view(), name="board-page"),
+    path("health-check", service.HealthCheckApi.as_view(), name="health-check"),
+    path("leaderboard/public", route_cached(MICRO, boards.BoardPageApi.as_view()), name="board-page"),
     # user ids are validated by the view (a 400 names a bad one), so the path takes any segment
-    path("leaderboard/users/<str:user_id>", apis.UserStandingApi.as_view(), name="user-standing"),
-    path("users/<str:user_id>/events", apis.UserEventsApi.as_view(), name="user-events"),
-    path("projects", apis.ProjectListApi.as_view(), name="project-list"),
-    path("contributors/<str:contributor>", apis.ContributorApi.as_view(), name="contributor"),
-    path("rules", apis.RulesApi.as_view(), name="rules"),
+    path(
+        "leaderboard/users/<str:user_id>",
+        route_cached(MICRO, boards.UserStandingApi.as_view()),
+        name="user-standing",
+    ),
+    path("users/<str:user_id>/events", contributors.UserEventsApi.as_view(), name="user-events"),
+    path("projects", service.ProjectListApi.as_view(), name="project-list"),
+    path("contributors/<str:contributor>", contributors.ContributorApi.as_view(), name="contributor"),
+    path("rules", service.RulesApi.as_view(), name="rules"),
 ]

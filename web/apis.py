@@ -8,8 +8,10 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 
+from api.errors import ERRORS
+from api.query import BOARD
 from scoring import clock
-from scoring.apis import BOARD_PARAMETERS, ERRORS, BoardQuerySerializer, QueryApi
+from scoring.apis.base import QueryApi, openapi_parameters
 from web.board import board_event
 from web.live import RETRY_MS, board_frame
 
@@ -26,9 +28,6 @@ SSE_EVENT = {
 
 
 class BoardStreamApi(QueryApi):
-    class InputSerializer(BoardQuerySerializer):
-        pass
-
     @extend_schema(
         operation_id="board_stream",
         summary="Server-Sent Events: a board's first page each time it changes",
@@ -41,14 +40,13 @@ class BoardStreamApi(QueryApi):
             "is stale. The first event comes at once."
         ),
         parameters=[
-            *BOARD_PARAMETERS,
+            *openapi_parameters(*BOARD),
             OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, description="The last `id:` received."),
         ],
         responses={(200, "text/event-stream"): SSE_EVENT, **ERRORS},
     )
     def get(self, request: Request) -> HttpResponse:
-        query = self.InputSerializer.validated(request, now=clock.now())
-        event_id, data = board_event(query["board"])
+        event_id, data = board_event(self.board_query(request, now=clock.now()).board)
         body = f"retry: {RETRY_MS}\n\n".encode()
         if request.headers.get("Last-Event-ID") != event_id:
             body += board_frame(event_id, data)

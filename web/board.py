@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api import shapes
 from scoring import clock
-from scoring.boards import GLOBAL, Board, Timeframe, period_shift, period_start
+from scoring.boards import Board, Timeframe, period_shift, period_start
 from scoring.selectors import BoardRow, board_page, board_ranks
 
 PAGE_SIZE = 50
@@ -27,17 +28,12 @@ def move_of(rank: int, previous_rank: int | None) -> int | None:
 
 
 def row_view(row: BoardRow, *, move: int | None, moves_shown: bool) -> dict[str, Any]:
-    """One row as the template and the stream's JSON show it. `login` and `avatar_url` are
-    read when the selector's row carries them (null otherwise: the page shows `#id`)."""
-    return {
-        "rank": row.rank,
-        "user_id": str(row.user_id),
-        "score": row.score,
-        "login": getattr(row, "login", None),
-        "avatar_url": getattr(row, "avatar_url", None),
-        "move": move if moves_shown else None,
-        "new": moves_shown and move is None,
-    }
+    """One row as the template and the stream's JSON show it: the API's row (`api.shapes.BoardRow`;
+    a null `login` shows as `#id`) and the move since the previous period."""
+    body = shapes.BoardRow.body(row)
+    body["move"] = move if moves_shown else None
+    body["new"] = moves_shown and move is None
+    return body
 
 
 def previous_board(board: Board) -> Board | None:
@@ -99,9 +95,7 @@ def board_event(board: Board) -> tuple[str, bytes]:
     """The stream's `board` event for the board's first page: (id, JSON data)."""
     view = board_view(board=board)
     body = {
-        "timeframe": board.timeframe.value,
-        "period": board.period,
-        "project_id": None if board.project_id == GLOBAL else board.project_id,
+        **shapes.BoardFields.body(view),
         "total": view.total,
         "results": view.rows,
     }

@@ -247,8 +247,8 @@ def hub() -> StreamHub:
     global _hub
     with _hub_lock:
         if _hub is None:
+            from api.cache import cache
             from web.board import board_event
-            from web.pagecache import cache
 
             _hub = StreamHub(
                 read=board_event, heartbeat=settings.STREAM_HEARTBEAT_SECONDS, on_change=cache.changed

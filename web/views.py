@@ -12,9 +12,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from api.bounds import U64_MAX
+from api.query import PAGE, PROJECT_ID, USER_ID, BoardQuery, Invalid, QueryError, Whole, board_query_parse, query_parse
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import clock
-from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift, validate_period
+from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift
 from scoring.rules import EventKind
 from scoring.selectors import (
     contributor_find,
@@ -30,7 +32,6 @@ from web.board import PAGE_SIZE, board_view, next_period
 from web.chart import points_chart
 from web.templatetags.board_extras import avatar_hue
 
-U64_MAX = 2**64 - 1
 TIMEFRAME_LABELS = {
     Timeframe.ALL_TIME: "All time",
     Timeframe.YEARLY: "Year",
@@ -43,32 +44,18 @@ RECENT_EVENTS = 25
 CHART_DAYS = 90
 
 
-class BadQuery(Exception):
-    """A page asked for with a query it cannot answer: a 400 page saying why."""
+# The project selector's form names a project (0: the global board) and the timeframe shown.
+PROJECT_PICKED = Whole("project", "The project picked in the selector.", {}, minimum=0, maximum=U64_MAX)
+PAGE_PARAMS = ("timeframe", "period", "page")
 
 
-def _whole(value: str | None, *, name: str, minimum: int, maximum: int = U64_MAX) -> int | None:
-    if value is None or value == "":
-        return None
-    if value.isascii() and value.isdigit() and len(value) <= 20 and minimum <= int(value) <= maximum:
-        return int(value)
-    raise BadQuery(f"{name} must be a whole number from {minimum} to {maximum}")
-
-
-def _board_query(request: HttpRequest, project_id: int, now: datetime) -> tuple[Board, int]:
-    """The board and the 1-based page a page's query names."""
-    raw = request.GET.get("timeframe") or Timeframe.ALL_TIME.value
-    try:
-        timeframe = Timeframe(raw)
-    except ValueError:
-        raise BadQuery(f"{raw!r} is not a timeframe; allowed: {', '.join(t.value for t in Timeframe)}") from None
-    period = request.GET.get("period") or period_of(timeframe, now)
-    try:
-        validate_period(timeframe, period)
-    except ValueError as exc:
-        raise BadQuery(str(exc)) from None
-    page = _whole(request.GET.get("page"), name="page", minimum=1, maximum=10**6) or 1
-    return Board(project_id, timeframe, period), page
+def _page_query(request: HttpRequest, project_id: str | None, now: datetime) -> BoardQuery:
+    """The board and the 1-based page a page's URL names, read by the API's parser. A page's
+    links and forms may leave a field empty or add one of their own (a search's `q`): an empty
+    field is absent, another parameter is not the page's to judge."""
+    params = {name: [values[-1]] for name, values in request.GET.lists() if name in PAGE_PARAMS and values[-1]}
+    path = {} if project_id is None else {"project_id": project_id}
+    return board_query_parse(params, now=now, fields=(PAGE,), path=path)
 
 
 def board_url(board: Board, *, page: int = 1, timeframe_only: bool = False) -> str:
@@ -137,15 +124,18 @@ def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
     """`/` and `/projects/<id>`: one board, one page, with tabs, periods and a project selector."""
     now = clock.now()
     try:
-        chosen = _whole(request.GET.get("project"), name="project", minimum=0)
-        scope = GLOBAL if project_id is None else _whole(project_id, name="project id", minimum=1)
+        picked = request.GET.get("project")
+        chosen = query_parse({"project": [picked]}, (PROJECT_PICKED,)).get("project") if picked else None
+        path = {"project_id": project_id} if project_id is not None else None
+        scope = query_parse({}, (PROJECT_ID,), path).get("project_id", GLOBAL)
         if chosen is not None and chosen != scope:  # the selector's form, submitted without JavaScript
-            query = {key: value for key, value in request.GET.items() if key in ("timeframe",)}
+            kept = {key: value for key, value in request.GET.items() if key in ("timeframe",)}
             target = reverse("web:board") if chosen == GLOBAL else reverse("web:project", args=[chosen])
-            return redirect(f"{target}?{urlencode(query)}" if query else target)
-        shown, page = _board_query(request, scope, now)
-    except BadQuery as exc:
-        return _bad(request, str(exc))
+            return redirect(f"{target}?{urlencode(kept)}" if kept else target)
+        query = _page_query(request, project_id, now)
+    except QueryError as exc:
+        return _bad(request, exc.message)
+    shown, page = query.board, query.page
     view = board_view(board=shown, offset=(page - 1) * PAGE_SIZE, now=now)
     pages = max(1, -(-view.total // PAGE_SIZE))
     projects = list(project_list()[:PROJECTS_LISTED])
@@ -184,7 +174,7 @@ def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
         "stream_url": stream_url(shown),
     }
     response = render(request, "web/board.html", context)
-    response.page_boards = view.boards  # web.pagecache keeps the page until one of them changes
+    response.page_boards = view.boards  # the response cache keeps the page until one of them changes
     return response
 
 
@@ -198,9 +188,10 @@ def contributor_search(request: HttpRequest) -> HttpResponse:
 
 def _user_id(key: str) -> int | None:
     """A user id in decimal: a user with events but no contributor row yet (no actor known)."""
-    if key.isascii() and key.isdigit() and len(key) <= 20 and 1 <= int(key) <= U64_MAX:
-        return int(key)
-    return None
+    try:
+        return USER_ID.read(key)
+    except Invalid:
+        return None
 
 
 @unavailable_as_page

@@ -8,13 +8,14 @@ socket from gunicorn and gives it to this process's `StreamHub`, which answers o
 loop. The thread is free again at once, and a thousand idle streams cost a thousand sockets.
 Any other stream request (a bad query) goes to Django, which answers the API's 400.
 
-A board page that `web.pagecache` holds (fresh, or stale while another thread renders it
+A board page that the response cache (`api.cache`) holds (fresh, or stale while another thread renders it
 again) is written straight from the cache: the bytes Django answered the first time, its
 headers included, behind gunicorn's own status line and `Server`, `Date` and `Connection`
 headers, in one write. Django, its middleware and gunicorn's response object were about two
 thirds of a cached page's CPU time (py-spy, docs/BENCHMARKS.md); the request is still counted
 in the metrics under its route. Anything unusual — another HTTP version, a body, a bad Host,
-the access log on, a page not cached — goes the usual way.
+the access log on, a page not cached — goes the usual way. The cache's key is the one
+`api.cache` makes for Django's requests, from the raw headers (`api.cache.raw_key`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from django.http.request import split_domain_port, validate_host
 from gunicorn import SERVER
 from gunicorn.workers.gthread import ThreadWorker
 
+from api import cache as response_cache
+from api.cache import Page, raw_key
 from web.live import STREAM_PATH, stream_board
-from web.pagecache import Page, cache, is_board_path, key_of
 
 
 class _HandedOff:
@@ -58,16 +60,6 @@ def _date_line() -> bytes:
     return _date[1]
 
 
-def _scheme(req, headers: dict[str, str]) -> str:
-    """`request.scheme` as Django will see it (SECURE_PROXY_SSL_HEADER, else gunicorn's)."""
-    if settings.SECURE_PROXY_SSL_HEADER:
-        header, secure = settings.SECURE_PROXY_SSL_HEADER
-        value = headers.get(header.removeprefix("HTTP_").replace("_", "-"))
-        if value is not None:
-            return "https" if value.split(",", 1)[0].strip() == secure else "http"
-    return req.scheme
-
-
 class StreamingThreadWorker(ThreadWorker):
     """gthread, plus `/v1/stream` on an event loop and fresh board pages from memory."""
 
@@ -78,7 +70,7 @@ class StreamingThreadWorker(ThreadWorker):
         super().run()
 
     def handle_request(self, req, conn):
-        if req.method == "GET" and (req.path == STREAM_PATH or is_board_path(req.path)):
+        if req.method == "GET" and (req.path == STREAM_PATH or req.path in response_cache.cache.worker_paths):
             headers = dict(req.headers)
             # Django checks the Host header of every request it serves; so do these
             host_ok = validate_host(split_domain_port(headers.get("HOST", ""))[0], settings.ALLOWED_HOSTS)
@@ -99,11 +91,14 @@ class StreamingThreadWorker(ThreadWorker):
         return super().handle_request(req, conn)
 
     def _cached_page(self, req, headers: dict[str, str]) -> Page | None:
-        if settings.PAGE_CACHE_SECONDS <= 0 or req.version != (1, 1) or self.log.access_log_enabled:
+        if req.version != (1, 1) or self.log.access_log_enabled:
             return None
         if headers.get("CONTENT-LENGTH", "0") != "0" or "TRANSFER-ENCODING" in headers:
             return None
-        return cache.servable(key_of(_scheme(req, headers), req.path + (f"?{req.query}" if req.query else "")))
+        page = response_cache.cache.servable(raw_key(headers, req.scheme, req.path, req.query or ""))
+        if page is None or page.policy is None or not page.policy.before_django or page.policy.seconds() <= 0:
+            return None
+        return page
 
     def _answer_cached(self, req, conn, page: Page) -> bool:
         """What gunicorn's handle_request does for a response, for bytes already made."""

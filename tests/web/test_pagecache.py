@@ -1,4 +1,4 @@
-"""The board pages' cache (web/pagecache.py): a page is kept until one of its boards changes
+"""The board pages' cache (api/cache.py, the policy UNTIL_BOARD_CHANGES): a page is kept until one of its boards changes
 (an announcement) or its time runs out; a render that raced a change is never kept fresh;
 only marked 200 pages are kept. Then the real thing: gunicorn with the stream worker answers
 a cached page with Django's bytes, drops it when the consumer's write path announces its
@@ -11,12 +11,13 @@ import socket
 
 import pytest
 
+from api import cache as pagecache
+from api.cache import Page, wire_of
+from api.cache import ResponseCache as PageCache
 from scoring import clock as scoring_clock
 from scoring.boards import Timeframe, period_of, period_shift
 from tests.fixtures import wait_for
 from tests.web.conftest import WebServer, ingest, push
-from web import pagecache
-from web.pagecache import Page, PageCache, wire_of
 
 KEY = ("http", "/?timeframe=weekly")
 
@@ -118,7 +119,7 @@ def test_board_pages_are_kept_until_their_board_changes(cached, redis_client, cl
     weekly = f"/?timeframe=weekly&period={week}"
     assert _scores(cached.get(weekly).content.decode()) == ["5"]
     last_week = period_shift(Timeframe.WEEKLY, week, -1)
-    assert pagecache.cache.pages[("http", weekly)].boards == {
+    assert pagecache.cache.pages[pagecache.key_of("http", "testserver", weekly)].boards == {
         f"leaderboard:global:weekly:{week}",
         f"leaderboard:global:weekly:{last_week}",
     }
