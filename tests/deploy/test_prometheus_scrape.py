@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scoring.publisher import POISON, GeneratorOptions, events_generate, events_publish
+from scoring.event_generator import POISON, GeneratorOptions, events_generate, events_publish
 from scoring.rules import points
 from scoring.services import scoring_table
 from scoring.wire import decode

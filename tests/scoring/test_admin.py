@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from scoring import services
+from scoring.event_generator import event_build
 from scoring.models import ContributionEvent, DeadLetter
-from scoring.publisher import event_build
 from scoring.wire import decode
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ready_boards")]

@@ -9,8 +9,8 @@ import pytest
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring import services
+from scoring.event_generator import GeneratorOptions, event_build, events_generate, generated_login
 from scoring.models import ContributionEvent, Contributor
-from scoring.publisher import GeneratorOptions, event_build, events_generate, generated_login
 from scoring.wire import decode
 from tests.builders import pushes
 

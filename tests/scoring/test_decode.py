@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring.publisher import event_build
+from scoring.event_generator import event_build
 from scoring.rules import EventKind, IssueCloseReason, ReviewState
 from scoring.wire import InvalidEvent, decode
 

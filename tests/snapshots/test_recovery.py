@@ -14,8 +14,8 @@ import pytest
 from django.core.management import call_command
 
 from scoring import redis_boards
+from scoring.event_generator import events_publish
 from scoring.models import ContributionEvent
-from scoring.publisher import events_publish
 from scoring.redis_boards import PENDING_KEY
 from snapshots.models import Snapshot
 from snapshots.services import RESTORE_LOCK, boards_restore

@@ -14,9 +14,9 @@ from django.core.management import call_command
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring import clock, services
+from scoring.event_generator import event_build
 from scoring.gate import GATE_LOCK
 from scoring.models import ContributionEvent, RulesVersion
-from scoring.publisher import event_build
 from scoring.redis_boards import READY_KEY
 from snapshots.models import Snapshot
 from snapshots.services import SNAPSHOT_LOCK, boards_restore, boards_verify, snapshot_take
