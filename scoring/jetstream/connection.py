@@ -50,11 +50,11 @@ async def connect(
     if reconnect_wait is None:
         # nats-py reads 0 attempts as "no limit", and retries a first connect at least once:
         # one immediate retry, then NoServersError.
-        reconnect: dict[str, Any] = {"allow_reconnect": False, "max_reconnect_attempts": 1, "reconnect_time_wait": 0}
+        options: dict[str, Any] = {"allow_reconnect": False, "max_reconnect_attempts": 1, "reconnect_time_wait": 0}
     else:
-        reconnect = {"max_reconnect_attempts": -1, "reconnect_time_wait": reconnect_wait}
+        options = {"max_reconnect_attempts": -1, "reconnect_time_wait": reconnect_wait}
     if not buffer_while_down:
-        reconnect["pending_size"] = 0
+        options["pending_size"] = 0
     return await nats.connect(
         url or settings.NATS_URL,
         name=name,
@@ -62,7 +62,7 @@ async def connect(
         error_cb=_error_logged,
         disconnected_cb=disconnected_cb,
         reconnected_cb=reconnected_cb,
-        **reconnect,
+        **options,
     )
 
 

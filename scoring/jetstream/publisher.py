@@ -81,7 +81,9 @@ class JetStreamPublisher:
         self.js = self.nc.jetstream()
         self._up.set()
 
-    async def _publish(self, where: tuple[str, str], data: bytes, msg_id: str | None, timeout: float) -> int:
+    async def _ready(self, where: tuple[str, str], timeout: float) -> None:
+        """Connected (waiting up to `timeout` seconds for it), and the stream there: ensured
+        once per (stream, subject), so that later publishes go out without a round trip."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         if not self._up.is_set():
@@ -89,22 +91,29 @@ class JetStreamPublisher:
                 await asyncio.wait_for(self._up.wait(), timeout)
             except TimeoutError:
                 raise PublishFailed(f"not connected to {self.url}") from None
+        if where in self._streams:
+            return
         try:
-            if where not in self._streams:
-                async with self._ensuring:
-                    if where not in self._streams:
-                        await asyncio.wait_for(stream_ensure(self.js), max(deadline - loop.time(), 0.01))
-                        self._streams.add(where)
+            async with self._ensuring:
+                if where not in self._streams:
+                    await asyncio.wait_for(stream_ensure(self.js), max(deadline - loop.time(), 0.01))
+                    self._streams.add(where)
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise _failure(exc, timeout) from None
+
+    async def _publish(self, where: tuple[str, str], data: bytes, msg_id: str | None, timeout: float) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await self._ready(where, timeout)
+        try:
             ack = await self.js.publish(
                 where[1],
                 data,
                 timeout=max(deadline - loop.time(), 0.01),
                 headers=None if msg_id is None else {"Nats-Msg-Id": msg_id},
             )
-        except (TimeoutError, nats.errors.TimeoutError):
-            raise PublishFailed(f"no acknowledgement from JetStream within {timeout:g}s") from None
-        except nats.errors.Error as exc:  # disconnected, no stream answering, an API error
-            raise PublishFailed(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise _failure(exc, timeout) from None
         return ack.seq
 
     def publish(self, data: bytes, *, msg_id: str, timeout: float) -> int:
@@ -121,6 +130,8 @@ class JetStreamPublisher:
         self, messages: Iterable[bytes], rate: float, window: int, progress: Callable[[int], None]
     ) -> int:
         where = _destination()
+        # Ready before the first window, so that each window's publishes leave together.
+        await self._ready(where, ACK_TIMEOUT)
         published = 0
         started = time.monotonic()
         chunk: list[bytes] = []
@@ -171,6 +182,13 @@ class JetStreamPublisher:
         except Exception as exc:
             logger.warning("nats close: %s", exc)
         self.loop.stop()
+
+
+def _failure(exc: BaseException, timeout: float) -> PublishFailed:
+    """What a publish that raised `exc` tells its caller."""
+    if isinstance(exc, TimeoutError | nats.errors.TimeoutError):
+        return PublishFailed(f"no acknowledgement from JetStream within {timeout:g}s")
+    return PublishFailed(f"{type(exc).__name__}: {exc}".rstrip(": "))  # disconnected, no stream answering, an API error
 
 
 def _destination() -> tuple[str, str]:
