@@ -5,7 +5,7 @@ batches, then roll it back. Figures go to docs/BENCHMARKS.md ("Rescoring").
 
 It owns a database (`leaderboard_bench_rescore`, dropped and made again unless --reuse) and
 a Redis database it claims the way test runs do. The log is written with real wire messages
-(`scoring.publisher.event_build`: every kind, 20 projects and 2,200 users, both skewed, times
+(`scoring.event_generator.event_build`: every kind, 20 projects and 2,200 users, both skewed, times
 over the last 30 days, all applied) into a table made by the migrations, so every page is laid
 out with the log's fillfactor from the start. Then:
 
@@ -62,7 +62,7 @@ def _setup(database: str, redis_db: int) -> None:
 def _event(rng: random.Random, event_id: str, users: int, projects: int, days: int):
     from proto.contributions.v1 import contribution_pb2 as pb
     from scoring import clock
-    from scoring.publisher import event_build
+    from scoring.event_generator import event_build
 
     user = USER_BASE + 1 + int(users * rng.random() ** 2)
     return event_build(

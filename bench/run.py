@@ -3,7 +3,7 @@
 Each run, on a stream, databases and Redis databases of its own (nothing of the service's
 defaults is touched):
 
-1. publishes N generated events (`scoring.publisher`, what `manage.py publish_events` uses)
+1. publishes N generated events (`scoring.event_generator`, what `manage.py publish_events` uses)
    to the bench stream before any consumer runs;
 2. starts one `manage.py consume_contributions` and times it until its durable has nothing
    pending and nothing unacked (end to end, and from its first delivery, i.e. without the
@@ -85,8 +85,8 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from proto.contributions.v1 import contribution_pb2 as pb  # noqa: E402
 from scoring.boards import GLOBAL, Timeframe, board_key  # noqa: E402
+from scoring.event_generator import GeneratorOptions, event_build, events_generate, events_publish  # noqa: E402
 from scoring.ingest.wire import InvalidEvent, decode  # noqa: E402
-from scoring.publisher import GeneratorOptions, event_build, events_generate, events_publish  # noqa: E402
 
 BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 SECTION = "## Ingest"

@@ -59,7 +59,7 @@ from bench import openloop
 from bench.api import process_tree_cpu, run_wrk, seed
 from bench.common import NATS_URL, PYTHON, ROOT, Process, Target, percentile, redis_claim
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring.publisher import event_build
+from scoring.event_generator import event_build
 
 DATABASE = "leaderboard_bench_web"
 STREAM, SUBJECT = "BENCH_WEB", "bench.web.CONTRIBUTION_REGISTERED"

@@ -21,10 +21,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 
-from github.publisher import event_publish
 from github.signatures import signature_matches
 from github.translate import Ignored, delivery_translate
 from leaderboard_project.exceptions import ApplicationError, application_error_response
+from scoring.jetstream import process_publisher
 
 logger = logging.getLogger("leaderboard.github")
 
@@ -149,5 +149,7 @@ def _deliver(request: HttpRequest) -> JsonResponse:
     translated = delivery_translate(event=event, payload=payload, delivery_id=delivery_id)
     if isinstance(translated, Ignored):
         return _json({"ignored": translated.what}, status.HTTP_202_ACCEPTED)
-    event_publish(data=translated.SerializeToString(), msg_id=delivery_id)
+    process_publisher().publish(
+        translated.SerializeToString(), msg_id=delivery_id, timeout=settings.GITHUB_WEBHOOK_PUBLISH_TIMEOUT
+    )
     return _json({"event_id": delivery_id}, status.HTTP_202_ACCEPTED)

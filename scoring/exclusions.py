@@ -34,11 +34,10 @@ from datetime import date, datetime
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import clock, redis_boards
+from scoring import clock, faults, redis_boards
 from scoring.boards import GLOBAL, Board, Timeframe, expires_at, is_retained, midnight, periods_of
 from scoring.eventlog.aggregate import day_scores
 from scoring.eventlog.sql import is_excluded, live_points
-from scoring.faults import crash_point
 from scoring.gate import BOARDS_LOCK, gate_exclusive, session_lock
 from scoring.models import Contributor
 from scoring.redis_boards import MemberBoards
@@ -96,7 +95,7 @@ def contributor_exclude(contributor: Contributor, *, reason: str, wait: bool = T
     if not reason:
         raise ValueError("an exclusion needs a reason")
     _mark([contributor.id], reason=reason)
-    crash_point("after_exclusion_mark")
+    faults.point("after_exclusion_mark")
     return contributors_sync([contributor.id], wait=wait)
 
 
@@ -104,7 +103,7 @@ def contributor_include(contributor: Contributor, *, wait: bool = True) -> SyncR
     """Put `contributor` back on every board with exactly what the log says. A contributor that
     looks like a bot stays included: the operator said so (`bot_allowed`)."""
     _mark([contributor.id], reason=None)
-    crash_point("after_exclusion_mark")
+    faults.point("after_exclusion_mark")
     return contributors_sync([contributor.id], wait=wait)
 
 
@@ -135,7 +134,7 @@ def bots_exclude(user_ids: Sequence[int]) -> SyncResult | None:
     if not marked:
         return None
     logger.info("excluded %d bots: %s", len(marked), " ".join(map(str, marked[:20])))
-    crash_point("after_exclusion_mark")
+    faults.point("after_exclusion_mark")
     return contributors_sync(marked, wait=BOT_SYNC_WAIT)
 
 
@@ -191,7 +190,7 @@ def contributors_sync(
             members = _member_boards(cursor, dirty, now=clock.now())
             if not redis_boards.members_set(members):
                 logger.warning("boards not ready: the restore to come puts %d contributors right", len(dirty))
-            crash_point("after_exclusion_lua")
+            faults.point("after_exclusion_lua")
             cursor.execute("UPDATE scoring_contributor SET boards_dirty = false WHERE id = ANY(%s)", [list(dirty)])
         gate_seconds = time.perf_counter() - gated  # the commit is in: the gate is free again
     # The live pages re-read the boards that changed (docs/LIVE.md), as after an apply.

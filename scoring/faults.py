@@ -69,9 +69,6 @@ def point(name: str) -> None:
         hook()
 
 
-crash_point = point  # the earlier name, kept while other branches still call it
-
-
 @contextlib.contextmanager
 def hooked(name: str, hook: Callable[[], None] | None) -> Iterator[None]:
     """Call `hook` at each pass through the point `name`, from any thread, until the block ends

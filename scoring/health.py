@@ -13,17 +13,16 @@ degraded, and is 503 only when a dependency the API itself needs is unreachable.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import nats
 from django.conf import settings
 from django.db import connection
 
 from scoring import redis_boards
+from scoring.jetstream import jetstream_probe
 from scoring.redis_boards import Heartbeat
 
 logger = logging.getLogger("leaderboard.health")
@@ -32,17 +31,6 @@ logger = logging.getLogger("leaderboard.health")
 def _postgres() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-
-
-def _nats() -> None:
-    async def probe() -> None:
-        nc = await nats.connect(settings.NATS_URL, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
-        try:
-            await nc.jetstream().account_info()
-        finally:
-            await nc.close()
-
-    asyncio.run(asyncio.wait_for(probe(), timeout=2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +96,7 @@ def health_check() -> tuple[str, dict[str, Any]]:
     except Exception as exc:
         checks["redis"] = _error("redis", exc)
     try:
-        _nats()
+        jetstream_probe()
         checks["nats"] = "ok"
     except Exception as exc:
         checks["nats"] = _error("nats", exc)

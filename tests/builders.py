@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring import clock
-from scoring.publisher import GeneratorOptions, event_build, events_generate, events_publish
+from scoring.event_generator import GeneratorOptions, event_build, events_generate, events_publish
 from scoring.rules import Contribution, EventKind
 from tests.oracle import valid_events
 

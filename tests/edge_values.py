@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring.publisher import event_build
+from scoring.event_generator import event_build
 
 U64_MAX = 2**64 - 1
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1

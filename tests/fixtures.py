@@ -18,13 +18,13 @@ import threading
 import time
 from pathlib import Path
 
-import nats
 import psycopg
 import redis
 from django.conf import settings
 from django.db import connection
 
 from scoring import clock
+from scoring.jetstream import connect
 from tests.clock import ENV as CLOCK_ENV
 from tests.clock import manage
 from tests.redis_claim import CLAIM, CLAIM_KEY, CLAIM_SECONDS
@@ -113,10 +113,16 @@ class ConsumerProcess:
         return self.log.read_text(errors="replace")
 
 
+async def nats_client(url: str | None = None):
+    """A short-lived connection of the test's own (settings.NATS_URL unless `url`), opened by
+    the service's one connection maker; it fails at once when the server is away."""
+    return await connect("tests", url=url, reconnect_wait=None)
+
+
 async def stream_delete(name: str) -> None:
     """Delete a test's stream (best effort: the server may be the one a test stopped)."""
     with contextlib.suppress(Exception):
-        nc = await nats.connect(settings.NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
+        nc = await nats_client()
         try:
             await nc.jetstream().delete_stream(name)
         finally:
@@ -124,7 +130,7 @@ async def stream_delete(name: str) -> None:
 
 
 async def _consumer_state(stream: str, durable: str) -> tuple[int, int]:
-    nc = await nats.connect(settings.NATS_URL)
+    nc = await nats_client()
     try:
         info = await nc.jetstream().consumer_info(stream, durable)
         return info.num_pending, info.num_ack_pending
@@ -300,7 +306,7 @@ def durable_info(names: dict[str, str], url: str | None = None):
     """The durable's state (JetStream consumer info)."""
 
     async def fetch():
-        nc = await nats.connect(url or settings.NATS_URL)
+        nc = await nats_client(url)
         try:
             return await nc.jetstream().consumer_info(names["NATS_STREAM"], names["NATS_DURABLE"])
         finally:

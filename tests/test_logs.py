@@ -116,7 +116,7 @@ def test_gunicorn_writes_json_lines_only(spawn_api, ready_boards):
 def test_the_consumer_writes_json_lines_with_each_batch_range_and_each_dead_letter_once(
     ready_boards, nats_names, spawn_consumer
 ):
-    from scoring.publisher import POISON, GeneratorOptions, events_generate, events_publish
+    from scoring.event_generator import POISON, GeneratorOptions, events_generate, events_publish
     from tests.fixtures import wait_until_drained
 
     valid = list(events_generate(GeneratorOptions(count=120, seed=5, duplicates=0, invalid=0)))

@@ -18,10 +18,9 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import clock, redis_boards
+from scoring import clock, faults, redis_boards
 from scoring.boards import Board, boards_of, expires_at, is_retained
 from scoring.eventlog.sql import user_excluded
-from scoring.faults import crash_point
 from scoring.gate import gate_shared
 from scoring.ingest.record import Scored
 from scoring.redis_boards import Increment
@@ -95,7 +94,7 @@ def _apply_locked(rows: Sequence[LogRow], plan: BoardPlan) -> tuple[int, int]:
             )
     finally:
         result = applying.result()  # raises BoardsNotReady or a Redis error: the transaction rolls back
-    crash_point("after_redis_apply")
+    faults.point("after_redis_apply")
     if result[0]:  # the live pages re-read these boards (docs/LIVE.md)
         redis_boards.boards_announce(board for increment in increments for board in increment.boards)
     return result
@@ -126,7 +125,7 @@ def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> 
         if not rows:
             return 0, 0
         result = _apply_locked(rows, plan)
-    crash_point("after_apply_commit")
+    faults.point("after_apply_commit")
     redis_boards.pending_clear([r[0] for r in rows])
     return result
 

@@ -9,7 +9,7 @@ Threads of one consumer process, and what each owns:
   an emptied Redis, and `ingest-N` helpers): each owns its own Postgres connection and the batch
   in its hands, from fetch to ack; they take row locks in event-id order, like separate
   consumers on the durable;
-- `nats` (scoring/jetstream.py): the asyncio loop of the NATS client; it owns the connection,
+- `nats` (scoring/jetstream/source.py): the asyncio loop of the NATS client; it owns the connection,
   the pull requests and the messages not yet handed out, and sends the acks;
 - `boards-apply` (scoring/ingest/apply.py): runs a batch's Lua apply on Redis while the batch loop
   that asked has Postgres mark the rows applied, inside that loop's transaction;
@@ -37,9 +37,8 @@ from typing import TypeVar
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from scoring import exclusions, ingest, metrics, redis_boards, selectors
+from scoring import exclusions, faults, ingest, metrics, redis_boards, selectors
 from scoring.errors import describe, is_transient
-from scoring.faults import crash_point
 from scoring.ingest.messages import batch_items, batch_name
 from scoring.ingest.poison import batch_ingest_isolating
 from scoring.jetstream import BatchSpan, JetStreamSource, batch_span
@@ -123,11 +122,11 @@ class Consumer:
                 break
             upcoming = self.source.fetch_start(self.batch_size, self.fetch_timeout)
             if msgs:
-                crash_point("after_fetch")
+                faults.point("after_fetch")
                 if not self._ingest(msgs):
                     self.source.nak(msgs).result(10)
                     break
-                crash_point("before_ack")
+                faults.point("before_ack")
                 if acks is not None:
                     acks.result(30)
                 acks = self.source.ack(msgs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scoring.faults import crash_point
+from scoring import faults
 from scoring.ingest.apply import events_apply
 from scoring.ingest.record import DeadLetterIn, batch_record
 from scoring.rules import Contribution
@@ -39,7 +39,7 @@ class BatchResult:
 def batch_ingest(*, contributions: Sequence[Contribution], dead_letters: Sequence[DeadLetterIn] = ()) -> BatchResult:
     """Record then apply one batch; the caller acks only after this returns."""
     scored, logged, dead = batch_record(contributions, dead_letters)
-    crash_point("after_record")
+    faults.point("after_record")
     applied, skipped = events_apply(scored=scored)
     return BatchResult(
         batches=1,

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scoring.event_generator import POISON, GeneratorOptions, events_generate, events_publish
 from scoring.ingest.wire import decode
-from scoring.publisher import POISON, GeneratorOptions, events_generate, events_publish
 from scoring.rules import points
 from scoring.rules.versions import settings_table
 from tests.fixtures import free_port, wait_for, wait_until_drained

@@ -6,12 +6,12 @@ import asyncio
 import json
 from urllib.parse import urlencode
 
-import nats
 import pytest
 from django.conf import settings as django_settings
 from nats.js.errors import NotFoundError
 
 from github.signatures import signature_of
+from tests.fixtures import nats_client
 
 SECRET = "It's a Secret to Everybody"
 GUID = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
@@ -52,7 +52,7 @@ def post(
 
 
 async def _stream_messages(url: str, stream: str) -> list[tuple[str, bytes]]:
-    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+    nc = await nats_client(url)
     try:
         js = nc.jetstream()
         try:

@@ -11,7 +11,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-import nats
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
@@ -19,7 +18,7 @@ from nats.js.api import StreamConfig
 
 from scoring.models import ContributionEvent, Contributor
 from scoring.rules import EventKind
-from tests.fixtures import wait_for, wait_until_drained
+from tests.fixtures import nats_client, wait_for, wait_until_drained
 from tests.github import examples
 from tests.github.conftest import post, published
 
@@ -191,7 +190,7 @@ def test_every_mapped_row_ends_on_its_boards_with_its_points_time_and_login(
 
 
 async def _stream_create(duplicate_window: float) -> None:
-    nc = await nats.connect(django_settings.NATS_URL)
+    nc = await nats_client()
     try:
         config = StreamConfig(
             name=django_settings.NATS_STREAM, subjects=[django_settings.NATS_SUBJECT], duplicate_window=duplicate_window

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from github import publisher as publisher_module
 from github.signatures import signature_of
 from github.translate import delivery_translate
 from github.views import MAX_BODY_BYTES
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring.jetstream import process_publisher
 from tests.fixtures import PrivateNats, refused_port, wait_for
 from tests.github import examples
 from tests.github.conftest import GUID, SECRET, URL, post, published
@@ -272,7 +272,7 @@ def stopped(pid: int) -> bool:
 
 
 def connected() -> bool:
-    nc = publisher_module.publisher().nc
+    nc = process_publisher().nc
     return nc is not None and nc.is_connected
 
 

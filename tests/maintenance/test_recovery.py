@@ -14,9 +14,9 @@ import pytest
 from django.core.management import call_command
 
 from scoring import faults, redis_boards
+from scoring.event_generator import events_publish
 from scoring.maintenance.restore import RESTORE_LOCK, boards_restore
 from scoring.models import ContributionEvent
-from scoring.publisher import events_publish
 from scoring.redis_boards import PENDING_KEY
 from snapshots.models import Snapshot
 from tests.builders import wire_events

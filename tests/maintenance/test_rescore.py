@@ -14,13 +14,13 @@ from django.core.management import call_command
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring import clock, faults
+from scoring.event_generator import event_build
 from scoring.gate import GATE_LOCK
 from scoring.ingest import batch_ingest, contributions_score, events_record
 from scoring.maintenance.rescore import RescoreError, rules_rescore
 from scoring.maintenance.restore import boards_restore
 from scoring.maintenance.verify import boards_verify
 from scoring.models import ContributionEvent, RulesVersion
-from scoring.publisher import event_build
 from scoring.redis_boards import READY_KEY
 from scoring.rules import ScoringTable, versions
 from snapshots.models import Snapshot

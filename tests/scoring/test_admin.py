@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from scoring import ingest
+from scoring.event_generator import event_build
 from scoring.ingest.wire import decode
 from scoring.models import ContributionEvent, DeadLetter
-from scoring.publisher import event_build
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ready_boards")]
 

@@ -10,22 +10,20 @@ import subprocess
 import sys
 from datetime import timedelta
 
-import nats
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from tests.clock import START
-from tests.fixtures import ROOT, database_url, pg_connect, wait_for
+from tests.fixtures import ROOT, database_url, nats_client, pg_connect, wait_for
 from tests.oracle import valid_events
 from tests.redis_claim import RUN_ID
 
 
 async def _stream_messages(stream: str, subject: str) -> list[bytes]:
     """Every message in `stream`, in order (read by sequence, no consumer involved)."""
-    nc = await nats.connect(settings.NATS_URL)
+    nc = await nats_client()
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)
@@ -131,7 +129,7 @@ def test_ensure_database_names_the_database_it_cannot_create():
 
 
 async def _stream_and_durable(names: dict[str, str]):
-    nc = await nats.connect(settings.NATS_URL)
+    nc = await nats_client()
     try:
         js = nc.jetstream()
         return (

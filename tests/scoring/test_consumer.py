@@ -18,10 +18,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from scoring.event_generator import POISON, event_build
 from scoring.faults import CRASH_POINTS
 from scoring.ingest.wire import InvalidEvent, decode
 from scoring.models import ContributionEvent, DeadLetter
-from scoring.publisher import POISON, event_build
 from scoring.redis_boards import PENDING_KEY
 from tests.builders import generate, publish, wire_events
 from tests.clock import START
@@ -31,6 +31,7 @@ from tests.fixtures import (
     boards_flush,
     consumer_env,
     log_inserts_waiting,
+    nats_client,
     pg_connect,
     started,
     wait_for,
@@ -190,12 +191,10 @@ def test_postgres_connections_dropped_mid_stream(redis_client, nats_names, spawn
 def test_an_existing_stream_is_used_as_it_is(redis_client, nats_names, spawn_consumer):
     import asyncio
 
-    import nats
-    from django.conf import settings
     from nats.js.api import StreamConfig
 
     async def create_and_inspect(create: bool):
-        nc = await nats.connect(settings.NATS_URL)
+        nc = await nats_client()
         try:
             js = nc.jetstream()
             if create:

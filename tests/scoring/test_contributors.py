@@ -9,9 +9,9 @@ import pytest
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring import ingest
+from scoring.event_generator import GeneratorOptions, event_build, events_generate, generated_login
 from scoring.ingest.wire import decode
 from scoring.models import ContributionEvent, Contributor
-from scoring.publisher import GeneratorOptions, event_build, events_generate, generated_login
 from tests.builders import pushes
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring.event_generator import event_build
 from scoring.ingest.wire import InvalidEvent, decode
-from scoring.publisher import event_build
 from scoring.rules import EventKind, IssueCloseReason, ReviewState
 
 WHEN = datetime(2026, 11, 29, 10, 30, 15, 123456, tzinfo=UTC)

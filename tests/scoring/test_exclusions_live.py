@@ -12,9 +12,9 @@ from django.core.management import call_command
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring import clock
+from scoring.event_generator import event_build
 from scoring.faults import EXCLUSION_CRASH_POINTS
 from scoring.models import Contributor
-from scoring.publisher import event_build
 from tests.builders import generate, publish
 from tests.fixtures import assert_messages_exact, started, wait_for, wait_until_drained
 from tests.oracle import bots, expected_boards, valid_events

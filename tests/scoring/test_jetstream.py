@@ -1,4 +1,4 @@
-"""scoring/jetstream.py's pure part: where a batch sits in the stream (no server needed)."""
+"""scoring/jetstream/source.py's pure part: where a batch sits in the stream (no server needed)."""
 
 from datetime import UTC, datetime
 

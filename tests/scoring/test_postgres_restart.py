@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from scoring.publisher import POISON
+from scoring.event_generator import POISON
 from tests.builders import generate, publish
 from tests.clock import manage
 from tests.fixtures import ROOT, consumer_env, listening_socket, wait_for, wait_until_drained

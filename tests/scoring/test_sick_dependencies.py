@@ -13,13 +13,11 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-import nats as nats_lib
 import pytest
-from django.conf import settings as django_settings
 
 from tests.builders import generate, publish
 from tests.clock import manage
-from tests.fixtures import ROOT, PrivateNats, PrivateRedis, consumer_env, wait_for, wait_until_drained
+from tests.fixtures import ROOT, PrivateNats, PrivateRedis, consumer_env, nats_client, wait_for, wait_until_drained
 from tests.oracle import expected_boards, redis_boards_state, valid_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -75,7 +73,7 @@ def test_consumer_started_while_nats_is_down_comes_up_when_it_starts(
 
 
 async def _delete(stream: str, durable: str | None = None) -> None:
-    nc = await nats_lib.connect(django_settings.NATS_URL)
+    nc = await nats_client()
     try:
         if durable is None:
             await nc.jetstream().delete_stream(stream)
@@ -107,7 +105,7 @@ def test_stream_or_durable_deleted_under_the_consumer_is_recreated(what, nats_na
 
 
 async def _durable_exists(nats_names: dict[str, str]) -> bool:
-    nc = await nats_lib.connect(django_settings.NATS_URL)
+    nc = await nats_client()
     try:
         await nc.jetstream().consumer_info(nats_names["NATS_STREAM"], nats_names["NATS_DURABLE"])
         return True

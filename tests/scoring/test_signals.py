@@ -7,22 +7,20 @@ import asyncio
 import re
 import signal
 
-import nats
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from scoring.ingest.consumer import INGEST_WORKERS
 from scoring.models import ContributionEvent
 from tests.builders import generate, publish
-from tests.fixtures import assert_messages_exact, pg_connect, wait_for, wait_until_drained
+from tests.fixtures import assert_messages_exact, nats_client, pg_connect, wait_for, wait_until_drained
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 BATCH = 100
 
 
 async def _durable(names: dict[str, str]):
-    nc = await nats.connect(settings.NATS_URL)
+    nc = await nats_client()
     try:
         return await nc.jetstream().consumer_info(names["NATS_STREAM"], names["NATS_DURABLE"])
     finally:
@@ -37,7 +35,7 @@ async def _take_back(names: dict[str, str], count: int) -> list[tuple[int, int]]
     """Pull up to `count` messages from the durable at once and give them back (nak):
     [(stream sequence, times delivered)]. With `ack_wait` far away, only messages that were
     handed back come again; the others still wait for their ack."""
-    nc = await nats.connect(settings.NATS_URL)
+    nc = await nats_client()
     try:
         sub = await nc.jetstream().pull_subscribe_bind(names["NATS_DURABLE"], names["NATS_STREAM"])
         msgs = await sub.fetch(count, timeout=5)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from proto.contributions.v1 import contribution_pb2 as pb
-from scoring.publisher import event_build, events_publish
+from scoring.event_generator import event_build, events_publish
 from tests.fixtures import wait_until_drained
 from tests.web.conftest import WebServer, chromium, ingest, off_loop, push, screenshot
 

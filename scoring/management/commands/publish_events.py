@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring.publisher import GeneratorOptions, events_generate, events_publish
+from scoring.event_generator import GeneratorOptions, events_generate, events_publish
 
 
 def _ratio(value: str) -> float:

@@ -1,7 +1,7 @@
-"""The JetStream client: connect, ensure the stream and the durable, pull, ack and nak, close.
+"""The consumer's pull source: connect, ensure the stream and the durable, pull, ack and nak, close.
 
-nats-py is asyncio; `JetStreamSource` runs its loop on a thread of its own (`nats`) so that the
-batch loops (scoring/consumer.py) stay ordinary synchronous Django code. It hands out raw
+nats-py is asyncio; `JetStreamSource` runs its client on a `LoopThread` (named `nats`) so that
+the batch loops (scoring/consumer.py) stay ordinary synchronous Django code. It hands out raw
 messages; decoding them is scoring/wire.py's business.
 """
 
@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import nats
 from django.conf import settings
 from nats.errors import NotJSMessageError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError
 
+from scoring import faults
 from scoring.errors import is_transient
-from scoring.faults import crash_point
+from scoring.jetstream.connection import LoopThread, connect
+from scoring.jetstream.streams import consumer_ensure, stream_ensure
 
 logger = logging.getLogger("leaderboard.consumer")
 
@@ -31,51 +32,6 @@ CONNECT_FIRST, CONNECT_MAX = 0.5, 10.0  # seconds between attempts to reach NATS
 CONNECT_TIMEOUT = 10.0  # seconds one attempt to connect may take
 RECREATE_FIRST = 1.0  # seconds before the first attempt to recreate a deleted stream or durable
 STATE_EVERY = 1.0  # seconds between two reads of the durable's pending counts
-
-
-def stream_config() -> StreamConfig:
-    """The stream we create when it is missing (an existing one is used as it is)."""
-    max_age = settings.NATS_STREAM_MAX_AGE_DAYS * 86400
-    return StreamConfig(name=settings.NATS_STREAM, subjects=[settings.NATS_SUBJECT], max_age=max_age or None)
-
-
-def consumer_config() -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=settings.NATS_DURABLE,
-        ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_wait=settings.CONSUMER_ACK_WAIT,
-        max_deliver=settings.CONSUMER_MAX_DELIVER,
-        max_ack_pending=max(20_000, 4 * settings.CONSUMER_BATCH_SIZE),
-        filter_subject=settings.NATS_SUBJECT,
-    )
-
-
-async def stream_ensure(js) -> None:
-    """Create the stream if it does not exist; leave an existing one untouched."""
-    try:
-        await js.stream_info(settings.NATS_STREAM)
-        return
-    except NotFoundError:
-        pass
-    try:
-        await js.add_stream(stream_config())
-        logger.info("created stream %s for subject %s", settings.NATS_STREAM, settings.NATS_SUBJECT)
-    except BadRequestError:
-        await js.stream_info(settings.NATS_STREAM)  # another consumer created it first
-
-
-async def consumer_ensure(js) -> None:
-    """Create the durable consumer if it does not exist; leave an existing one untouched."""
-    try:
-        await js.consumer_info(settings.NATS_STREAM, settings.NATS_DURABLE)
-        return
-    except NotFoundError:
-        pass
-    try:
-        await js.add_consumer(settings.NATS_STREAM, consumer_config())
-    except BadRequestError:
-        await js.consumer_info(settings.NATS_STREAM, settings.NATS_DURABLE)  # another consumer created it first
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +71,7 @@ class JetStreamSource:
     """
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="nats", daemon=True)
-        self.thread.start()
+        self.loop = LoopThread("nats")
         self.nc = None
         self.sub = None
         self.closing = False
@@ -135,9 +89,6 @@ class JetStreamSource:
         self.pending: int | None = None
         self.ack_pending: int | None = None
 
-    def _run(self, coroutine, timeout: float | None = None):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
     def connect(self, stop: threading.Event | None = None) -> bool:
         """Connect, and make sure the stream and the durable exist. NATS may be down or still
         starting: every failure is logged and tried again (CONNECT_FIRST seconds doubling up
@@ -145,14 +96,14 @@ class JetStreamSource:
         delay = CONNECT_FIRST
         while True:
             try:
-                self._run(self._connect(), timeout=CONNECT_TIMEOUT + 60)
+                self.loop.run(self._connect(), timeout=CONNECT_TIMEOUT + 60)
                 return True
             except Exception as exc:
-                if not is_transient(exc) and not isinstance(exc, nats.js.errors.APIError):
+                if not is_transient(exc) and not isinstance(exc, APIError):
                     raise
                 logger.warning("nats at %s: cannot connect (%s); retrying in %.1fs", settings.NATS_URL, exc, delay)
                 with contextlib.suppress(Exception):
-                    self._run(self._drop(), timeout=10)
+                    self.loop.run(self._drop(), timeout=10)
             if stop is not None and stop.wait(delay):
                 return False
             if stop is None:
@@ -172,21 +123,15 @@ class JetStreamSource:
         async def reconnected():
             logger.warning("nats reconnected")
 
-        async def error(exc):  # each failed (re)connect attempt: the callbacks above say enough
-            logger.debug("nats: %s", exc)
-
         # With unlimited reconnects, nats-py also retries a first connect for ever: bound it
         # here (the coroutine is cancelled), so that `connect` logs and backs off.
         self.nc = await asyncio.wait_for(
-            nats.connect(
-                settings.NATS_URL,
+            connect(
+                f"consume_contributions:{settings.NATS_DURABLE}",
                 connect_timeout=5,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                error_cb=error,
+                reconnect_wait=1,
                 disconnected_cb=disconnected,
                 reconnected_cb=reconnected,
-                name=f"consume_contributions:{settings.NATS_DURABLE}",
             ),
             CONNECT_TIMEOUT,
         )
@@ -256,7 +201,7 @@ class JetStreamSource:
 
     def fetch_start(self, batch: int, timeout: float) -> Future:
         """Start fetching up to `batch` messages; the future's result is a list (maybe empty)."""
-        return asyncio.run_coroutine_threadsafe(self._fetch(batch, timeout), self.loop)
+        return self.loop.submit(self._fetch(batch, timeout))
 
     async def _fetch(self, batch: int, timeout: float) -> list:
         """One pull request: at most `timeout` seconds for a first message, then what is there.
@@ -293,16 +238,16 @@ class JetStreamSource:
 
     def ack(self, msgs: list) -> Future:
         """Ack messages (fire and forget: a lost ack only means a redelivery, which dedups)."""
-        return asyncio.run_coroutine_threadsafe(self._ack(msgs, "ack"), self.loop)
+        return self.loop.submit(self._ack(msgs, "ack"))
 
     def nak(self, msgs: list) -> Future:
         """Give messages back for immediate redelivery."""
-        return asyncio.run_coroutine_threadsafe(self._ack(msgs, "nak"), self.loop)
+        return self.loop.submit(self._ack(msgs, "nak"))
 
     async def _ack(self, msgs: list, how: str) -> None:
         for index, msg in enumerate(msgs):
             if how == "ack" and index == len(msgs) // 2:
-                crash_point("mid_ack")
+                faults.point("mid_ack")
             try:
                 await getattr(msg, how)()
             except nats.errors.Error as exc:
@@ -317,10 +262,10 @@ class JetStreamSource:
         await self.nc.close()
 
     def close(self) -> None:
+        """Flush the acks still buffered, close the connection and stop the loop thread."""
         if self.nc is not None:
             try:
-                self._run(self._close(), timeout=10)
+                self.loop.run(self._close(), timeout=10)
             except Exception as exc:  # closing is best effort; unacked messages are redelivered
                 logger.warning("nats close: %s", exc)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
+        self.loop.stop()

@@ -1,24 +1,20 @@
-"""Generated contribution events, published to JetStream (demos, load tests, benchmarks).
+"""Generated contribution events of the usual mix, published to JetStream (`manage.py
+publish_events`, demos, load tests, benchmarks, and the tests' event builder `event_build`).
 
 This sits at the edge like the consumer: it is the only other module that builds protobuf.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import nats
-from django.conf import settings
-
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring import clock
-from scoring.jetstream import stream_ensure
+from scoring.jetstream import JetStreamPublisher
 
 POISON = (
     b"\xff\xff not protobuf",
@@ -154,41 +150,14 @@ def events_generate(options: GeneratorOptions) -> Iterator[bytes]:
         yield data
 
 
-async def _publish(messages: Iterator[bytes], *, rate: float, window: int, progress: Callable[[int], None]) -> int:
-    nc = await nats.connect(settings.NATS_URL)
-    try:
-        js = nc.jetstream()
-        await stream_ensure(js)
-        published = 0
-        started = time.monotonic()
-        chunk: list[bytes] = []
-
-        async def flush() -> None:
-            nonlocal published
-            await asyncio.gather(*(js.publish(settings.NATS_SUBJECT, data) for data in chunk))
-            published += len(chunk)
-            chunk.clear()
-            progress(published)
-
-        for data in messages:
-            chunk.append(data)
-            if rate > 0:
-                ahead = (published + len(chunk)) / rate - (time.monotonic() - started)
-                if ahead > 0:
-                    await flush()
-                    await asyncio.sleep(ahead)
-            if len(chunk) >= window:
-                await flush()
-        if chunk:
-            await flush()
-        return published
-    finally:
-        await nc.close()
-
-
 def events_publish(
     messages: Iterator[bytes], *, rate: float = 0.0, window: int = 500, progress: Callable[[int], None] = lambda n: None
 ) -> int:
-    """Publish `messages` to the configured subject (with JetStream acks), at most `rate`
-    per second when `rate` > 0. Returns how many were published."""
-    return asyncio.run(_publish(messages, rate=rate, window=window, progress=progress))
+    """Publish `messages` to the configured subject (with JetStream acks, without message ids:
+    the generated duplicates must reach the consumer), at most `rate` per second when `rate`
+    > 0, on a connection of this run's own. Returns how many were published."""
+    publisher = JetStreamPublisher("publish_events")
+    try:
+        return publisher.publish_many(messages, rate=rate, window=window, progress=progress)
+    finally:
+        publisher.close()
