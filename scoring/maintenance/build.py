@@ -95,7 +95,7 @@ def query_build(build: BoardBuild, query: BoardsQuery, *, progress: Progress, wh
     return counted["boards"], counted["members"]
 
 
-def builds_drop(what: str) -> None:
+def leftovers_drop(what: str) -> None:
     """Drop the keys an unfinished `what` (a restore, a build) left in Redis; the caller holds
     `RESTORE_LOCK`, so no build is running."""
     if dropped := redis_boards.builds_drop():

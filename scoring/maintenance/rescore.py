@@ -36,7 +36,7 @@ from scoring.gate import gate_exclusive, session_lock
 from scoring.maintenance.build import (
     RESTORE_LOCK,
     boards_write,
-    builds_drop,
+    leftovers_drop,
     logger,
     pending_markers,
     query_build,
@@ -170,7 +170,7 @@ class Rescore:
             result.switched = False
             result.seconds = time.perf_counter() - self.started
             return False
-        builds_drop("build")
+        leftovers_drop("build")
         self.progress(
             f"rescore: version {previous.number} -> {target.number}: {behind} of {total} events to score again"
             f" ({_changes_text(result.changes)})"

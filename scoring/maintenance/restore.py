@@ -24,7 +24,7 @@ from scoring.eventlog.aggregate import BoardsQuery, repeatable_read
 from scoring.gate import session_lock
 from scoring.maintenance.build import (
     RESTORE_LOCK,
-    builds_drop,
+    leftovers_drop,
     logger,
     pending_markers,
     query_build,
@@ -70,7 +70,7 @@ def boards_restore(
     with session_lock(RESTORE_LOCK):
         if only_if_missing and boards_current():
             return RestoreResult(restored=False)
-        builds_drop("restore")
+        leftovers_drop("restore")
         try:
             result = _restore_once(use_snapshot, progress)
         except (BuildLost, redis.ResponseError) as exc:
