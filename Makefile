@@ -55,9 +55,15 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Regenerate the Python module from proto/contributions/v1/contribution.proto.
+# Regenerate the Python modules from the .proto files under proto/: the messages (_pb2, _pb2.pyi)
+# and, for the two services, their stubs (_pb2_grpc). protoc names the proto files from proto/
+# (as rankr's clients do) but the modules live in the package `proto`: the stubs' import of
+# their messages is given that prefix.
+GRPC_PROTOS := proto/leaderboardscoring/v1/leaderboardscoring.proto proto/leaderboard/v1/leaderboard.proto
 proto: install
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto proto/contributions/v1/contribution.proto
+	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(GRPC_PROTOS)
+	sed -i -E 's/^from (leaderboard(scoring)?\.v1) import/from proto.\1 import/' proto/*/v1/*_pb2_grpc.py
 
 # wrk drives the API and page benchmarks (Debian's package).
 /usr/bin/wrk:
