@@ -33,7 +33,7 @@ db: install
 	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --no-input
 
-# The API (gunicorn) and the consumer together; Ctrl-C stops both.
+# The API (gunicorn), the consumer and the gRPC server together; Ctrl-C stops them all.
 run: db
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	HTTP_PORT=$(HTTP_PORT) WORKERS=$(WORKERS) VENV=$(VENV) bin/run

@@ -87,9 +87,6 @@ class GrpcServer:
             await asyncio.sleep(HEALTH_INTERVAL)
             await self._probe_once()
 
-    async def wait(self) -> None:
-        await self.server.wait_for_termination()
-
     async def stop(self) -> None:
         """NOT_SERVING, every watch ended, then the server stopped after a grace."""
         if self.probe is not None:

@@ -39,7 +39,6 @@ class GrpcProcess:
         return self.log_path.read_text()
 
     def stop(self) -> int:
-        self.channel.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -48,6 +47,7 @@ class GrpcProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        self.channel.close()  # after the server's end: its calls have ended as it ended them
         return self.proc.returncode
 
     def rankr(self) -> rankr_grpc.LeaderboardScoringServiceStub:

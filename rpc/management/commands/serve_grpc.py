@@ -1,6 +1,7 @@
 """`python manage.py serve_grpc`: the gRPC services (SPEC §13) on `GRPC_PORT` until SIGTERM or
-Ctrl-C; `make run` starts it beside gunicorn and the consumer. With `GRPC_PORT=0` it says so
-and exits (0): nothing to serve."""
+Ctrl-C; `make run` starts it beside gunicorn and the consumer. With `GRPC_PORT=0` it says so,
+serves nothing and waits for the same signals (so that `bin/run`, which stops everything when
+one of its processes exits, keeps running without gRPC)."""
 
 from __future__ import annotations
 
@@ -23,22 +24,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int | None, **options) -> None:
         port = settings.GRPC_PORT if port is None else port
-        if port == 0:
-            self.stdout.write("GRPC_PORT is 0: gRPC is off")
-            return
         limit_api_queries()  # a read API: its Postgres sessions get the API's statement timeout
         asyncio.run(self._serve(host, port))
 
     async def _serve(self, host: str, port: int) -> None:
-        server = GrpcServer(host=host, port=port)
-        await server.start()
-        self.stdout.write(f"gRPC on {host}:{server.port}", ending="\n")
-        self.stdout.flush()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        waiting = asyncio.ensure_future(server.wait())
-        await asyncio.wait([waiting, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if port == 0:
+            self.stdout.write("GRPC_PORT is 0: gRPC is off")
+            self.stdout.flush()
+            await stopping.wait()
+            return
+        server = GrpcServer(host=host, port=port)
+        await server.start()
+        self.stdout.write(f"gRPC on {host}:{server.port}")
+        self.stdout.flush()
+        await stopping.wait()
         await server.stop()
-        waiting.cancel()
