@@ -75,6 +75,7 @@ bench: db /usr/bin/wrk
 	$(PY) bench/web.py
 	$(PY) bench/exclusions.py
 	$(PY) bench/rescore.py
+	$(PY) bench/grpc.py
 
 # Re-pin both files from the .in files, in a scratch venv: the runtime alone first (so
 # requirements.txt holds only what it pulls in), then the dev tools constrained to those pins.
