@@ -39,6 +39,17 @@ from scoring.redis_boards.keys import READY_KEY, changed_channel  # noqa: E402
 DATABASE = "leaderboard_bench_grpc"
 USERS = 5_000
 SECTION = "## gRPC"
+LIMITS = """
+**GetLeaderboard misses its target** (≥ 5,000 calls/s, p99 ≤ 20 ms). Not profiled yet; what
+each call costs by construction: a hop to a reader thread, one Redis round trip (the board
+slice), one Postgres query for the page's names (the selector's, the REST API's too), 50 row
+messages built and serialized by Python, and grpc.aio's own per-call work on one event loop —
+while the 50 callers (one Python process) take their share of the same two cores and other
+people's tests load the machine. The likely way to the target is an answer kept until its board
+changes (the page cache's policy, followed by the announcements the hub already receives): a
+top-50 read would then cost no Redis or Postgres trip between two changes. Not done in this
+round.
+"""
 
 
 def seed(target: Target) -> Board:
@@ -153,9 +164,11 @@ def main() -> int:
         f"max {max(delays) * 1000:.0f} ms ({len(delays):,} pages) | p99 ≤ 1 s |\n"
         f"\nserve_grpc exited with {code} on SIGTERM (the watches ended first).\n"
     )
+    if rate < 5000 or percentile(latencies, 0.99) > 0.020:
+        text += LIMITS
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(text, SECTION)
     return 0
 
 
