@@ -65,11 +65,14 @@ proto: install
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(GRPC_PROTOS)
 	sed -i -E 's/^from (leaderboard(scoring)?\.v1) import/from proto.\1 import/' proto/*/v1/*_pb2_grpc.py
 
-# wrk drives the API and page benchmarks (Debian's package).
+# wrk drives the API and page benchmarks, h2load (nghttp2-client) the gRPC unary one (Debian's packages).
 /usr/bin/wrk:
 	apt-get update && apt-get install -y wrk
 
-bench: db /usr/bin/wrk
+/usr/bin/h2load:
+	apt-get update && apt-get install -y nghttp2-client
+
+bench: db /usr/bin/wrk /usr/bin/h2load
 	$(PY) bench/run.py
 	$(PY) bench/webhooks.py
 	$(PY) bench/web.py
