@@ -40,6 +40,7 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("http_server", "log_format"): "LOG_FORMAT",  # every process: the API, the consumer, the commands
     ("http_server", "access_log"): "HTTP_ACCESS_LOG",
     ("grpc_server", "port"): "GRPC_PORT",
+    ("grpc_server", "processes"): "GRPC_PROCESSES",
     ("postgres_db", "url"): "DATABASE_URL",
     ("redis", "url"): "REDIS_URL",
     ("nats", "url"): "NATS_URL",

@@ -54,7 +54,7 @@ class GrpcServer:
         loop = asyncio.get_running_loop()
         self.hub = watch.board_hub(loop)
         self.hub.listen()
-        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
         rankr_grpc.add_LeaderboardScoringServiceServicer_to_server(services.LeaderboardScoring(self.reads), self.server)
         ours_grpc.add_LeaderboardServiceServicer_to_server(services.Leaderboard(self.reads, self.hub), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
