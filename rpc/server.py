@@ -3,7 +3,8 @@
 open watches cost a thousand small objects; docs/API.md, "gRPC").
 
 Health (`grpc.health.v1`): SERVING while the boards are readable — a probe reads the top row of
-the global all-time board through the selectors every `HEALTH_INTERVAL` seconds — else
+the global all-time board through the selectors every `HEALTH_INTERVAL` seconds (Redis only,
+without names: a Postgres down or stalled leaves the boards readable) — else
 NOT_SERVING; the overall status ("") and each service's follow it. On stop every status turns
 NOT_SERVING, the watches end (OK), and calls in flight get `STOP_GRACE` seconds to finish.
 """
@@ -71,7 +72,9 @@ class GrpcServer:
     async def _probe_once(self) -> None:
         try:
             await asyncio.get_running_loop().run_in_executor(
-                self.reads.pool, self.reads._fresh, lambda: board_page(board=PROBED_BOARD, limit=1, offset=0)
+                self.reads.pool,
+                self.reads._fresh,
+                lambda: board_page(board=PROBED_BOARD, limit=1, offset=0, named=False),
             )
             status = health_pb2.HealthCheckResponse.SERVING
         except Exception as exc:

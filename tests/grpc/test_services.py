@@ -4,6 +4,7 @@ at the same clock) on the same Postgres and Redis."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import grpc
@@ -15,6 +16,7 @@ from scoring import exclusions, ingest
 from scoring.models import Contributor
 from tests.builders import pushes
 from tests.clock import START
+from tests.fixtures import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -162,3 +164,23 @@ def test_standing_with_around_equals_the_rest_api(client, boards, spawn_grpc):
             stub.GetStanding(ours.GetStandingRequest(timeframe=ours.TIMEFRAME_DAILY, **bad))
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert raised.value.details().startswith(f"invalid parameter {named}: ")
+
+
+def test_a_kept_answer_is_a_fresh_one_at_most_the_microcache_bound_old(client, boards, spawn_grpc):
+    """With the micro-cache on (here 3 s, long enough to be seen), a call after a change may get
+    the answer read before it, equal to that fresh answer; past the bound, the change."""
+    stub = spawn_grpc(API_MICROCACHE_SECONDS="3").rankr()
+    request = rankr.GetLeaderboardRequest(timeframe=rankr.TIMEFRAME_DAILY, page_size=3)
+    asked = time.monotonic()
+    first = stub.GetLeaderboard(request, timeout=10)
+    assert grpc_rows(first) == rest_rows(client, "daily", None, 3, 0)
+    ingest.batch_ingest(contributions=pushes("more", 5, 100, START, project=7))  # user 5 on top
+    fresh = rest_rows(client, "daily", None, 3, 0)
+    assert fresh[0] == (1, "5", 110) and fresh != grpc_rows(first)
+    assert stub.GetLeaderboard(request, timeout=10) == first
+    assert time.monotonic() - asked < 3, "too slow to have seen the kept answer"
+    # kept by the validated query and the project as spelled: "" is the same board, echoed
+    spelled = rankr.GetLeaderboardRequest(timeframe=rankr.TIMEFRAME_DAILY, page_size=3, project_id="")
+    assert stub.GetLeaderboard(spelled, timeout=10).HasField("project_id")
+    wait_for(lambda: grpc_rows(stub.GetLeaderboard(request, timeout=10)) == fresh, timeout=10, message="the change")
+    assert time.monotonic() - asked < 3 + 2  # the bound, and the polling's slack
