@@ -33,7 +33,7 @@ db: install
 	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --no-input
 
-# The API (gunicorn) and the consumer together; Ctrl-C stops both.
+# The API (gunicorn), the consumer and the gRPC server together; Ctrl-C stops them all.
 run: db
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	HTTP_PORT=$(HTTP_PORT) WORKERS=$(WORKERS) VENV=$(VENV) bin/run
@@ -55,20 +55,30 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Regenerate the Python module from proto/contributions/v1/contribution.proto.
+# Regenerate the Python modules from the .proto files under proto/: the messages (_pb2, _pb2.pyi)
+# and, for the two services, their stubs (_pb2_grpc). protoc names the proto files from proto/
+# (as rankr's clients do) but the modules live in the package `proto`: the stubs' import of
+# their messages is given that prefix.
+GRPC_PROTOS := proto/leaderboardscoring/v1/leaderboardscoring.proto proto/leaderboard/v1/leaderboard.proto
 proto: install
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto proto/contributions/v1/contribution.proto
+	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto --grpc_python_out=proto $(GRPC_PROTOS)
+	sed -i -E 's/^from (leaderboard(scoring)?\.v1) import/from proto.\1 import/' proto/*/v1/*_pb2_grpc.py
 
-# wrk drives the API and page benchmarks (Debian's package).
+# wrk drives the API and page benchmarks, h2load (nghttp2-client) the gRPC unary one (Debian's packages).
 /usr/bin/wrk:
 	apt-get update && apt-get install -y wrk
 
-bench: db /usr/bin/wrk
+/usr/bin/h2load:
+	apt-get update && apt-get install -y nghttp2-client
+
+bench: db /usr/bin/wrk /usr/bin/h2load
 	$(PY) bench/run.py
 	$(PY) bench/webhooks.py
 	$(PY) bench/web.py
 	$(PY) bench/exclusions.py
 	$(PY) bench/rescore.py
+	$(PY) bench/grpc.py
 
 # Re-pin both files from the .in files, in a scratch venv: the runtime alone first (so
 # requirements.txt holds only what it pulls in), then the dev tools constrained to those pins.

@@ -6,3 +6,6 @@ OFFSET_MAX = 2**53 - 1  # far past any board, and safe for Redis ranges and JSON
 LIMIT_MAX, LIMIT_DEFAULT = 1000, 50
 AROUND_MAX = 50
 PAGE_MAX = 10**6  # the pages' `page`: 50 rows a page
+# gRPC's GetLeaderboard (SPEC section 13, rankr's limits): page_size 1..1000, offset 0..1,000,000.
+GRPC_PAGE_SIZE_MAX = 1000
+GRPC_OFFSET_MAX = 1_000_000

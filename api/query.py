@@ -20,7 +20,16 @@ from typing import Any
 from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter
 
-from api.bounds import AROUND_MAX, LIMIT_DEFAULT, LIMIT_MAX, OFFSET_MAX, PAGE_MAX, U64_MAX
+from api.bounds import (
+    AROUND_MAX,
+    GRPC_OFFSET_MAX,
+    GRPC_PAGE_SIZE_MAX,
+    LIMIT_DEFAULT,
+    LIMIT_MAX,
+    OFFSET_MAX,
+    PAGE_MAX,
+    U64_MAX,
+)
 from leaderboard_project.exceptions import InvalidParameter, invalid_message
 from scoring.boards import (
     GLOBAL,
@@ -156,6 +165,9 @@ USER_ID = Whole(
     minimum=1,
 )
 PAGE = whole("page", 1, PAGE_MAX, "The page of 50 rows (the pages' own parameter).", 1)
+# gRPC's GetLeaderboard names its page as rankr does (read into `limit` and `offset`).
+PAGE_SIZE = whole("page_size", 1, GRPC_PAGE_SIZE_MAX, "Rows per page (gRPC).")
+GRPC_OFFSET = whole("offset", 0, GRPC_OFFSET_MAX, "Rows to skip (gRPC).")
 
 
 def query_values(query: str | QueryDict) -> dict[str, list[str]]:
@@ -207,6 +219,7 @@ class BoardQuery:
     cursor: str | None = None
     user_id: int | None = None
     page: int = 1
+    page_size: int | None = None
 
 
 def board_query_parse(

@@ -638,10 +638,10 @@ def section(args, page: PageFigure, api: ApiRounds, quiet: LiveFigure, busy: Liv
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
+def write_section(text: str, section: str = SECTION) -> None:
     current = BENCHMARKS.read_text()
-    if SECTION in current:
-        before, after = current.split(SECTION, 1)
+    if section in current:
+        before, after = current.split(section, 1)
         rest = after.split("\n## ", 1)
         current = before + text + ("\n## " + rest[1] if len(rest) > 1 else "")
     else:

@@ -1,7 +1,7 @@
 """One reader for every setting: the environment, over an optional YAML file.
 
-`LEADERBOARD_CONFIG` may name a YAML file with the sections `http_server`, `postgres_db`,
-`redis`, `nats`, `consumer`, `scoring` and `github`; each key in a section maps to one environment
+`LEADERBOARD_CONFIG` may name a YAML file with the sections `http_server`, `grpc_server`,
+`postgres_db`, `redis`, `nats`, `consumer`, `scoring` and `github`; each key in a section maps to one environment
 variable (see `YAML_KEYS`). The environment wins over the file. A value that does not parse
 stops the start with an `ImproperlyConfigured` naming the variable.
 """
@@ -39,6 +39,8 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("http_server", "statement_timeout_ms"): "API_STATEMENT_TIMEOUT_MS",
     ("http_server", "log_format"): "LOG_FORMAT",  # every process: the API, the consumer, the commands
     ("http_server", "access_log"): "HTTP_ACCESS_LOG",
+    ("grpc_server", "port"): "GRPC_PORT",
+    ("grpc_server", "processes"): "GRPC_PROCESSES",
     ("postgres_db", "url"): "DATABASE_URL",
     ("redis", "url"): "REDIS_URL",
     ("nats", "url"): "NATS_URL",

@@ -13,7 +13,7 @@ says when to try again (`Retry-After`).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import redis
@@ -95,23 +95,38 @@ def _error_response(exc: Exception) -> Response | None:
         return Response(error_body("not_found", str(exc) or "not found", {}), status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, drf_exceptions.APIException):
         return Response(error_body(exc.default_code, str(exc.detail), {}), status=exc.status_code)
-    if isinstance(exc, redis.RedisError):
-        logger.warning("redis unavailable: %s: %s", type(exc).__name__, exc)
-        return _unavailable("redis", "timed out" if isinstance(exc, redis.TimeoutError) else "unavailable")
-    if isinstance(exc, DatabaseError):
-        logger.warning("postgres unavailable: %s: %s", type(exc).__name__, exc)
-        if isinstance(exc, OperationalError) and isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
-            return _unavailable("postgres", "timed out")  # API_STATEMENT_TIMEOUT_MS
-        return _unavailable("postgres", "unavailable")
+    failed = dependency_failure(exc)
+    if failed is not None:
+        return Response(
+            error_body("dependency_unavailable", failed.message, {failed.dependency: failed.what}),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
     return None
 
 
-def _unavailable(dependency: str, what: str) -> Response:
-    message = f"{dependency} timed out" if what == "timed out" else f"{dependency} is {what}"
-    return Response(
-        error_body("dependency_unavailable", message, {dependency: what}),
-        status=status.HTTP_503_SERVICE_UNAVAILABLE,
-    )
+class DependencyFailure(NamedTuple):
+    """Which dependency failed (`redis`, `postgres`) and what (`unavailable`, `timed out`)."""
+
+    dependency: str
+    what: str
+
+    @property
+    def message(self) -> str:
+        return f"{self.dependency} timed out" if self.what == "timed out" else f"{self.dependency} is {self.what}"
+
+
+def dependency_failure(exc: Exception) -> DependencyFailure | None:
+    """The dependency whose failure `exc` is (logged with its detail), or None: the one reading
+    of Redis' and Postgres' errors for the REST API's 503 and gRPC's UNAVAILABLE."""
+    if isinstance(exc, redis.RedisError):
+        logger.warning("redis unavailable: %s: %s", type(exc).__name__, exc)
+        return DependencyFailure("redis", "timed out" if isinstance(exc, redis.TimeoutError) else "unavailable")
+    if isinstance(exc, DatabaseError):
+        logger.warning("postgres unavailable: %s: %s", type(exc).__name__, exc)
+        if isinstance(exc, OperationalError) and isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
+            return DependencyFailure("postgres", "timed out")  # API_STATEMENT_TIMEOUT_MS
+        return DependencyFailure("postgres", "unavailable")
+    return None
 
 
 # Django's own error pages (no URL matched, a bad Host header, a crash) in the same JSON shape.

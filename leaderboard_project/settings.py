@@ -21,6 +21,11 @@ logging.config.dictConfig(LOGGING)
 DEBUG = config.bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = config.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 HTTP_PORT = config.int("HTTP_PORT", 8000, minimum=1, maximum=65535)
+# gRPC (SPEC section 13, `manage.py serve_grpc` in `make run`): rankr's port; 0 turns it off.
+GRPC_PORT = config.int("GRPC_PORT", 8070, minimum=0, maximum=65535)
+# serve_grpc's processes on that port (SO_REUSEPORT), as gunicorn's workers: one grpc.aio event
+# loop keeps one core busy at about 4,000 GetLeaderboard calls/s (docs/BENCHMARKS.md, "gRPC").
+GRPC_PROCESSES = config.int("GRPC_PROCESSES", 2, minimum=1, maximum=64)
 
 # Behind a TLS proxy (README, "Behind a TLS proxy"): the header it sets to https, the origins
 # of forms posted through it (the admin), cookies sent over https only, HSTS.
@@ -43,6 +48,7 @@ INSTALLED_APPS = [
     "snapshots",
     "github",
     "web",
+    "rpc",
 ]
 
 MIDDLEWARE = [

@@ -70,6 +70,23 @@ def test_a_bad_file_is_named(tmp_path):
         Config({"LEADERBOARD_CONFIG": str(tmp_path / "missing.yaml")})
 
 
+def test_grpc_port_defaults_to_rankrs_reads_the_grpc_server_section_and_names_itself(tmp_path):
+    from django.conf import settings
+
+    assert settings.GRPC_PORT == 8070  # nothing in the environment names it
+    path = tmp_path / "leaderboard.yaml"
+    path.write_text("grpc_server:\n  port: 0\n")
+    assert Config({"LEADERBOARD_CONFIG": str(path)}).int("GRPC_PORT", 8070, minimum=0, maximum=65535) == 0
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GRPC_PORT": "70000"}
+    result = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "GRPC_PORT: 70000 is out of range [0, 65535]" in result.stderr
+
+
 def test_a_bad_setting_stops_a_command_with_its_name():
     import os
     import subprocess

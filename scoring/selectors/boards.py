@@ -80,19 +80,23 @@ def board_from_event_log(board: Board, *, now: datetime) -> bool:
     return not is_retained(board, now, settings.BOARD_RETENTION_DAYS)
 
 
-def board_page(*, board: Board, limit: int, offset: int, now: datetime | None = None) -> BoardPage:
+def board_page(*, board: Board, limit: int, offset: int, now: datetime | None = None, named: bool = True) -> BoardPage:
     """One page of a board, ranked. Costs one Redis round trip; a board that has left Redis is
-    aggregated from the log by its first read, then read from its archive the same way."""
+    aggregated from the log by its first read, then read from its archive the same way.
+    `named=False` leaves the names out and Postgres unasked (a caller that shows no names)."""
     now = now or clock.now()
     stop = offset + limit - 1
     if board_from_event_log(board, now=now):
         found = from_archive(
             board, lambda key, marker: redis_boards.board_slice(key, start=offset, stop=stop, guard=marker)
         )
-        return BoardPage(board, found.total, limit, offset, _named(_ranked(found)), "event_log")
-    with _restoring_is_unavailable():
-        found = redis_boards.board_slice(board.key, start=offset, stop=stop)
-    return BoardPage(board, found.total, limit, offset, _named(_ranked(found)), "redis")
+        source: Source = "event_log"
+    else:
+        with _restoring_is_unavailable():
+            found = redis_boards.board_slice(board.key, start=offset, stop=stop)
+        source = "redis"
+    rows = _ranked(found)
+    return BoardPage(board, found.total, limit, offset, _named(rows) if named else rows, source)
 
 
 def user_standing(
