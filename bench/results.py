@@ -108,7 +108,8 @@ def main() -> int:
     for _ in range(args.runs):
         with connection.cursor() as cursor:
             cursor.execute(
-                "TRUNCATE scoring_periodresult, scoring_periodplacing, scoring_resultperiod, scoring_resultswatermark CASCADE"
+                "TRUNCATE scoring_periodresult, scoring_periodplacing, scoring_resultperiod,"
+                " scoring_resultswatermark CASCADE"
             )
         stop, durations = threading.Event(), []
         applier = threading.Thread(target=_applies, args=(stop, durations))

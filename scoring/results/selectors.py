@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from scoring.boards import GLOBAL, Board, Timeframe
-from scoring.results.models import PeriodPlacing, PeriodResult
+from scoring.results.models import PeriodPlacing, PeriodResult, ResultPeriod
 from scoring.selectors import BoardRow, contributor_names
 
 
@@ -103,3 +103,8 @@ def user_placings(*, user_id: int, limit: int = 50) -> list[Placing]:
         )
         for p in rows
     ]
+
+
+def period_is_final(*, timeframe: Timeframe, period: str) -> bool:
+    """Whether the finalizer has recorded the results of a period (its boards with points)."""
+    return ResultPeriod.objects.filter(timeframe=timeframe.value, period=period, finalized=True).exists()
