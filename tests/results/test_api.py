@@ -88,18 +88,18 @@ def test_the_latest_results_newest_first_paginated(client, recorded):
 
 
 def test_a_period_not_final_is_a_404_with_the_time_it_becomes_final(client, recorded):
-    day = TODAY.date().isoformat()
+    day, final = TODAY.date().isoformat(), iso(TODAY + timedelta(days=1, hours=1))
     answer = client.get(f"/v1/results?timeframe=daily&period={day}")
     assert answer.status_code == 404
     assert answer.json() == {
         "error": {
             "code": "not_found",
-            "message": f"this period is not final yet: its result is recorded after {iso(TODAY + timedelta(days=1, hours=1))}",
+            "message": f"this period is not final yet: its result is recorded after {final}",
             "details": {
                 "timeframe": "daily",
                 "period": day,
                 "project_id": None,
-                "final_at": iso(TODAY + timedelta(days=1, hours=1)),
+                "final_at": final,
             },
         }
     }
