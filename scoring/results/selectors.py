@@ -108,3 +108,8 @@ def user_placings(*, user_id: int, limit: int = 50) -> list[Placing]:
 def period_is_final(*, timeframe: Timeframe, period: str) -> bool:
     """Whether the finalizer has recorded the results of a period (its boards with points)."""
     return ResultPeriod.objects.filter(timeframe=timeframe.value, period=period, finalized=True).exists()
+
+
+def result_by_id(result_id: int) -> Result:
+    """The recorded result `result_id` (it exists: a delivery names it)."""
+    return _results_of([PeriodResult.objects.get(id=result_id)])[0]
