@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from notify.messages import SIGNATURE_HEADER, delivery_body, signature
-from scoring import clock, faults
+from scoring import clock, faults, metrics
 from scoring.errors import describe
 from scoring.results.models import Delivery, DeliveryAttempt
 from scoring.results.selectors import result_by_id
@@ -131,9 +131,17 @@ def deliveries_send(*, now: datetime | None = None) -> dict[str, int]:
         faults.point("delivery_after_send")
         outcome = _record(delivery, answer, started, time.monotonic() - began)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        metrics.DELIVERIES.labels(outcome).inc()
         if outcome != Delivery.DELIVERED:
             logger.info("delivery %s: %s (%s)", delivery.idempotency_key, outcome, answer.error or answer.status)
     return outcomes
+
+
+def undelivered_age(now: datetime) -> float:
+    """Seconds since the oldest pending delivery was queued (0: none pending)."""
+    oldest = Delivery.objects.filter(state=Delivery.PENDING).order_by("created_at").values_list("created_at", flat=True)
+    first = oldest.first()
+    return max((now - first).total_seconds(), 0.0) if first is not None else 0.0
 
 
 class SenderLoop(threading.Thread):
@@ -148,6 +156,7 @@ class SenderLoop(threading.Thread):
             while not self.stop.wait(self.every):
                 try:
                     deliveries_send()
+                    metrics.UNDELIVERED_AGE.set(undelivered_age(clock.now()))
                 except DatabaseError as exc:
                     logger.warning("sending results failed: %s", describe(exc, 300))
                     connection.close()

@@ -6,7 +6,7 @@ import logging
 
 from django.db import DatabaseError
 
-from scoring import clock
+from scoring import clock, metrics
 from scoring.errors import describe
 from scoring.results.finalize import FinalizeSummary, results_finalize
 
@@ -19,7 +19,9 @@ def results_sweep() -> FinalizeSummary | None:
     """The consumer's sweep's turn: finalize what is final now. A failure is logged, not
     raised: the next sweep tries again, and ingest never waits for it."""
     try:
-        return results_finalize(now=clock.now())
+        done = results_finalize(now=clock.now())
     except DatabaseError as exc:
         logger.warning("finalizing results failed: %s", describe(exc, 300))
         return None
+    metrics.RESULTS_RECORDED.inc(done.results)
+    return done
