@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from scoring import clock, metrics
 from scoring.errors import describe
@@ -20,8 +20,10 @@ def results_sweep() -> FinalizeSummary | None:
     raised: the next sweep tries again, and ingest never waits for it."""
     try:
         done = results_finalize(now=clock.now())
-    except DatabaseError as exc:
+    except Exception as exc:  # never the sweep's failure: its applies must go on
         logger.warning("finalizing results failed: %s", describe(exc, 300))
+        if isinstance(exc, DatabaseError):
+            connection.close()  # a broken connection is opened afresh by the next use
         return None
     metrics.RESULTS_RECORDED.inc(done.results)
     return done
