@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from scoring import faults
+from scoring import faults, redis_boards
 from scoring.boards import GLOBAL, Timeframe, midnight, period_end, period_of, period_start
 from scoring.eventlog.aggregate import day_scores, repeatable_read
 from scoring.eventlog.sql import user_excluded
@@ -147,6 +147,8 @@ def results_finalize(*, now: datetime) -> FinalizeSummary:
             )
             faults.point("results_after_record")
         faults.point("results_after_commit")
+    if summary.results:
+        redis_boards.results_announce()  # the pages showing results go stale at once
     if summary.results or summary.late_events:
         logger.info(
             "results recorded=%d periods=%d deliveries=%d late_events=%d",

@@ -1,6 +1,9 @@
 """Reads of the recorded results: one board's, the latest of a timeframe, the last closed
 period's winners, and the periods a contributor won or placed in. They read the results'
-tables only (and contributors' names), never the log or Redis."""
+tables only (and contributors' names), never the log or Redis.
+
+A result is recorded once and kept as it was; a contributor excluded since (SPEC section 9)
+stays in it but no read shows their row (the others keep their recorded ranks)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from scoring.boards import GLOBAL, Board, Timeframe
+from scoring.models import Contributor
 from scoring.results.models import PeriodPlacing, PeriodResult, ResultPeriod
 from scoring.selectors import BoardRow, contributor_names
 
@@ -39,7 +43,9 @@ class Placing:
 
 
 def _results_of(rows: list[PeriodResult]) -> list[Result]:
-    names = contributor_names({int(r["user_id"]) for row in rows for r in row.top})
+    users = {int(r["user_id"]) for row in rows for r in row.top}
+    names = contributor_names(users)
+    hidden = {int(i) for i in Contributor.objects.excluded().filter(id__in=users).values_list("id", flat=True)}
     return [
         Result(
             row.id,
@@ -53,6 +59,7 @@ def _results_of(rows: list[PeriodResult]) -> list[Result]:
             [
                 BoardRow(r["rank"], int(r["user_id"]), r["score"], *names.get(int(r["user_id"]), (None, None)))
                 for r in row.top
+                if int(r["user_id"]) not in hidden
             ],
         )
         for row in rows
