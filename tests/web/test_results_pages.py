@@ -141,7 +141,7 @@ def test_board_page_shows_the_last_closed_periods_winners(client, recorded):
 def test_profile_lists_the_periods_won_or_placed_in(client, recorded):
     html = client.get("/contributors/octocat").content.decode()
     placings = re.findall(
-        r'<tr><td><a href="([^"]+)">([^<]+)</a></td><td>([^<]+)</td><td class="num[^"]*">#(\d+)'
+        r'<tr><td><a href="([^"]+)">([^<]+)</a><span class="scope">([^<]+)</span></td><td class="num[^"]*">#(\d+)'
         r'<span class="muted"> of (\d+)</span></td><td class="num">(\d+)</td></tr>',
         html.split('id="placings-h"', 1)[1].split("</table>", 1)[0],
     )
