@@ -62,6 +62,7 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("scoring", "excluded_logins"): "LEADERBOARD_EXCLUDED_LOGINS",
     ("results", "grace_seconds"): "RESULTS_GRACE_SECONDS",
     ("results", "top_n"): "RESULTS_TOP_N",
+    ("results", "announce_max_age_days"): "RESULTS_ANNOUNCE_MAX_AGE_DAYS",
     ("results", "notify_urls"): "LEADERBOARD_NOTIFY_URLS",
     ("results", "notify_secret"): "LEADERBOARD_NOTIFY_SECRET",
     ("results", "notify_timeout"): "LEADERBOARD_NOTIFY_TIMEOUT",

@@ -146,6 +146,9 @@ LEADERBOARD_EXCLUDED_LOGINS = config.list("LEADERBOARD_EXCLUDED_LOGINS", [])
 # final this long after the period ends; the top this many of each are recorded.
 RESULTS_GRACE_SECONDS = config.int("RESULTS_GRACE_SECONDS", 3600, minimum=0)
 RESULTS_TOP_N = config.int("RESULTS_TOP_N", 10, minimum=1, maximum=1000)
+# A result recorded more than this many days after it became final is not announced (0: every
+# result is, as SPEC section 14 asks); for a first run over a long log.
+RESULTS_ANNOUNCE_MAX_AGE_DAYS = config.int("RESULTS_ANNOUNCE_MAX_AGE_DAYS", 0, minimum=0)
 # Notification targets besides the admin's (comma-separated `kind=url`, kind slack, discord or
 # webhook), the secret a webhook's body is signed with, and how long one attempt may take.
 LEADERBOARD_NOTIFY_URLS = config.notify_targets("LEADERBOARD_NOTIFY_URLS")

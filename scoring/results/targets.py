@@ -18,10 +18,6 @@ from django.conf import settings
 from scoring.boards import Timeframe
 from scoring.results.models import Delivery, NotificationTarget
 
-# A result that became final this long before it is recorded (the first run over an old log)
-# is recorded but not announced: a channel wants this week's winners, not a year of them.
-ANNOUNCE_WITHIN = timedelta(days=7)
-
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -68,7 +64,10 @@ def deliveries_enqueue(
 ) -> int:
     """Outbox rows for the results just `recorded` ([(result id, project id)]) of one period,
     in the caller's transaction; returns how many."""
-    if final < now - ANNOUNCE_WITHIN:
+    # Every result is announced (SPEC section 14) unless the operator limits it: a first run over
+    # a long log may not want a year of winners posted in a channel.
+    max_age = settings.RESULTS_ANNOUNCE_MAX_AGE_DAYS
+    if max_age and final < now - timedelta(days=max_age):
         return 0
     rows = [
         Delivery(

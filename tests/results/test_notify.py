@@ -167,3 +167,14 @@ def test_a_sender_killed_mid_delivery_leaves_it_to_the_next_with_the_same_key(se
     assert deliveries_send(now=clock.now()) == {"delivered": 1}
     assert len(hook.requests) == (2 if point == "delivery_after_send" else 1)
     assert len({r["headers"]["Idempotency-Key"] for r in hook.requests}) == 1 and len(hook.kept) == 1
+
+
+def test_every_result_is_announced_unless_the_operator_limits_its_age(settings, clock, receivers):
+    hook = receivers()
+    finalize(settings, clock, ("webhook", hook.url))
+    assert Delivery.objects.count() == 1  # final a day ago (or more): announced all the same
+    settings.RESULTS_ANNOUNCE_MAX_AGE_DAYS = 1
+    ingest.batch_ingest(contributions=pushes("old", 5, 9, YESTERDAY - timedelta(days=5)))
+    done = results_finalize(now=clock.now())
+    assert (done.results, done.deliveries) == (2, 0)  # that day's global and project result: not announced
+    assert Delivery.objects.count() == 1
