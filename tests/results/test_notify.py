@@ -178,3 +178,31 @@ def test_every_result_is_announced_unless_the_operator_limits_its_age(settings, 
     done = results_finalize(now=clock.now())
     assert (done.results, done.deliveries) == (2, 0)  # that day's global and project result: not announced
     assert Delivery.objects.count() == 1
+
+
+def test_the_results_metrics_count_what_happened(settings, clock, receivers):
+    from notify.sender import undelivered_age
+    from scoring.metrics import REGISTRY
+    from scoring.results.services import results_sweep
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    recorded = sample("leaderboard_consumer_results_recorded_total")
+    outcomes = {o: sample("leaderboard_consumer_result_deliveries_total", outcome=o) for o in ("delivered", "retry")}
+    hook = receivers(statuses=[500])
+    settings.RESULTS_GRACE_SECONDS = 0
+    NotificationTarget.objects.create(kind="webhook", url=hook.url, timeframes=["daily"], project_ids=[0])
+    ingest.batch_ingest(contributions=pushes("m", 1, 4, YESTERDAY))
+    done = results_sweep()
+    assert sample("leaderboard_consumer_results_recorded_total") - recorded == done.results >= 2
+    assert undelivered_age(clock.now()) == 0.0  # queued just now
+    clock.advance(seconds=90)
+    assert undelivered_age(clock.now()) == 90.0
+    deliveries_send(now=clock.now())  # a 500: retried later
+    clock.advance(hours=1)
+    deliveries_send(now=clock.now())
+    assert {
+        o: sample("leaderboard_consumer_result_deliveries_total", outcome=o) - before for o, before in outcomes.items()
+    } == {"delivered": 1, "retry": 1}
+    assert undelivered_age(clock.now()) == 0.0  # none pending
