@@ -186,3 +186,31 @@ class HealthCheck(Shape):
     # `scoring.health.health_check`'s answer (given as it is).
     status = serializers.ChoiceField(choices=["ok", "degraded", "error"])
     checks = HealthChecks()
+
+
+@extend_schema_serializer(component_name="PeriodResult")
+class PeriodResult(BoardFields):
+    # `scoring.results.selectors.Result`: a final board, recorded once (SPEC section 14).
+    id = serializers.IntegerField(help_text="The result's id (in the notifications' Idempotency-Key).")
+    final_at = serializers.DateTimeField(help_text="When the period became final: its end plus the grace.")
+    recorded_at = serializers.DateTimeField()
+    rules_version = serializers.IntegerField(help_text="The rules version the scores are under.")
+    members = serializers.IntegerField(help_text="How many contributors the board held.")
+    total_points = serializers.IntegerField(help_text="The points of the whole board.")
+    late_events = serializers.IntegerField(
+        help_text="Events for the period logged after the result was recorded: counted here, never in the result."
+    )
+    top = BoardRow(many=True, source="rows", help_text="The top RESULTS_TOP_N, with standard competition ranks.")
+
+
+@extend_schema_serializer(component_name="PeriodResultPage")
+class PeriodResultPage(Shape):
+    # The latest results of a scope (`results_latest`), newest period first.
+    timeframe = serializers.ChoiceField(choices=TIMEFRAMES, allow_null=True, help_text="null: every timeframe.")
+    project_id = serializers.IntegerField(allow_null=True, help_text="null: the global boards.")
+    total = serializers.IntegerField(min_value=0)
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next = _link_field()
+    previous = _link_field()
+    results = PeriodResult(many=True)

@@ -62,13 +62,25 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("consumer", "retention_monthly_days"): "BOARD_RETENTION_MONTHLY_DAYS",
     ("consumer", "snapshot_retention"): "SNAPSHOT_RETENTION",
     ("scoring", "excluded_logins"): "LEADERBOARD_EXCLUDED_LOGINS",
+    ("results", "grace_seconds"): "RESULTS_GRACE_SECONDS",
+    ("results", "top_n"): "RESULTS_TOP_N",
+    ("results", "announce_max_age_days"): "RESULTS_ANNOUNCE_MAX_AGE_DAYS",
+    ("results", "notify_urls"): "LEADERBOARD_NOTIFY_URLS",
+    ("results", "notify_secret"): "LEADERBOARD_NOTIFY_SECRET",
+    ("results", "notify_timeout"): "LEADERBOARD_NOTIFY_TIMEOUT",
+    ("results", "public_url"): "LEADERBOARD_PUBLIC_URL",
     ("github", "webhook_secret"): "GITHUB_WEBHOOK_SECRET",
     ("github", "publish_timeout"): "GITHUB_WEBHOOK_PUBLISH_TIMEOUT",
 }
 
 # Django's own key for a machine that only talks to itself (SPEC section 6; README, "The secret key").
 DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-set-DJANGO_SECRET_KEY-in-production"
-LOCAL_NAMES = {"", "localhost"}  # "": no host, a Unix socket
+LOCAL_NAMES = {"", "localhost"}
+NOTIFY_KINDS = (
+    "slack",
+    "discord",
+    "webhook",
+)  # SPEC section 14: what a notification target may be  # "": no host, a Unix socket
 
 
 def is_local_host(host: str | None) -> bool:
@@ -167,6 +179,20 @@ class Config:
         if not url.startswith(tuple(f"{scheme}://" for scheme in schemes)):
             raise ImproperlyConfigured(f"{name}: {url!r} must start with {' or '.join(s + '://' for s in schemes)}")
         return url
+
+    def notify_targets(self, name: str) -> list[tuple[str, str]]:
+        """Notification targets as `kind=url` items (comma-separated): [(kind, url)], each kind
+        one of NOTIFY_KINDS and each URL http(s)."""
+        targets = []
+        for item in self.list(name, []):
+            kind, _, url = item.partition("=")
+            kind, url = kind.strip(), url.strip()
+            if kind not in NOTIFY_KINDS or not url.startswith(("http://", "https://")):
+                raise ImproperlyConfigured(
+                    f"{name}: {item!r} is not kind=url (kind {', '.join(NOTIFY_KINDS)}; url http:// or https://)"
+                )
+            targets.append((kind, url))
+        return targets
 
     def secret_key(self, *, debug: bool, local: bool) -> str:
         """`DJANGO_SECRET_KEY`; unset, the development key with a warning, but only where that

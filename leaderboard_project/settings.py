@@ -148,6 +148,21 @@ SCORING = {row: config.int(f"SCORING_{row.upper()}", points, minimum=0) for row,
 # Logins kept off every board like bots (SPEC section 9), compared case-insensitively.
 LEADERBOARD_EXCLUDED_LOGINS = config.list("LEADERBOARD_EXCLUDED_LOGINS", [])
 
+# Period results (SPEC section 14, docs/EXACTLY_ONCE.md "Period results"): a period's boards are
+# final this long after the period ends; the top this many of each are recorded.
+RESULTS_GRACE_SECONDS = config.int("RESULTS_GRACE_SECONDS", 3600, minimum=0)
+RESULTS_TOP_N = config.int("RESULTS_TOP_N", 10, minimum=1, maximum=1000)
+# A result recorded more than this many days after it became final is not announced (0: every
+# result is, as SPEC section 14 asks); for a first run over a long log.
+RESULTS_ANNOUNCE_MAX_AGE_DAYS = config.int("RESULTS_ANNOUNCE_MAX_AGE_DAYS", 0, minimum=0)
+# Notification targets besides the admin's (comma-separated `kind=url`, kind slack, discord or
+# webhook), the secret a webhook's body is signed with, and how long one attempt may take.
+LEADERBOARD_NOTIFY_URLS = config.notify_targets("LEADERBOARD_NOTIFY_URLS")
+LEADERBOARD_NOTIFY_SECRET = config.str("LEADERBOARD_NOTIFY_SECRET", None)
+LEADERBOARD_NOTIFY_TIMEOUT = config.float("LEADERBOARD_NOTIFY_TIMEOUT", 5.0, minimum=0.1)
+# Where the pages are served, for the links in a Slack or Discord message.
+LEADERBOARD_PUBLIC_URL = config.url("LEADERBOARD_PUBLIC_URL", "http://localhost:8000", ("http", "https"))
+
 # Boards past their retention are aggregated from the log once and kept in Redis this long, at
 # most this many of them (docs/API.md, "Expired periods").
 API_ARCHIVE_SECONDS = config.int("API_ARCHIVE_SECONDS", 3600, minimum=1)

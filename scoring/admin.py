@@ -151,3 +151,6 @@ class RulesVersionAdmin(ReadOnlyAdmin):
     """The scoring tables, one active (`rescore_leaderboards` changes which)."""
 
     list_display = ["number", "active", "created_at", "activated_at", "retired_at"]
+
+
+from scoring.results import admin as results_admin  # noqa: E402, F401  (registers the results' pages)

@@ -33,6 +33,14 @@ In `rescore_leaderboards` (scoring/maintenance/rescore.py), in the order a resco
 - `rescore_before_commit` the switch done in its transaction, the sentinel aside, not committed
 - `rescore_before_swap`   the switch committed, the boards not swapped in
 
+In the results' finalizer (scoring/results/finalize.py) and the notifications' sender
+(notify/sender.py; docs/EXACTLY_ONCE.md, "Period results"):
+
+- `results_after_record`  results, placings and outbox rows written, not committed
+- `results_after_commit`  all of it committed, the finalize lock not yet released
+- `delivery_after_claim`  a delivery claimed (its lease committed), not sent
+- `delivery_after_send`   a delivery sent and answered, the attempt not recorded
+
 In a restore or rebuild (scoring/maintenance/restore.py) and a snapshot (snapshots/services.py):
 
 - `restore_before_swap`   the boards built aside and caught up, applies paused, not swapped in
@@ -51,6 +59,8 @@ from django.conf import settings
 CRASH_POINTS = ("after_fetch", "after_record", "after_redis_apply", "after_apply_commit", "before_ack", "mid_ack")
 EXCLUSION_CRASH_POINTS = ("after_exclusion_mark", "after_exclusion_lua")
 RESCORE_CRASH_POINTS = ("rescore_after_chunk", "rescore_after_build", "rescore_before_commit", "rescore_before_swap")
+RESULTS_CRASH_POINTS = ("results_after_record", "results_after_commit")
+DELIVERY_CRASH_POINTS = ("delivery_after_claim", "delivery_after_send")
 _passes: dict[str, int] = {}
 _hooks: dict[str, list[Callable[[], None]]] = {}
 

@@ -113,6 +113,22 @@ RESTORE_DURATION = Histogram(
     buckets=_RESTORE_BUCKETS,
     registry=REGISTRY,
 )
+RESULTS_RECORDED = Counter(
+    "leaderboard_consumer_results_recorded",
+    "Period results recorded by this consumer's sweep (one per final board).",
+    registry=REGISTRY,
+)
+DELIVERIES = Counter(
+    "leaderboard_consumer_result_deliveries",
+    "Attempts to deliver a result to a notification target, by outcome: delivered, retry, rejected, expired.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+UNDELIVERED_AGE = Gauge(
+    "leaderboard_consumer_oldest_undelivered_result_seconds",
+    "Age of the oldest result delivery still pending (0: none), read at each pass of the sender.",
+    registry=REGISTRY,
+)
 
 
 def batch_count(*, received: int, logged: int, duplicates: int, dead_letters: int, applied: int) -> None:

@@ -182,3 +182,15 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} (seq {self.stream_sequence})"
+
+
+# The results' tables live with their package (scoring/results/), in this app.
+from scoring.results.models import (  # noqa: E402, F401
+    Delivery,
+    DeliveryAttempt,
+    NotificationTarget,
+    PeriodPlacing,
+    PeriodResult,
+    ResultPeriod,
+    ResultsWatermark,
+)

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from api.cache import MICRO, route_cached
-from scoring.apis import boards, contributors, service
+from scoring.apis import boards, contributors, results, service
 
 urlpatterns = [
     path("health-check", service.HealthCheckApi.as_view(), name="health-check"),
@@ -16,4 +16,5 @@ urlpatterns = [
     path("projects", service.ProjectListApi.as_view(), name="project-list"),
     path("contributors/<str:contributor>", contributors.ContributorApi.as_view(), name="contributor"),
     path("rules", service.RulesApi.as_view(), name="rules"),
+    path("results", results.ResultsApi.as_view(), name="results"),
 ]

@@ -203,3 +203,30 @@ def test_bad_tls_proxy_settings_name_themselves(env, read):
     (name,) = env
     with pytest.raises(ImproperlyConfigured, match=name):
         read(Config(env), name)
+
+
+def test_notify_targets_are_kind_equals_url_and_the_results_settings_have_specs_defaults():
+    config = Config({"LEADERBOARD_NOTIFY_URLS": "slack=https://hooks.example/a, webhook=http://127.0.0.1:9/x"})
+    assert config.notify_targets("LEADERBOARD_NOTIFY_URLS") == [
+        ("slack", "https://hooks.example/a"),
+        ("webhook", "http://127.0.0.1:9/x"),
+    ]
+    assert Config({}).notify_targets("LEADERBOARD_NOTIFY_URLS") == []
+    from django.conf import settings
+
+    assert (settings.RESULTS_TOP_N, settings.LEADERBOARD_NOTIFY_TIMEOUT) == (10, 5.0)
+
+
+@pytest.mark.parametrize("value", ["teams=https://x.example", "slack", "webhook=ftp://x.example"])
+def test_a_bad_notify_target_names_the_setting(value):
+    with pytest.raises(ImproperlyConfigured, match="LEADERBOARD_NOTIFY_URLS"):
+        Config({"LEADERBOARD_NOTIFY_URLS": value}).notify_targets("LEADERBOARD_NOTIFY_URLS")
+
+
+def test_the_results_settings_are_read_from_the_yaml_results_section(tmp_path):
+    path = tmp_path / "leaderboard.yaml"
+    path.write_text("results:\n  grace_seconds: 60\n  top_n: 3\n  notify_urls: discord=https://d.example/h\n")
+    config = Config({"LEADERBOARD_CONFIG": str(path)})
+    assert config.int("RESULTS_GRACE_SECONDS", 3600) == 60
+    assert config.int("RESULTS_TOP_N", 10) == 3
+    assert config.notify_targets("LEADERBOARD_NOTIFY_URLS") == [("discord", "https://d.example/h")]

@@ -13,13 +13,48 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlencode
+
+from django.urls import reverse
 
 from api import shapes
 from scoring import clock
-from scoring.boards import Board, Timeframe, period_shift, period_start
+from scoring.boards import GLOBAL, Board, Timeframe, period_shift, period_start
 from scoring.selectors import BoardRow, board_page, board_ranks
+from web.templatetags.board_extras import avatar_hue
 
 PAGE_SIZE = 50
+TIMEFRAME_LABELS = {
+    Timeframe.ALL_TIME: "All time",
+    Timeframe.YEARLY: "Year",
+    Timeframe.MONTHLY: "Month",
+    Timeframe.WEEKLY: "Week",
+    Timeframe.DAILY: "Day",
+}
+
+
+def board_url(board: Board, *, page: int = 1, timeframe_only: bool = False) -> str:
+    """The page of `board` (naming the period unless `timeframe_only`: then the current one)."""
+    path = reverse("web:board") if board.project_id == GLOBAL else reverse("web:project", args=[board.project_id])
+    query: dict[str, object] = {}
+    if board.timeframe is not Timeframe.ALL_TIME:
+        query["timeframe"] = board.timeframe.value
+        if not timeframe_only:
+            query["period"] = board.period
+    if page > 1:
+        query["page"] = page
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def contributor_display(login: str | None, user_id: str | int) -> dict[str, Any]:
+    """How a page names a contributor: the profile's link, the login (or `#id`), the
+    placeholder avatar's colour and letter."""
+    return {
+        "href": f"/contributors/{quote(login or str(user_id))}",
+        "name": login or f"#{user_id}",
+        "hue": avatar_hue(user_id),
+        "initial": login[0].upper() if login else "#",
+    }
 
 
 def move_of(rank: int, previous_rank: int | None) -> int | None:

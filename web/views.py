@@ -6,17 +6,32 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from api.bounds import U64_MAX
-from api.query import PAGE, PROJECT_ID, USER_ID, BoardQuery, Invalid, QueryError, Whole, board_query_parse, query_parse
+from api.query import (
+    PAGE,
+    PROJECT_ID,
+    TIMEFRAME,
+    USER_ID,
+    BoardQuery,
+    Invalid,
+    QueryError,
+    Whole,
+    board_query_parse,
+    query_parse,
+)
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import clock
 from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift
+from scoring.redis_boards import RESULTS_KEY
+from scoring.results.finalize import RESULT_TIMEFRAMES
+from scoring.results.selectors import results_latest, user_placings
 from scoring.rules import EventKind
 from scoring.selectors import (
     contributor_find,
@@ -28,20 +43,15 @@ from scoring.selectors import (
     user_projects,
     user_standing,
 )
-from web.board import PAGE_SIZE, board_view, next_period
+from web.board import PAGE_SIZE, TIMEFRAME_LABELS, board_url, board_view, contributor_display, next_period
 from web.chart import points_chart
-from web.templatetags.board_extras import avatar_hue
+from web.results import last_winners, placings_display, result_display
 
-TIMEFRAME_LABELS = {
-    Timeframe.ALL_TIME: "All time",
-    Timeframe.YEARLY: "Year",
-    Timeframe.MONTHLY: "Month",
-    Timeframe.WEEKLY: "Week",
-    Timeframe.DAILY: "Day",
-}
 PROJECTS_LISTED = 500  # the project selector; a deployment with more finds them by URL
 RECENT_EVENTS = 25
 CHART_DAYS = 90
+RESULTS_PAGE_SIZE = 10  # periods on a page of the hall of fame
+RESULTS_TIMEFRAME = Timeframe.WEEKLY  # the hall of fame's first tab
 
 
 # The project selector's form names a project (0: the global board) and the timeframe shown.
@@ -58,19 +68,6 @@ def _page_query(request: HttpRequest, project_id: str | None, now: datetime) -> 
     return board_query_parse(params, now=now, fields=(PAGE,), path=path)
 
 
-def board_url(board: Board, *, page: int = 1, timeframe_only: bool = False) -> str:
-    """The page of `board` (naming the period unless `timeframe_only`: then the current one)."""
-    path = reverse("web:board") if board.project_id == GLOBAL else reverse("web:project", args=[board.project_id])
-    query: dict[str, object] = {}
-    if board.timeframe is not Timeframe.ALL_TIME:
-        query["timeframe"] = board.timeframe.value
-        if not timeframe_only:
-            query["period"] = board.period
-    if page > 1:
-        query["page"] = page
-    return f"{path}?{urlencode(query)}" if query else path
-
-
 def row_display(row: dict) -> dict:
     """A board row with what the template prints, worked out here: a page has 50 rows, and
     template logic per row (includes, `{% url %}`, filters) was most of a page's time."""
@@ -81,15 +78,7 @@ def row_display(row: dict) -> dict:
         kind = "same"
     else:
         kind = "up" if move > 0 else "down"
-    return {
-        **row,
-        "href": f"/contributors/{quote(login or user_id)}",
-        "name": login or f"#{user_id}",
-        "hue": avatar_hue(user_id),
-        "initial": login[0].upper() if login else "#",
-        "move_kind": kind,
-        "move_places": abs(move) if move else 0,
-    }
+    return {**row, **contributor_display(login, user_id), "move_kind": kind, "move_places": abs(move) if move else 0}
 
 
 def stream_url(board: Board) -> str:
@@ -172,9 +161,62 @@ def board(request: HttpRequest, project_id: str | None = None) -> HttpResponse:
         "page_next_url": board_url(shown, page=page + 1) if page < pages else None,
         "live": page == 1,
         "stream_url": stream_url(shown),
+        "winners": last_winners(board=shown),
+        "results_url": _results_url(shown.timeframe if shown.timeframe in RESULT_TIMEFRAMES else None, scope),
     }
     response = render(request, "web/board.html", context)
-    response.page_boards = view.boards  # the response cache keeps the page until one of them changes
+    # The response cache keeps the page until one of its boards changes, or a result is recorded.
+    response.page_boards = view.boards | {RESULTS_KEY}
+    return response
+
+
+def _results_url(timeframe: Timeframe | None, scope: int, page: int = 1) -> str:
+    query: dict[str, object] = {"timeframe": timeframe.value} if timeframe else {}
+    if scope != GLOBAL:
+        query["project_id"] = scope
+    if page > 1:
+        query["page"] = page
+    return f"{reverse('web:results')}?{urlencode(query)}" if query else reverse("web:results")
+
+
+@unavailable_as_page
+def hall_of_fame(request: HttpRequest) -> HttpResponse:
+    """`/results`: the recorded results of a timeframe (tabs), newest period first, paginated;
+    `project_id` for a project's."""
+    try:
+        fields = (TIMEFRAME, PAGE, PROJECT_ID)  # as on a board page, an empty field is absent, another ignored
+        params = {name: [values[-1]] for name, values in request.GET.lists() if values[-1]}
+        values = query_parse({name: params[name] for name in params.keys() & {f.name for f in fields}}, fields)
+    except QueryError as exc:
+        return _bad(request, exc.message)
+    timeframe = values.get("timeframe", RESULTS_TIMEFRAME)
+    if timeframe not in RESULT_TIMEFRAMES:
+        return _bad(request, "All time never ends, so it has no results: pick a year, month, week or day.")
+    scope, page = values.get("project_id", GLOBAL), values["page"]
+    total, found = results_latest(
+        timeframe=timeframe, project_id=scope, limit=RESULTS_PAGE_SIZE, offset=(page - 1) * RESULTS_PAGE_SIZE
+    )
+    project = project_list().filter(id=scope).first() if scope != GLOBAL else None
+    pages = max(1, -(-total // RESULTS_PAGE_SIZE))
+    context = {
+        "title": "Hall of fame",
+        "scope_name": (project.name if project else None)
+        or (f"Project {scope}" if scope != GLOBAL else "All projects"),
+        "scope_url": board_url(Board(scope, Timeframe.ALL_TIME, "all")),
+        "timeframe_label": TIMEFRAME_LABELS[timeframe],
+        "total": total,
+        "results": [result_display(result) for result in found],
+        "tabs": [
+            {"label": TIMEFRAME_LABELS[t], "url": _results_url(t, scope), "current": t is timeframe}
+            for t in RESULT_TIMEFRAMES
+        ],
+        "page": page,
+        "pages": pages,
+        "page_previous_url": _results_url(timeframe, scope, page - 1) if page > 1 else None,
+        "page_next_url": _results_url(timeframe, scope, page + 1) if page < pages else None,
+    }
+    response = render(request, "web/results.html", context)
+    response.page_boards = frozenset({RESULTS_KEY})  # kept until a result is recorded
     return response
 
 
@@ -234,6 +276,8 @@ def contributor(request: HttpRequest, key: str) -> HttpResponse:
             {"event": event, "label": _kind_label(EventKind(event.kind))}
             for event in user_events(user_id=user_id, board=Board(GLOBAL, Timeframe.ALL_TIME, "all"))[:RECENT_EVENTS]
         ],
+        "placings": placings_display(user_placings(user_id=user_id)),
+        "top_n": settings.RESULTS_TOP_N,
         "title": getattr(standings[0]["found"], "login", None) or f"Contributor #{user_id}",
     }
     return render(request, "web/contributor.html", context)

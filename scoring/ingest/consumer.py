@@ -43,6 +43,7 @@ from scoring.ingest.messages import batch_items, batch_name
 from scoring.ingest.poison import batch_ingest_isolating
 from scoring.jetstream import BatchSpan, JetStreamSource, batch_span
 from scoring.redis_boards import BoardsNotReady, Heartbeat
+from scoring.results.services import results_sweep
 from scoring.rules.versions import ActiveRules, rules_check
 
 logger = logging.getLogger("leaderboard.consumer")
@@ -293,6 +294,7 @@ class Consumer:
             applied, skipped = ingest.pending_sweep(older_than=older_than)
             metrics.EVENTS_APPLIED.inc(applied)
             metrics.LOG_UNAPPLIED.set(selectors.unapplied_count())
+            results_sweep()  # period results final by now (scoring/results/)
         except BoardsNotReady:
             self._until_done(self._restore, "restore")
             return

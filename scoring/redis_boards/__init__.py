@@ -19,11 +19,11 @@ What it keeps in Redis, by module (the names themselves are all in `keys`):
   epoch that an archive is checked against;
 - `heartbeat`: `leaderboard:meta:consumer:<durable>`, the consumers' heartbeat;
 - `announce`: the pub/sub channel `leaderboard:boards:changed:<db>`, the keys of the boards
-  each apply changed (the live pages follow it);
+  each apply changed (the live pages follow it), and `RESULTS_KEY` when results are recorded;
 - `client`: the Redis client and the registered Lua scripts.
 """
 
-from scoring.redis_boards.announce import boards_announce, boards_changed
+from scoring.redis_boards.announce import RESULTS_KEY, boards_announce, boards_changed, results_announce
 from scoring.redis_boards.apply import Increment, boards_apply, pending_clear, pending_has, pending_sample
 from scoring.redis_boards.archive import archive_exists, archive_store
 from scoring.redis_boards.build import BoardBuild, BuildLost, builds_drop
@@ -58,6 +58,7 @@ __all__ = [
     "PAUSED_KEY",
     "PENDING_KEY",
     "READY_KEY",
+    "RESULTS_KEY",
     "BoardBuild",
     "BoardMember",
     "BoardSlice",
@@ -93,5 +94,6 @@ __all__ = [
     "ready_pause",
     "ready_resume",
     "ready_token",
+    "results_announce",
     "server_run_id",
 ]

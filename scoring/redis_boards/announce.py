@@ -1,5 +1,6 @@
 """The changed-boards channel, `leaderboard:boards:changed:<db>`: after each apply, the keys
-of the boards it changed (the live pages follow it)."""
+of the boards it changed (the live pages follow it); after results are recorded, `RESULTS_KEY`
+(the page cache drops the pages that show results)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import redis.asyncio
 
 from scoring.boards import Board
 from scoring.redis_boards.client import connection
-from scoring.redis_boards.keys import changed_channel
+from scoring.redis_boards.keys import KEY_PREFIX, changed_channel
 
 logger = logging.getLogger("leaderboard.redis")
+
+# Not a board: the name announced when period results are recorded (a page showing results
+# marks itself with it, as a board page marks itself with its boards).
+RESULTS_KEY = f"{KEY_PREFIX}:results"
 
 
 def _changed_channel(client: redis.Redis | redis.asyncio.Redis) -> str:
@@ -26,8 +31,17 @@ def boards_announce(boards: Iterable[Board]) -> None:
     is logged and never fails the apply, and a listener that misses one re-reads the board on
     the next (or when it resubscribes)."""
     keys = " ".join(sorted({board.key for board in boards}))
-    if not keys:
-        return
+    if keys:
+        _publish(keys)
+
+
+def results_announce() -> None:
+    """Tell listeners (the page cache) that period results were recorded, as `boards_announce`
+    does for boards."""
+    _publish(RESULTS_KEY)
+
+
+def _publish(keys: str) -> None:
     client = connection()
     try:
         client.publish(_changed_channel(client), keys)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scoring.boards import Timeframe, period_of, period_shift
+from scoring.results.finalize import results_finalize
 from tests.web.conftest import AXE, WebServer, ingest, push, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -26,6 +27,16 @@ ROWS_JS = """() => Array.from(document.querySelectorAll('table.board tbody tr'))
 def api(server: WebServer, query: str) -> dict:
     with urllib.request.urlopen(f"{server.url}/v1/leaderboard/public?{query}", timeout=10) as response:
         return json.loads(response.read())
+
+
+def serious_violations(page) -> list[str]:
+    """What axe-core finds serious or critical on the page open in `page`."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async () => (await axe.run()).violations
+             .filter(v => v.impact === 'serious' || v.impact === 'critical')
+             .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"""
+    )
 
 
 def expected_rows(body: dict) -> list[list[str]]:
@@ -183,12 +194,91 @@ def test_no_serious_accessibility_violations(web_server, browser, seeded, scheme
         found = {}
         for path in ["/", "/?timeframe=weekly", "/projects/2", "/contributors/11", "/contributors/999"]:
             page.goto(web_server.url + path)
-            page.add_script_tag(path=str(AXE))
-            found[path] = page.evaluate(
-                """async () => (await axe.run()).violations
-                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
-                     .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"""
-            )
+            found[path] = serious_violations(page)
+        assert found == {path: [] for path in found}
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def with_results(seeded, settings):
+    """`seeded`, with every period closed by now recorded (no grace): last week's, the days
+    and months of the older events; a bot's points last week, in no result."""
+    now = seeded
+    ingest(
+        push(66, 10, at=now - timedelta(days=7), login="dependabot[bot]"),
+        push(22, 7, at=now - timedelta(days=7), login="grace-hopper"),
+    )
+    settings.RESULTS_GRACE_SECONDS = 0
+    results_finalize(now=now)
+    return now
+
+
+def results_api(server: WebServer, query: str) -> dict:
+    with urllib.request.urlopen(f"{server.url}/v1/results?{query}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def winners(result: dict) -> list[list[str]]:
+    """A result's winners as a page shows them: the rows ranked 1 to 3."""
+    return [
+        [str(r["rank"]), r.get("login") or f"#{r['user_id']}", str(r["score"])] for r in result["top"] if r["rank"] <= 3
+    ]
+
+
+WINNERS_JS = """(section) => Array.from(document.querySelectorAll(section + ' table.winners')).map(t =>
+  Array.from(t.querySelectorAll('tbody tr')).map(tr => [tr.querySelector('.rank').textContent.trim(),
+    tr.querySelector('.name').textContent.trim(), tr.querySelector('.score').textContent.trim()]))"""
+
+
+def test_results_on_the_board_page_the_hall_of_fame_and_a_profile(web_server, page, with_results):
+    last_week = results_api(web_server, "timeframe=weekly&limit=1")["results"][0]
+    # the bot's 10 points last week are on no board and in no result
+    assert winners(last_week) == [["1", "#33", "8"], ["2", "grace-hopper", "7"], ["3", "#55", "3"]]
+    assert "dependabot[bot]" not in json.dumps(last_week)
+    page.goto(web_server.url + "/?timeframe=weekly")
+    assert page.evaluate(WINNERS_JS, ".last-winners") == [winners(last_week)]
+    assert page.inner_text(".last-winners h2") == f"Last winners: week {last_week['period']}"
+    screenshot(page, "board-winners-desktop")
+
+    page.locator(".last-winners").get_by_role("link", name="Hall of fame").click()
+    assert page.url == f"{web_server.url}/results?timeframe=weekly"
+    assert page.get_attribute("nav.tabs a[aria-current]", "href") == "/results?timeframe=weekly"
+    weeks = results_api(web_server, "timeframe=weekly")["results"]
+    assert page.evaluate(WINNERS_JS, "main") == [winners(r) for r in weeks]
+    page.get_by_role("navigation", name="Timeframe").get_by_role("link", name="Month").click()
+    assert page.url == f"{web_server.url}/results?timeframe=monthly"
+    months = results_api(web_server, "timeframe=monthly")["results"]
+    assert [h.split(" ", 1)[1] for h in page.locator("section.result h2").all_inner_texts()] == [
+        r["period"] for r in months
+    ]
+    assert page.evaluate(WINNERS_JS, "main") == [winners(r) for r in months]
+    screenshot(page, "results-desktop")
+    assert "dependabot" not in page.content()
+
+    page.locator("section.result").first.get_by_role("link").nth(1).click()
+    assert page.url.startswith(f"{web_server.url}/contributors/")
+    rows = page.locator("table.placings tbody tr").all_inner_texts()
+    assert rows and all("#" in row for row in rows)
+    screenshot(page, "contributor-placings-desktop")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_results_pages_at_375_px_and_accessibility(web_server, browser, with_results, scheme):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, color_scheme=scheme, device_scale_factor=2)
+    page = context.new_page()
+    try:
+        found = {}
+        for name, path in [
+            ("board-winners", "/?timeframe=weekly"),
+            ("results", "/results?timeframe=weekly"),
+            ("results-daily", "/results?timeframe=daily"),
+            ("contributor-placings", "/contributors/grace-hopper"),
+        ]:
+            page.goto(web_server.url + path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+            screenshot(page, f"{name}-375-{scheme}")
+            found[path] = serious_violations(page)
         assert found == {path: [] for path in found}
     finally:
         context.close()

@@ -122,6 +122,7 @@ def test_board_pages_are_kept_until_their_board_changes(cached, redis_client, cl
     assert pagecache.cache.pages[pagecache.key_of("http", "testserver", weekly)].boards == {
         f"leaderboard:global:weekly:{week}",
         f"leaderboard:global:weekly:{last_week}",
+        "leaderboard:results",  # the page shows the last closed week's winners
     }
 
 

@@ -9,6 +9,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from notify.sender import SenderLoop
 from scoring import metrics
 from scoring.ingest.consumer import Consumer
 from scoring.jetstream import JetStreamSource
@@ -97,6 +98,7 @@ class Command(BaseCommand):
             if not source.connect(stop):
                 return  # told to stop before NATS could be reached
             consumer.restore_at_start()  # the restore logs what it did
+            SenderLoop(stop).start()  # the results' notifications, beside the batch loops
             stats = consumer.run()
         finally:
             source.close()

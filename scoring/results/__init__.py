@@ -1,0 +1,1 @@
+"""Period results (SPEC section 14): finalizing, reading, notifying."""
