@@ -29,8 +29,8 @@ from scoring.boards import Board
 
 logger = logging.getLogger("leaderboard.stream")
 
-MIN_INTERVAL = 1.0  # seconds between two events of one board (SPEC §11)
-MAX_LEAD = 0.25  # a paced read starts at most this long before its event's turn
+MIN_INTERVAL = 0.25  # the window of SPEC §11: at most four events of one board a second
+MAX_LEAD = 0.1  # a paced read starts at most this long before its turn (well inside the window)
 
 # (event id, payload): the id says what the page shows (equal ids, equal pages).
 Event = tuple[str, Any]

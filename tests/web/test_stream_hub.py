@@ -62,3 +62,37 @@ def test_a_board_that_always_changes_gets_one_event_per_interval_read_once_for_a
     assert len(sent) >= 3 and min(gaps) >= INTERVAL - 1e-6  # paced (asyncio may wake 1 ns early)
     assert len(sent) < 20  # a hundred changes, coalesced
     assert sent[-1][1] == board_frame("v100", b'{"version":100}')  # the last change arrives
+
+
+def test_by_default_a_change_waits_at_most_the_specs_250_ms_window():
+    """SPEC §11: a change to a board quiet for 250 ms goes out at once; one inside the window
+    goes out at its end — not a second later, as the hub's first window had it."""
+    state = {"version": 0}
+
+    def read(board: Board) -> tuple[str, bytes]:
+        return f"v{state['version']}", b'{"version":%d}' % state["version"]
+
+    hub = StreamHub(read=read)  # the default window
+    channel = hub.channels[BOARD.key] = Channel(BOARD)
+    watcher = FakeWatcher(hub)
+    channel.watchers.add(watcher)
+    changed_at = []
+
+    async def changes() -> None:
+        for _ in range(2):  # two changes 50 ms apart: the first at once, the second at the window's end
+            state["version"] += 1
+            changed_at.append(hub.loop.time())
+            hub._changed(channel)
+            await asyncio.sleep(0.05)
+        while channel.reading or channel.timer is not None:
+            await asyncio.sleep(0.01)
+
+    try:
+        hub.loop.run_until_complete(changes())
+    finally:
+        hub.readers.shutdown()
+        hub.loop.close()
+    (first, _), (second, frame) = watcher.frames
+    assert first - changed_at[0] < 0.1  # the leading edge: at once
+    assert 0.25 - 1e-6 <= second - first < 0.25 + 0.1  # the window's end, not a second later
+    assert frame == board_frame("v2", b'{"version":2}')
