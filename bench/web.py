@@ -21,9 +21,8 @@ starts (gunicorn with the stream worker: 2 workers x 8 threads; one consumer), t
    the first `board` event that shows it (end to end: JetStream, consumer, apply, announce,
    re-read, fan-out, this process reading a thousand sockets). Twice: clients on a board that
    only the markers change, one every 2 s (each change is sent at once), and clients on the
-   global all-time board, which every batch changes, a marker a second (there SPEC §11's "at
-   most one event per board per second" paces what they see: a change waits up to a second
-   for its turn).
+   global all-time board, which every batch changes, a marker a second (there SPEC §11's
+   coalescing paces what they see: a change waits up to its 250 ms window for its turn).
 
 Prints the figures and writes them into the "## Pages and live updates" section of
 docs/BENCHMARKS.md.

@@ -34,7 +34,8 @@ class BoardStreamApi(QueryApi):
         description=(
             "`text/event-stream`. A `board` event carries the board's first page (`timeframe`, "
             "`period`, `project_id`, `total`, `results` of rows with `rank`, `user_id`, `score`, "
-            "`login`, `avatar_url`, `move`, `new`) when the board changes, at most once a second; "
+            "`login`, `avatar_url`, `move`, `new`) when the board changes, coalesced (a leading edge, "
+            "a 250 ms window); "
             "a comment line every 15 s keeps the connection open. Each event has an `id:`; a "
             "client reconnecting with `Last-Event-ID` gets the current page at once if its copy "
             "is stale. The first event comes at once."
