@@ -214,3 +214,16 @@ class PeriodResultPage(Shape):
     next = _link_field()
     previous = _link_field()
     results = PeriodResult(many=True)
+
+
+@extend_schema_serializer(component_name="ShieldsBadge")
+class ShieldsBadge(Shape):
+    # `scoring.apis.badges.Badge`, as shields.io's endpoint badge reads it
+    # (https://shields.io/badges/endpoint-badge): `https://img.shields.io/endpoint?url=…`.
+    schemaVersion = computed(serializers.IntegerField(help_text="Always 1."), lambda badge: 1)
+    label = serializers.CharField(help_text='The left text: "rank", or e.g. "weekly rank".')
+    message = serializers.CharField(help_text='The right text: e.g. "#3 · 1,234 pts", or "not ranked".')
+    color = serializers.CharField(help_text="The right part's colour, in hex without the #.")
+    cacheSeconds = computed(
+        serializers.IntegerField(help_text="How long shields may keep it (seconds)."), lambda badge: badge.max_age
+    )

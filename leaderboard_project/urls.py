@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from leaderboard_project.metrics import metrics_view
+from scoring.apis.badges import BadgeSvgApi
 from web.apis import BoardStreamApi
 
 urlpatterns = [
@@ -14,6 +15,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),  # Prometheus's text format, all workers' figures
     path("v1/", include("github.urls")),
     path("v1/stream", BoardStreamApi.as_view(), name="board-stream"),
+    path("badges/contributors/<str:contributor>.svg", BadgeSvgApi.as_view(), name="badge-svg"),
     path("", include("web.urls")),
 ]
 

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from api.cache import MICRO, route_cached
-from scoring.apis import boards, contributors, results, service
+from scoring.apis import badges, boards, contributors, results, service
 
 urlpatterns = [
     path("health-check", service.HealthCheckApi.as_view(), name="health-check"),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("users/<str:user_id>/events", contributors.UserEventsApi.as_view(), name="user-events"),
     path("projects", service.ProjectListApi.as_view(), name="project-list"),
     path("contributors/<str:contributor>", contributors.ContributorApi.as_view(), name="contributor"),
+    path("badges/<str:contributor>", badges.BadgeApi.as_view(), name="badge"),
     path("rules", service.RulesApi.as_view(), name="rules"),
     path("results", results.ResultsApi.as_view(), name="results"),
 ]

@@ -279,8 +279,22 @@ def contributor(request: HttpRequest, key: str) -> HttpResponse:
         "placings": placings_display(user_placings(user_id=user_id)),
         "top_n": settings.RESULTS_TOP_N,
         "title": getattr(standings[0]["found"], "login", None) or f"Contributor #{user_id}",
+        "badge": badge_embeds(request, getattr(standings[0]["found"], "login", None) or str(user_id)),
     }
     return render(request, "web/contributor.html", context)
+
+
+def badge_embeds(request: HttpRequest, key: str) -> dict[str, str]:
+    """How to embed `key`'s rank badge: the SVG's path, the Markdown for a README (the badge
+    linking to the profile) and the shields.io URL, absolute on the host the page was asked from."""
+    svg = reverse("badge-svg", args=[key])
+    page = request.build_absolute_uri(reverse("web:contributor", args=[key]))
+    shields = urlencode({"url": request.build_absolute_uri(reverse("badge", args=[key]))})
+    return {
+        "svg": svg,
+        "markdown": f"[![rank]({request.build_absolute_uri(svg)})]({page})",
+        "shields": f"https://img.shields.io/endpoint?{shields}",
+    }
 
 
 def _kind_label(kind: EventKind) -> str:

@@ -7,5 +7,7 @@ come without names).
 - `base`: what every read shares (JSON only, the query, Cache-Control);
 - `boards`: a board's page and a user's standing;
 - `contributors`: a user's events and a contributor;
+- `badges`: a contributor's rank to embed, as shields.io's endpoint JSON and as an SVG;
+- `results`: period results;
 - `service`: the health check, the projects and the rules.
 """

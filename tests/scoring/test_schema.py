@@ -34,6 +34,7 @@ ENDPOINTS = {
     "/v1/contributors/{contributor}": {"contributor"},
     "/v1/health-check": set(),
     "/v1/rules": set(),
+    "/v1/badges/{contributor}": {"contributor", "timeframe"},
     "/v1/results": {"timeframe", "period", "project_id", "limit", "offset"},
     "/v1/stream": {"timeframe", "period", "project_id", "Last-Event-ID"},
 }

@@ -282,3 +282,61 @@ def test_results_pages_at_375_px_and_accessibility(web_server, browser, with_res
         assert found == {path: [] for path in found}
     finally:
         context.close()
+
+
+UNREACHABLE_AVATAR = "http://127.0.0.1:9/x.png"  # port 9 (discard) refuses: the image cannot load
+# a 1x1 PNG that always loads
+LOADING_AVATAR = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkaPj/"
+    "HwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
+AVATARS_JS = """() => Array.from(document.querySelectorAll('.avatar-placeholder')).map(a => {
+  const img = a.querySelector('img');
+  return [a.firstChild.textContent, a.checkVisibility(), img ? img.checkVisibility() : null];
+})"""
+
+
+@pytest.fixture
+def blocked_avatars(ready_boards):
+    """Two contributors whose avatars cannot load, and one whose avatar loads."""
+    now = datetime.now(UTC)
+    ingest(
+        push(11, 9, at=now, login="ada", avatar_url=UNREACHABLE_AVATAR),
+        push(22, 5, at=now, login="grace-hopper", avatar_url=UNREACHABLE_AVATAR),
+        push(33, 2, at=now, login="linus", avatar_url=LOADING_AVATAR),
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_avatars_that_cannot_load_show_the_initials(web_server, browser, blocked_avatars, width):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        for name, path, expected in [
+            ("board-blocked-avatars", "/", [["A", True, False], ["G", True, False], ["L", True, True]]),
+            ("contributor-blocked-avatar", "/contributors/ada", [["A", True, False]]),
+        ]:
+            page.goto(web_server.url + path)
+            page.wait_for_function("() => document.querySelectorAll('img.avatar-img[hidden]').length > 0")
+            assert page.evaluate(AVATARS_JS) == expected, path
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+            screenshot(page, f"{name}-{'desktop' if width > 375 else '375'}")
+    finally:
+        context.close()
+
+
+def test_the_badge_svg_renders_what_the_api_says(web_server, page, blocked_avatars):
+    with urllib.request.urlopen(f"{web_server.url}/v1/badges/ada", timeout=10) as response:
+        body = json.loads(response.read())
+    page.goto(web_server.url + "/badges/contributors/ada.svg")
+    texts = page.evaluate("() => Array.from(document.querySelectorAll('text')).map(t => t.textContent)")
+    assert texts == [body["label"], body["message"]] == ["rank", "#1 · 9 pts"]
+    # as a README shows it, on a light page and on a dark one
+    page.goto(web_server.url + "/")
+    svg = web_server.url + "/badges/contributors/ada.svg"
+    page.set_content(
+        f'<div style="background:#fff;padding:12px"><img src="{svg}" alt="rank"></div>'
+        f'<div style="background:#0d1117;padding:12px"><img src="{svg}" alt="rank"></div>'
+    )
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    screenshot(page, "badge-svg-light-and-dark")

@@ -198,6 +198,24 @@ def test_contributor_page(boards, client):
     assert html.count('<li>\n      <span class="pts">') == 2
     assert client.get("/contributors/404").status_code == 404
     assert client.get("/contributors/nobody").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_profile_shows_the_badge_and_the_markdown_to_copy(boards, client, settings):
+    from scoring.models import Contributor
+
+    html = client.get("/contributors/7").content.decode()
+    assert '<img src="/badges/contributors/7.svg" alt="This contributor\'s all-time rank badge"' in html
+    markdown = "[![rank](http://testserver/badges/contributors/7.svg)](http://testserver/contributors/7)"
+    assert f'<textarea id="badge-markdown" class="copy" rows="3" readonly>{markdown}</textarea>' in html
+    assert "<code>https://img.shields.io/endpoint?url=http%3A%2F%2Ftestserver%2Fv1%2Fbadges%2F7</code>" in html
+    Contributor.objects.create(id=9, login="Ada")
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "ranks.example.org"]
+    named = client.get("/contributors/9", HTTP_HOST="ranks.example.org").content.decode()
+    assert (
+        "[![rank](http://ranks.example.org/badges/contributors/Ada.svg)](http://ranks.example.org/contributors/Ada)"
+        in named
+    )
     found = client.get("/contributors/?q=%237")
     assert (found.status_code, found["Location"]) == (302, "/contributors/7")
 

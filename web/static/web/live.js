@@ -27,13 +27,13 @@
     var link = tr.querySelector(".who a");
     link.href = "/contributors/" + encodeURIComponent(row.login || row.user_id);
     var avatar = tr.querySelector(".avatar");
-    if (row.avatar_url) {
+    avatar.style.setProperty("--hue", hues(row.user_id));
+    avatar.textContent = row.login ? row.login.charAt(0).toUpperCase() : "#";
+    if (row.avatar_url) {  // over the initials, which avatars.js uncovers if it fails to load
       var img = document.createElement("img");
-      img.className = "avatar"; img.src = row.avatar_url; img.alt = ""; img.width = 32; img.height = 32;
-      avatar.replaceWith(img);
-    } else {
-      avatar.style.setProperty("--hue", hues(row.user_id));
-      avatar.textContent = row.login ? row.login.charAt(0).toUpperCase() : "#";
+      img.className = "avatar-img"; img.dataset.initial = avatar.textContent;
+      img.src = row.avatar_url; img.alt = ""; img.width = 32; img.height = 32;
+      avatar.appendChild(img);
     }
     tr.querySelector(".name").textContent = row.login || "#" + row.user_id;
     return tr;

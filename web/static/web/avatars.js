@@ -1,0 +1,7 @@
+// An avatar that cannot load (GitHub's image host is often blocked) is hidden, uncovering the
+// initials drawn beneath it: no broken-image icon. Loaded in <head>, before any image, so the
+// listener (capturing: error events do not bubble) hears every failure, the live rows' too.
+document.addEventListener("error", function (event) {
+  var img = event.target;
+  if (img.classList && img.classList.contains("avatar-img")) img.hidden = true;
+}, true);
