@@ -207,7 +207,7 @@ def test_the_profile_shows_the_badge_and_the_markdown_to_copy(boards, client, se
     html = client.get("/contributors/7").content.decode()
     assert '<img src="/badges/contributors/7.svg" alt="This contributor\'s all-time rank badge"' in html
     markdown = "[![rank](http://testserver/badges/contributors/7.svg)](http://testserver/contributors/7)"
-    assert f'<textarea id="badge-markdown" class="copy" rows="3" readonly>{markdown}</textarea>' in html
+    assert f'<textarea id="badge-markdown" class="copy" rows="4" readonly>{markdown}</textarea>' in html
     assert "<code>https://img.shields.io/endpoint?url=http%3A%2F%2Ftestserver%2Fv1%2Fbadges%2F7</code>" in html
     Contributor.objects.create(id=9, login="Ada")
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "ranks.example.org"]
