@@ -153,6 +153,18 @@ def wait_until_drained(nats_names: dict[str, str], timeout: float = 60, processe
     raise AssertionError(f"the durable did not drain within {timeout}s")
 
 
+def process_stop(proc: subprocess.Popen, timeout: float = 30) -> int:
+    """SIGTERM a process this test started, wait for it; SIGKILL if it will not go. Its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def wait_for(condition, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -214,13 +226,7 @@ class ApiProcess:
         wait_for(answers, timeout=timeout, interval=0.1, message="gunicorn to answer")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process_stop(self.proc)
         self.listener.close()
         self._out.close()
         self._err.close()

@@ -25,7 +25,7 @@ from scoring.event_generator import POISON, GeneratorOptions, events_generate, e
 from scoring.ingest.wire import decode
 from scoring.rules import points
 from scoring.rules.versions import settings_table
-from tests.fixtures import free_port, wait_for, wait_until_drained
+from tests.fixtures import free_port, process_stop, wait_for, wait_until_drained
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -112,12 +112,7 @@ class Prometheus:
             raise AssertionError(f"{exc}; last values {seen[-5:]}") from None
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        process_stop(self.proc)
         self.log.close()
 
 

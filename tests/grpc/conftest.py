@@ -13,7 +13,7 @@ import pytest
 from proto.leaderboard.v1 import leaderboard_pb2_grpc as ours_grpc
 from proto.leaderboardscoring.v1 import leaderboardscoring_pb2_grpc as rankr_grpc
 from tests.clock import manage
-from tests.fixtures import ROOT, consumer_env, free_port, wait_for
+from tests.fixtures import ROOT, consumer_env, free_port, process_stop, wait_for
 
 
 class GrpcProcess:
@@ -39,13 +39,7 @@ class GrpcProcess:
         return self.log_path.read_text()
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process_stop(self.proc)
         self._log.close()
         self.channel.close()  # after the server's end: its calls have ended as it ended them
         return self.proc.returncode

@@ -27,6 +27,15 @@ class FakeWatcher:
         self.frames.append((self.hub.loop.time(), frame))
 
 
+def run_on_hub(hub: StreamHub, changes) -> None:
+    """Run the coroutine `changes` on the hub's loop (this thread), then close the hub."""
+    try:
+        hub.loop.run_until_complete(changes)
+    finally:
+        hub.readers.shutdown()
+        hub.loop.close()
+
+
 def test_a_board_that_always_changes_gets_one_event_per_interval_read_once_for_all():
     state = {"version": 0, "reads": 0}
 
@@ -49,11 +58,7 @@ def test_a_board_that_always_changes_gets_one_event_per_interval_read_once_for_a
         while channel.reading or channel.timer is not None:
             await asyncio.sleep(0.01)
 
-    try:
-        hub.loop.run_until_complete(changes())
-    finally:
-        hub.readers.shutdown()
-        hub.loop.close()
+    run_on_hub(hub, changes())
     sent = watchers[0].frames
     frames = [frame for _, frame in sent]
     assert all([frame for _, frame in watcher.frames] == frames for watcher in watchers)  # the same bytes
@@ -87,11 +92,7 @@ def test_by_default_a_change_waits_at_most_the_specs_250_ms_window():
         while channel.reading or channel.timer is not None:
             await asyncio.sleep(0.01)
 
-    try:
-        hub.loop.run_until_complete(changes())
-    finally:
-        hub.readers.shutdown()
-        hub.loop.close()
+    run_on_hub(hub, changes())
     (first, _), (second, frame) = watcher.frames
     assert first - changed_at[0] < 0.1  # the leading edge: at once
     assert 0.25 - 1e-6 <= second - first < 0.25 + 0.1  # the window's end, not a second later
