@@ -206,7 +206,8 @@ def drain(
     if profile is not None:
         time.sleep(0.2)  # let the interpreter start before py-spy attaches
         spy_argv = [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(process.proc.pid)]
-        spy_argv += ["--idle", "--threads", "--nonblocking", "--rate", "200", "--format", "raw", "-o", str(profile)]
+        idle = [] if os.environ.get("BENCH_PROFILE_CPU") else ["--idle"]  # on-CPU samples only
+        spy_argv += [*idle, "--threads", "--nonblocking", "--rate", "200", "--format", "raw", "-o", str(profile)]
         spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first, drained = asyncio.run(_watch_drain(target, process, started))
     if spy is not None:

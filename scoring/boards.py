@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 KEY_PREFIX = "leaderboard"
@@ -58,10 +58,11 @@ class Board:
     project_id: int
     timeframe: Timeframe
     period: str
+    # Its Redis key, made once: the apply names every board of every event of a batch.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return board_key(self.project_id, self.timeframe, self.period)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", board_key(self.project_id, self.timeframe, self.period))
 
 
 def period_of(timeframe: Timeframe, moment: datetime | date) -> str:
@@ -147,7 +148,8 @@ def validate_period(timeframe: Timeframe, period: str) -> str:
 
 def board_key(project_id: int, timeframe: Timeframe | str, period: str) -> str:
     """The Redis key of a board."""
-    timeframe = Timeframe(timeframe)
+    if not isinstance(timeframe, Timeframe):
+        timeframe = Timeframe(timeframe)
     if project_id == GLOBAL:
         return f"{KEY_PREFIX}:global:{timeframe.value}:{period}"
     return f"{KEY_PREFIX}:project:{project_id}:{timeframe.value}:{period}"

@@ -22,7 +22,7 @@ from scoring import clock, faults, redis_boards
 from scoring.boards import Board, boards_of, expires_at, is_retained
 from scoring.eventlog.sql import user_excluded
 from scoring.gate import gate_shared
-from scoring.ingest.record import Scored
+from scoring.ingest.record import Recorded, Scored
 from scoring.redis_boards import Increment
 
 
@@ -55,6 +55,13 @@ class BoardPlan:
             self._cache[cache_key] = found
         return found
 
+    @staticmethod
+    def distinct(increments: Sequence[Increment]) -> list[tuple[Board, ...]]:
+        """The distinct board sets of `increments` (each set is the plan's own tuple, shared by
+        every event of its project and day: told apart by identity, not by hashing ten boards
+        an event)."""
+        return list({id(i.boards): i.boards for i in increments}.values())
+
 
 PLAN_MAX_ENTRIES = 10_000
 _plan: BoardPlan | None = None
@@ -74,14 +81,18 @@ def board_plan() -> BoardPlan:
 _boards_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boards-apply")
 
 
-def _apply_locked(rows: Sequence[LogRow], plan: BoardPlan) -> tuple[int, int]:
+def _apply_locked(rows: Sequence[LogRow], plan: BoardPlan, where: tuple[str, list] | None = None) -> tuple[int, int]:
     """Apply locked, unapplied rows and mark them applied, inside the caller's transaction
     (which holds the gate shared). An excluded contributor's event is marked like any other
     but adds nothing: its points stay in the log, off every board (SPEC section 9).
 
     The Lua call and the UPDATE run at the same time (Redis and Postgres each on a core);
     both belong to the open transaction, which commits only once both have succeeded, and the
-    row locks are held until the script is done whatever happens."""
+    row locks are held until the script is done whatever happens. `where` names the rows again
+    for the UPDATE (the condition that selected them, and its parameters), when it names
+    exactly the locked rows; otherwise they are named by id."""
+    if where is None:
+        where = ("event_id = ANY(%s)", [[r[0] for r in rows]])
     increments = [
         Increment(event_id, user_id, points, () if excluded else plan.boards(project_id, occurred_at))
         for event_id, user_id, project_id, points, occurred_at, excluded in rows
@@ -89,18 +100,18 @@ def _apply_locked(rows: Sequence[LogRow], plan: BoardPlan) -> tuple[int, int]:
     applying = _boards_worker.submit(redis_boards.boards_apply, increments, expires=plan.expires)
     try:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE scoring_contributionevent SET applied = true WHERE event_id = ANY(%s)", [[r[0] for r in rows]]
-            )
+            cursor.execute(f"UPDATE scoring_contributionevent SET applied = true WHERE {where[0]}", where[1])
     finally:
         result = applying.result()  # raises BoardsNotReady or a Redis error: the transaction rolls back
     faults.point("after_redis_apply")
     if result[0]:  # the live pages re-read these boards (docs/LIVE.md)
-        redis_boards.boards_announce(board for increment in increments for board in increment.boards)
+        redis_boards.boards_announce(board for boards in plan.distinct(increments) for board in boards)
     return result
 
 
-def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> tuple[int, int]:
+def events_apply(
+    *, scored: Sequence[Scored], recorded: Recorded | None = None, plan: BoardPlan | None = None
+) -> tuple[int, int]:
     """Add the points of the batch's logged, unapplied events to the boards, exactly once.
 
     What is added is what the log says — the locked row's user, project, time and points —
@@ -108,23 +119,28 @@ def events_apply(*, scored: Sequence[Scored], plan: BoardPlan | None = None) -> 
     consumer with other scoring settings, cannot put on a board what the log does not hold.
     Returns (applied now, already on the boards). Raises `BoardsNotReady` (nothing changed,
     the transaction rolled back) while a restore or rebuild holds the boards.
+
+    The batch's rows are every id of the batch, whatever the message says it is worth (the row
+    decides): given what `events_record` wrote (`recorded`), they are the rows its transaction
+    logged and the batch's ids that were logged before — named so, rather than by a thousand ids.
     """
-    # Every id of the batch, whatever the message says it is worth: the row decides.
-    event_ids = [s.contribution.event_id for s in scored]
-    if not event_ids:
+    if not scored:
         return 0, 0
+    if recorded is None or recorded.txid is None:
+        batch = ("event_id = ANY(%s)", [[s.contribution.event_id for s in scored]])
+    else:
+        batch = ("(txid = %s OR event_id = ANY(%s))", [recorded.txid, list(recorded.already)])
+    where = (f"{batch[0]} AND NOT applied AND points > 0", batch[1])
     plan = plan or board_plan()
     with transaction.atomic(), connection.cursor() as cursor:
         gate_shared(cursor)
         cursor.execute(
-            f"SELECT {_LOG_ROW} FROM scoring_contributionevent"
-            " WHERE event_id = ANY(%s) AND NOT applied AND points > 0 ORDER BY event_id FOR UPDATE",
-            [event_ids],
+            f"SELECT {_LOG_ROW} FROM scoring_contributionevent WHERE {where[0]} ORDER BY event_id FOR UPDATE", where[1]
         )
         rows = _log_rows(cursor.fetchall())
         if not rows:
             return 0, 0
-        result = _apply_locked(rows, plan)
+        result = _apply_locked(rows, plan, where)
     faults.point("after_apply_commit")
     redis_boards.pending_clear([r[0] for r in rows])
     return result

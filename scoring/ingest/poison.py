@@ -52,15 +52,15 @@ def _poison(item: Item, exc: BaseException) -> BatchResult:
         dead = DeadLetterIn(item.msg.data, reason, subject, sequence)
         return _dead_letter(dead, result)
     try:
-        scored, logged, _ = batch_record([item.contribution])
+        scored, recorded = batch_record([item.contribution])
     except Exception as again:
         if is_transient(again):
             raise
         reason = f"the log cannot hold it: {describe(again)}"
         return _dead_letter(DeadLetterIn(item.msg.data, reason, subject, sequence), result)
-    result.logged, result.duplicates = logged, 1 - logged
+    result.logged, result.duplicates = recorded.logged, 1 - recorded.logged
     try:
-        result.applied, result.skipped = events_apply(scored=scored)
+        result.applied, result.skipped = events_apply(scored=scored, recorded=recorded)
         return result
     except BoardsNotReady:
         raise

@@ -38,15 +38,15 @@ class BatchResult:
 
 def batch_ingest(*, contributions: Sequence[Contribution], dead_letters: Sequence[DeadLetterIn] = ()) -> BatchResult:
     """Record then apply one batch; the caller acks only after this returns."""
-    scored, logged, dead = batch_record(contributions, dead_letters)
+    scored, recorded = batch_record(contributions, dead_letters)
     faults.point("after_record")
-    applied, skipped = events_apply(scored=scored)
+    applied, skipped = events_apply(scored=scored, recorded=recorded)
     return BatchResult(
         batches=1,
         received=len(contributions) + len(dead_letters),
-        logged=logged,
-        duplicates=len(contributions) - logged,
-        dead_letters=dead,
+        logged=recorded.logged,
+        duplicates=len(contributions) - recorded.logged,
+        dead_letters=recorded.dead_letters,
         applied=applied,
         skipped=skipped,
     )

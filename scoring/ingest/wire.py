@@ -42,17 +42,21 @@ class InvalidEvent(ValueError):
 
 
 def decode(data: bytes) -> Contribution:
-    """Decode and validate one wire message (SPEC section 1). Raises `InvalidEvent`."""
+    """Decode and validate one wire message (SPEC section 1). Raises `InvalidEvent`.
+
+    Each field is read once into a local: a read of a message's field builds a new Python
+    object every time, and this runs for every event (docs/BENCHMARKS.md, Profiling)."""
     message = pb.ContributionEvent()
     try:
         message.ParseFromString(data)
     except (DecodeError, RuntimeWarning) as exc:
         raise InvalidEvent(f"undecodable: {exc}") from exc
-    if not message.id:
+    event_id = message.id
+    if not event_id:
         raise InvalidEvent("id is empty")
-    if "\x00" in message.id:
+    if "\x00" in event_id:
         raise InvalidEvent("id contains a NUL character (Postgres cannot store it)")
-    if len(message.id) > MAX_EVENT_ID_LENGTH:
+    if len(event_id) > MAX_EVENT_ID_LENGTH:
         raise InvalidEvent(f"id is longer than {MAX_EVENT_ID_LENGTH} characters")
     if not message.HasField("time"):
         raise InvalidEvent("time is missing")
@@ -69,7 +73,8 @@ def decode(data: bytes) -> Contribution:
         raise InvalidEvent(f"payload is missing (expected {payload_field})")
     if present != payload_field:
         raise InvalidEvent(f"payload {present} does not match event_name {kind.name} (expected {payload_field})")
-    if message.repository_id == 0:
+    project_id = message.repository_id
+    if project_id == 0:
         raise InvalidEvent("repository_id is 0")
     payload = getattr(message, present)
     user_id = getattr(payload, user_field)
@@ -78,15 +83,17 @@ def decode(data: bytes) -> Contribution:
     facts = _scoring_facts(kind, payload)
     # The actor names the credited user; one naming somebody else (or nobody) is not trusted
     # with this user's name, and the event is scored without it.
-    if message.HasField("actor") and message.actor.id == user_id:
-        facts["login"] = _text(message.actor.login)[:MAX_LOGIN_LENGTH]  # indexed: a btree entry is < 2.7 kB
-        facts["avatar_url"] = _text(message.actor.avatar_url)
-        facts["is_bot"] = message.actor.is_bot
+    if message.HasField("actor"):
+        actor = message.actor
+        if actor.id == user_id:
+            facts["login"] = _text(actor.login)[:MAX_LOGIN_LENGTH]  # indexed: a btree entry is < 2.7 kB
+            facts["avatar_url"] = _text(actor.avatar_url)
+            facts["is_bot"] = actor.is_bot
     return Contribution(
-        event_id=message.id,
+        event_id=event_id,
         kind=kind,
         occurred_at=occurred_at,
-        project_id=message.repository_id,
+        project_id=project_id,
         project_name=project_name(message.repository_name),
         user_id=user_id,
         raw=data,

@@ -89,13 +89,13 @@ def boards_apply(increments: Sequence[Increment], *, expires: dict[Board, dateti
     """
     client = connection()
     key_index: dict[Board, int] = {}
-    set_index: dict[tuple[Board, ...], int] = {}
+    set_index: dict[int, int] = {}  # by the board set's identity: many events share one tuple
     set_args: list[int] = []
     event_args: list[str | int] = []
     for increment in increments:
-        index = set_index.get(increment.boards)
+        index = set_index.get(id(increment.boards))
         if index is None:
-            index = set_index[increment.boards] = len(set_index) + 1
+            index = set_index[id(increment.boards)] = len(set_index) + 1
             set_args.append(len(increment.boards))
             for board in increment.boards:
                 set_args.append(key_index.setdefault(board, len(key_index) + 1))
