@@ -60,23 +60,22 @@ def _seed(projects: int, others: int) -> int:
         )
         cursor.execute(
             """INSERT INTO scoring_contributionevent (event_id, kind, user_id, project_id, occurred_at, points, raw,
-                                                       applied, rules_version)
+                                                       rules_version)
                SELECT 'top-' || p || '-' || d, 1, %(user)s, p, date_trunc('day', now()) - d * interval '1 day'
-                      + interval '1 hour', 2, '\\x00'::bytea, true, 1
+                      + interval '1 hour', 2, '\\x00'::bytea, 1
                  FROM generate_series(1, %(projects)s) p, generate_series(0, 34) d
                UNION ALL
                SELECT 'top-' || p || '-m' || m, 1, %(user)s, p,
-                      date_trunc('month', now()) - m * interval '1 month' + interval '1 hour', 2, '\\x00'::bytea,
-                      true, 1
+                      date_trunc('month', now()) - m * interval '1 month' + interval '1 hour', 2, '\\x00'::bytea, 1
                  FROM generate_series(1, %(projects)s) p, generate_series(1, 13) m""",
             {"user": USER, "projects": projects},
         )
         mine = cursor.rowcount
         cursor.execute(
             """INSERT INTO scoring_contributionevent (event_id, kind, user_id, project_id, occurred_at, points, raw,
-                                                       applied, rules_version)
+                                                       rules_version)
                SELECT 'other-' || g, 1 + g %% 7, 1 + (g * 7919) %% 5000, 1 + g %% 50,
-                      now() - (g %% (400 * 24)) * interval '1 hour', 1 + g %% 10, '\\x00'::bytea, true, 1
+                      now() - (g %% (400 * 24)) * interval '1 hour', 1 + g %% 10, '\\x00'::bytea, 1
                  FROM generate_series(1, %s) g""",
             [others],
         )

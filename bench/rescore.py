@@ -97,7 +97,7 @@ def _log_build(args) -> None:
             " SELECT p, 'bench/repo-' || p, 0 FROM generate_series(1, %s) AS p",
             [args.projects],
         )
-        columns = "event_id, kind, user_id, project_id, occurred_at, points, raw, applied, rules_version"
+        columns = "event_id, kind, user_id, project_id, occurred_at, points, raw, rules_version"
         with cursor.copy(f"COPY scoring_contributionevent ({columns}) FROM STDIN") as copy:
             for n in range(args.events):
                 message = _event(rng, f"bench-{n}", args.users, args.projects, args.days)
@@ -105,7 +105,7 @@ def _log_build(args) -> None:
                 score = points(wire.scoring_facts(raw), table)
                 occurred_at = message.time.ToDatetime(tzinfo=UTC)
                 row = (message.id, message.event_name, _user(message), message.repository_id, occurred_at, score)
-                copy.write_row((*row, raw, True, 1))
+                copy.write_row((*row, raw, 1))
                 if (n + 1) % 250_000 == 0:
                     _log(f"  log: {n + 1} events written")
         cursor.execute("VACUUM ANALYZE scoring_contributionevent")

@@ -7,7 +7,8 @@ events of `--users` users spread over `--projects` projects, all on yesterday (U
 into Postgres as if consumed, plus unapplied rows of today for the applies. Each run finalizes
 yesterday's daily board (global and every project: 1,001 results, their placings) from scratch,
 while a second connection applies in a loop exactly what an apply holds in Postgres (the boards
-gate shared, 100 unapplied rows `FOR UPDATE`, `applied = true`; rolled back so it repeats). The
+gate shared, the ledger rows of 100 unapplied events `FOR UPDATE`, then deleted; rolled back so it
+repeats). The
 figures: the finalize's time, and the slowest apply during it against the slowest before it.
 """
 
@@ -55,14 +56,17 @@ def _seed(projects: int, events: int, users: int, day: datetime) -> None:
         )
         cursor.execute(
             """INSERT INTO scoring_contributionevent (event_id, kind, user_id, project_id, occurred_at, points, raw,
-                                                       applied, rules_version)
+                                                       rules_version)
                SELECT 'e-' || g, 1 + g %% 7, 1 + (g * 7919) %% %(users)s, 1 + g %% %(projects)s,
-                      %(day)s + (g %% 86400) * interval '1 second', 1 + g %% 10, '\\x00'::bytea, true, 1
+                      %(day)s + (g %% 86400) * interval '1 second', 1 + g %% 10, '\\x00'::bytea, 1
                  FROM generate_series(1, %(events)s) g
                UNION ALL
-               SELECT 'today-' || g, 1, 1 + g, 1, %(day)s + interval '1 day 1 hour', 2, '\\x00'::bytea, false, 1
+               SELECT 'today-' || g, 1, 1 + g, 1, %(day)s + interval '1 day 1 hour', 2, '\\x00'::bytea, 1
                  FROM generate_series(1, 100) g""",
             {"users": users, "projects": projects, "day": day, "events": events},
+        )
+        cursor.execute(  # today's rows wait for their apply
+            "INSERT INTO scoring_unapplied (id) SELECT id FROM scoring_contributionevent WHERE event_id LIKE 'today-%%'"
         )
         cursor.execute("ANALYZE")
 
@@ -78,8 +82,8 @@ def _applies(stop: threading.Event, durations: list[tuple[float, float]]) -> Non
             started = time.perf_counter()
             with conn.transaction(force_rollback=True):
                 conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", [GATE_LOCK])
-                conn.execute("SELECT id FROM scoring_contributionevent WHERE NOT applied ORDER BY event_id FOR UPDATE")
-                conn.execute("UPDATE scoring_contributionevent SET applied = true WHERE NOT applied")
+                conn.execute("SELECT id FROM scoring_unapplied ORDER BY id FOR UPDATE")
+                conn.execute("DELETE FROM scoring_unapplied")
             durations.append((started, time.perf_counter() - started))
             time.sleep(0.002)
 

@@ -88,12 +88,12 @@ def _events_insert(cursor, *, prefix: str, count: int, users: int, projects: int
     cursor.execute(
         """
         INSERT INTO scoring_contributionevent
-               (event_id, kind, user_id, project_id, occurred_at, points, raw, applied, rules_version)
+               (event_id, kind, user_id, project_id, occurred_at, points, raw, rules_version)
         SELECT %(prefix)s || g, 1 + g %% 7,
                %(base)s + 1 + floor(%(users)s * power(random(), 2))::bigint,
                1 + floor(%(projects)s * power(random(), 2))::bigint,
                now() - random() * %(days)s * interval '1 day',
-               1 + floor(random() * 10)::int, '\\x'::bytea, true, 1
+               1 + floor(random() * 10)::int, '\\x'::bytea, 1
           FROM generate_series(1, %(count)s) AS g
         """,
         {"prefix": prefix, "base": USER_BASE, "users": users, "projects": projects, "days": days, "count": count},

@@ -20,6 +20,23 @@ def _pre(text: str):
     return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
 
 
+class AppliedFilter(admin.SimpleListFilter):
+    """Whether a row's points are on the boards: no row of it waits in the ledger."""
+
+    title = "applied"
+    parameter_name = "applied"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.applied()
+        if self.value() == "no":
+            return queryset.unapplied()
+        return queryset
+
+
 @admin.register(ContributionEvent)
 class ContributionEventAdmin(ReadOnlyAdmin):
     list_display = [
@@ -33,13 +50,17 @@ class ContributionEventAdmin(ReadOnlyAdmin):
         "applied",
         "logged_at",
     ]
-    list_filter = ["kind", "applied", ("occurred_at", admin.DateFieldListFilter)]
+    list_filter = ["kind", AppliedFilter, ("occurred_at", admin.DateFieldListFilter)]
     search_fields = ["=event_id", "=user_id", "=project__id", "project__name"]
     date_hierarchy = "occurred_at"
-    list_select_related = ["project"]
+    list_select_related = ["project", "unapplied"]
     show_full_result_count = False  # count(*) on a large log is slow
     readonly_fields = ["payload"]
     exclude = ["raw"]
+
+    @admin.display(description="applied", boolean=True)
+    def applied(self, obj):
+        return obj.applied
 
     @admin.display(description="kind", ordering="kind")
     def kind_name(self, obj):

@@ -37,7 +37,7 @@ from django.db import connection, transaction
 from scoring import clock, faults, redis_boards
 from scoring.boards import GLOBAL, Board, Timeframe, expires_at, is_retained, midnight, periods_of
 from scoring.eventlog.aggregate import day_scores
-from scoring.eventlog.sql import is_excluded, live_points
+from scoring.eventlog.sql import is_excluded, is_unapplied, live_points
 from scoring.gate import BOARDS_LOCK, gate_exclusive, session_lock
 from scoring.models import Contributor
 from scoring.redis_boards import MemberBoards
@@ -219,10 +219,10 @@ def contributors_sync(
 # A contributor's points per project and UTC day (the log's grain: every board it is on follows
 # from these). Live points: those of the active rules version, also while a rescore moves the log.
 _USER_DAYS = f"SELECT user_id, project_id, day, score FROM ({day_scores('e.user_id = ANY(%s::numeric[])')}) AS d"
-_LIVE = live_points()
+_LIVE = live_points("e")
 _USER_PENDING = f"""
-SELECT user_id, event_id, {_LIVE} FROM scoring_contributionevent
- WHERE user_id = ANY(%s::numeric[]) AND NOT applied AND {_LIVE} > 0
+SELECT e.user_id, e.event_id, {_LIVE} FROM scoring_contributionevent e
+ WHERE e.user_id = ANY(%s::numeric[]) AND {is_unapplied("e")} AND {_LIVE} > 0
 """
 
 

@@ -117,6 +117,16 @@ class RulesVersion(models.Model):
         return f"rules version {self.number}{' (active)' if self.active else ''}"
 
 
+class EventQuerySet(models.QuerySet):
+    def unapplied(self) -> EventQuerySet:
+        """Rows whose points are not on the boards yet (`eventlog.sql.is_unapplied`)."""
+        return self.filter(unapplied__isnull=False)
+
+    def applied(self) -> EventQuerySet:
+        """Rows whose points are on the boards, or that are worth none."""
+        return self.filter(unapplied__isnull=True)
+
+
 class ContributionEvent(models.Model):
     """One distinct valid event, with the points it earned (zero included)."""
 
@@ -139,27 +149,61 @@ class ContributionEvent(models.Model):
     raw = models.BinaryField(help_text="The protobuf message exactly as received.")
     url = models.TextField(blank=True, db_default="", help_text="The activity on the provider's site.")
     logged_at = models.DateTimeField(db_default=Now())
-    applied = models.BooleanField(default=False, help_text="Its points are on the Redis boards.")
     txid = models.BigIntegerField(
         db_default=models.Func(function="txid_current", output_field=models.BigIntegerField()), editable=False
     )
 
+    objects = EventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        # Every index costs each insert and each `applied` update, so the log keeps only those
-        # its reads need: the unique event id (dedup, ON CONFLICT), a user's and a project's
-        # events by time, a time range, the snapshot visibility id, and the unapplied rows.
+        # Every index costs each insert, so the log keeps only those its reads need: the unique
+        # event id (dedup, ON CONFLICT), a user's and a project's events by time, a time range
+        # and the snapshot visibility id. Which rows wait for their apply is the ledger's
+        # (`UnappliedEvent`): a row is written once, and no flag of it is updated per event.
         constraints = [models.UniqueConstraint(fields=["event_id"], name="event_id_unique")]
         indexes = [
             models.Index(fields=["user_id", "-occurred_at", "-id"], name="event_user_time"),
             models.Index(fields=["project", "occurred_at"], name="event_project_time"),
             models.Index(fields=["occurred_at"], name="event_time"),
             models.Index(fields=["txid"], name="event_txid"),
-            models.Index(fields=["id"], name="event_pending", condition=models.Q(applied=False)),
         ]
 
     def __str__(self) -> str:
         return self.event_id
+
+    @property
+    def applied(self) -> bool:
+        """Whether its points are on the boards (or it is worth none): no ledger row waits
+        (read once, or from `select_related("unapplied")`)."""
+        try:
+            self.unapplied  # noqa: B018 - the lookup is the question
+        except UnappliedEvent.DoesNotExist:
+            return True
+        return False
+
+
+class UnappliedEvent(models.Model):
+    """A logged event whose points are not on the boards yet: written with the event (when it
+    is worth points), deleted by the apply in the transaction that puts them there
+    (docs/EXACTLY_ONCE.md). It holds only the events in flight, so it stays small; the apply
+    locks these rows, not the log's, and the log's rows are never updated by it. No foreign
+    key: the check would cost every insert; the quarantine deletes both rows together."""
+
+    event = models.OneToOneField(
+        "ContributionEvent",
+        primary_key=True,
+        db_column="id",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="unapplied",
+    )
+
+    class Meta:
+        db_table = "scoring_unapplied"
+
+    def __str__(self) -> str:
+        return f"unapplied {self.pk}"
 
 
 class DeadLetter(models.Model):

@@ -251,7 +251,7 @@ def assert_messages_exact(
     invalid = [data for data in messages if not valid_events([data])]  # each one a dead letter
     assert redis_boards_state(client) == expected_boards(events, excluded=excluded, table=table)
     assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(e.event_id for e in events)
-    assert ContributionEvent.objects.filter(applied=False).count() == 0
+    assert ContributionEvent.objects.unapplied().count() == 0
     assert DeadLetter.objects.count() == len(invalid)
     if verify_env is None:
         call_command("verify_leaderboards", stdout=open(os.devnull, "w"))  # noqa: SIM115 - raises CommandError on a diff

@@ -4,6 +4,9 @@ statement needs it (a second spelling is a rule a later change forgets).
 - A row's **live points**: its points under the active rules version, `points` if the row is at
   that version, else `points_prev` (a row a rescore has moved ahead keeps its points under the
   active version there until the rescore's switch). Every aggregate of the log sums these.
+- An **unapplied** row: its points are not on the boards yet — it has a row in the ledger
+  `scoring_unapplied` (the log's own rows are written once and never updated for this). The
+  ORM twin is `ContributionEvent.objects.unapplied()` / `.applied()`.
 - An **excluded** contributor (SPEC section 9): its `excluded_reason` is set. Its events stay in
   the log and reach no board. The ORM twin is `Contributor.objects.excluded()` /
   `.on_boards()` (`scoring.models.EXCLUDED`).
@@ -33,6 +36,19 @@ def live_points_expression() -> models.Case:
         default=models.F("points_prev"),
         output_field=models.IntegerField(),
     )
+
+
+UNAPPLIED = "scoring_unapplied"
+
+
+def is_unapplied(row: str) -> str:
+    """SQL: whether the log row `row` (an alias of the log) waits for its apply."""
+    return f"EXISTS (SELECT 1 FROM {UNAPPLIED} u WHERE u.id = {row}.id)"
+
+
+def is_applied(row: str) -> str:
+    """SQL: whether the log row `row` has its points on the boards (or is worth none)."""
+    return f"NOT {is_unapplied(row)}"
 
 
 def is_excluded(contributor: str) -> str:

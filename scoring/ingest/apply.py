@@ -1,12 +1,13 @@
 """Step 2 of a batch (docs/EXACTLY_ONCE.md has every crash point): apply it to the boards.
 
-`events_apply` is one transaction: lock the batch's log rows that are not yet `applied` (`FOR
-UPDATE`, in id order), add their points to the boards with one atomic Lua call that marks each
-event id in Redis as it adds it, set `applied`, commit; then drop the markers. The caller acks.
+`events_apply` is one transaction: lock the ledger rows (`scoring_unapplied`) of the batch's
+events not yet applied (`FOR UPDATE`, in event id order), add their points to the boards with
+one atomic Lua call that marks each event id in Redis as it adds it, delete those ledger rows,
+commit; then drop the markers. The caller acks.
 
-An event is re-applied only while its row is locked and unapplied, and the Lua call skips every
-id already marked, so a crash anywhere repeats work but never counts twice. Rows left unapplied
-by a crash are picked up by redelivery, or by `pending_sweep` if none comes.
+An event is re-applied only while its ledger row is locked and there, and the Lua call skips
+every id already marked, so a crash anywhere repeats work but never counts twice. Rows left
+unapplied by a crash are picked up by redelivery, or by `pending_sweep` if none comes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.db import connection, transaction
 
 from scoring import clock, faults, redis_boards
 from scoring.boards import Board, boards_of, expires_at, is_retained
-from scoring.eventlog.sql import user_excluded
+from scoring.eventlog.sql import LOG, UNAPPLIED, is_applied, user_excluded
 from scoring.gate import gate_shared
 from scoring.ingest.record import Recorded, Scored
 from scoring.redis_boards import Increment
@@ -82,25 +83,26 @@ _boards_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boards-ap
 
 
 def _apply_locked(rows: Sequence[LogRow], plan: BoardPlan, where: tuple[str, list] | None = None) -> tuple[int, int]:
-    """Apply locked, unapplied rows and mark them applied, inside the caller's transaction
-    (which holds the gate shared). An excluded contributor's event is marked like any other
-    but adds nothing: its points stay in the log, off every board (SPEC section 9).
+    """Apply locked, unapplied rows and mark them applied (their ledger rows deleted), inside
+    the caller's transaction (which holds the gate shared). An excluded contributor's event is
+    marked like any other but adds nothing: its points stay in the log, off every board (SPEC
+    section 9); so is a row worth nothing.
 
-    The Lua call and the UPDATE run at the same time (Redis and Postgres each on a core);
+    The Lua call and the DELETE run at the same time (Redis and Postgres each on a core);
     both belong to the open transaction, which commits only once both have succeeded, and the
     row locks are held until the script is done whatever happens. `where` names the rows again
-    for the UPDATE (the condition that selected them, and its parameters), when it names
-    exactly the locked rows; otherwise they are named by id."""
+    for the DELETE (the condition on the log row `e` that selected them, and its parameters),
+    when it names exactly the locked rows; otherwise they are named by id."""
     if where is None:
-        where = ("event_id = ANY(%s)", [[r[0] for r in rows]])
+        where = ("e.event_id = ANY(%s)", [[r[0] for r in rows]])
     increments = [
-        Increment(event_id, user_id, points, () if excluded else plan.boards(project_id, occurred_at))
+        Increment(event_id, user_id, points, () if excluded or points <= 0 else plan.boards(project_id, occurred_at))
         for event_id, user_id, project_id, points, occurred_at, excluded in rows
     ]
     applying = _boards_worker.submit(redis_boards.boards_apply, increments, expires=plan.expires)
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE scoring_contributionevent SET applied = true WHERE {where[0]}", where[1])
+            cursor.execute(f"DELETE FROM {UNAPPLIED} u USING {LOG} e WHERE e.id = u.id AND {where[0]}", where[1])
     finally:
         result = applying.result()  # raises BoardsNotReady or a Redis error: the transaction rolls back
     faults.point("after_redis_apply")
@@ -127,16 +129,13 @@ def events_apply(
     if not scored:
         return 0, 0
     if recorded is None or recorded.txid is None:
-        batch = ("event_id = ANY(%s)", [[s.contribution.event_id for s in scored]])
+        where = ("e.event_id = ANY(%s)", [[s.contribution.event_id for s in scored]])
     else:
-        batch = ("(txid = %s OR event_id = ANY(%s))", [recorded.txid, list(recorded.already)])
-    where = (f"{batch[0]} AND NOT applied AND points > 0", batch[1])
+        where = ("(e.txid = %s OR e.event_id = ANY(%s))", [recorded.txid, list(recorded.already)])
     plan = plan or board_plan()
     with transaction.atomic(), connection.cursor() as cursor:
         gate_shared(cursor)
-        cursor.execute(
-            f"SELECT {_LOG_ROW} FROM scoring_contributionevent WHERE {where[0]} ORDER BY event_id FOR UPDATE", where[1]
-        )
+        cursor.execute(_LOCK.format(where=where[0], order="e.event_id", then="", skip=""), where[1])
         rows = _log_rows(cursor.fetchall())
         if not rows:
             return 0, 0
@@ -150,9 +149,19 @@ def events_apply(
 # gate was taken: see `gate_shared`). The time comes as microseconds since the epoch: psycopg
 # parses timestamptz text in Python, which cost the consumer a fifth more CPU per batch.
 _LOG_ROW = (
-    "event_id, user_id, project_id, points, (extract(epoch FROM occurred_at) * 1000000)::bigint,"
-    f" {user_excluded('user_id')}"
+    "e.event_id, e.user_id, e.project_id, e.points, (extract(epoch FROM e.occurred_at) * 1000000)::bigint,"
+    f" {user_excluded('e.user_id')}"
 )
+# The unapplied rows that `where` names (a condition on the log row `e`), their ledger rows
+# locked in `order` (event id order, as every worker locks: no deadlock between them), then
+# read. A ledger row another worker deleted while this one waited for it is left out.
+_LOCK = f"""
+WITH locked AS (
+    SELECT u.id FROM {UNAPPLIED} u JOIN {LOG} e ON e.id = u.id
+     WHERE {{where}} ORDER BY {{order}}{{then}} FOR UPDATE OF u{{skip}}
+)
+SELECT {_LOG_ROW} FROM locked JOIN {LOG} e ON e.id = locked.id ORDER BY e.event_id
+"""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LogRow = tuple[str, int, int, int, datetime, bool]  # event_id, user_id, project_id, points, occurred_at, excluded
 
@@ -162,7 +171,8 @@ def _log_rows(fetched) -> list[LogRow]:
     return [(e, int(u), int(p), pts, _EPOCH + timedelta(microseconds=us), x) for e, u, p, pts, us, x in fetched]
 
 
-_PENDING = "NOT applied AND points > 0 AND logged_at < now() - %s"
+_PENDING = "e.logged_at < now() - %s"
+_APPLIED = is_applied("e")
 
 
 def pending_sweep(
@@ -173,12 +183,11 @@ def pending_sweep(
     skipped, not waited for. Also drops markers that outlived their purpose (a crash between
     the commit and their removal)."""
     markers_prune(limit=limit)
-    only, params = ("", []) if event_ids is None else (" AND event_id = ANY(%s)", [list(event_ids)])
+    only, params = ("", []) if event_ids is None else (" AND e.event_id = ANY(%s)", [list(event_ids)])
     with transaction.atomic(), connection.cursor() as cursor:
         gate_shared(cursor)
         cursor.execute(
-            f"SELECT {_LOG_ROW} FROM scoring_contributionevent"
-            f" WHERE {_PENDING}{only} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            _LOCK.format(where=_PENDING + only, order="u.id", then=" LIMIT %s", skip=" SKIP LOCKED"),
             [older_than, *params, limit],
         )
         rows = _log_rows(cursor.fetchall())
@@ -193,7 +202,7 @@ def pending_ids(*, older_than: timedelta, limit: int = 1000) -> list[str]:
     """The ids of the events `pending_sweep` would apply (oldest first), without locking them."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT event_id FROM scoring_contributionevent WHERE {_PENDING} ORDER BY id LIMIT %s",
+            f"SELECT e.event_id FROM {UNAPPLIED} u JOIN {LOG} e ON e.id = u.id WHERE {_PENDING} ORDER BY u.id LIMIT %s",
             [older_than, limit],
         )
         return [event_id for (event_id,) in cursor.fetchall()]
@@ -205,15 +214,13 @@ def markers_prune(*, limit: int = 1000) -> int:
 
 
 def pending_tidy(*, event_ids: Sequence[str]) -> int:
-    """Drop the pending markers of those `event_ids` whose log rows say `applied`: such a row
+    """Drop the pending markers of those `event_ids` whose log rows are applied: such a row
     is never applied again, so its marker is only clutter; rows still unapplied keep theirs.
     Returns how many markers went."""
     if not event_ids:
         return 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND applied", [list(event_ids)]
-        )
+        cursor.execute(f"SELECT e.event_id FROM {LOG} e WHERE e.event_id = ANY(%s) AND {_APPLIED}", [list(event_ids)])
         done = [event_id for (event_id,) in cursor.fetchall()]
     redis_boards.pending_clear(done)
     return len(done)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 
 from scoring import exclusions, redis_boards
+from scoring.eventlog.sql import UNAPPLIED
 from scoring.gate import GATE_LOCK
 from scoring.rules import Contribution, points
 from scoring.rules.versions import ACTIVE_VERSION, ActiveRules, RulesChanged, rules_current
@@ -93,13 +94,13 @@ def batch_record(
 # the statement: a new contributor is not in the table yet), for `exclusions.bots_exclude`.
 _STAGE_EVENTS = f"""
 SELECT pg_advisory_xact_lock_shared({GATE_LOCK});
-CREATE TEMP TABLE IF NOT EXISTS event_stage_v2 (
+CREATE TEMP TABLE IF NOT EXISTS event_stage_v3 (
     event_id text, kind smallint, user_id numeric, project_id numeric,
-    occurred_at timestamptz, points integer, raw bytea, applied boolean,
+    occurred_at timestamptz, points integer, raw bytea,
     url text, login text, avatar_url text, is_bot boolean
 ) ON COMMIT DELETE ROWS
 """
-_COPY_EVENTS = "COPY event_stage_v2 FROM STDIN"
+_COPY_EVENTS = "COPY event_stage_v3 FROM STDIN"
 # The rows go in only if the version that scored them is still the active one: the subquery
 # is read in this statement, whose transaction holds the boards gate shared since its first
 # statement, so no rescore can switch the version before this transaction ends (it takes the
@@ -107,13 +108,15 @@ _COPY_EVENTS = "COPY event_stage_v2 FROM STDIN"
 _RECORD_EVENTS = """
 WITH inserted AS (
     INSERT INTO scoring_contributionevent
-           (event_id, kind, user_id, project_id, occurred_at, points, raw, applied, url, rules_version)
-    SELECT event_id, kind, user_id, project_id, occurred_at, points, raw, applied, url, %(version)s
-      FROM event_stage_v2
+           (event_id, kind, user_id, project_id, occurred_at, points, raw, url, rules_version)
+    SELECT event_id, kind, user_id, project_id, occurred_at, points, raw, url, %(version)s
+      FROM event_stage_v3
      WHERE %(version)s = {active}
      ORDER BY event_id
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id, project_id
+    RETURNING id, event_id, project_id, points
+), waiting AS (
+    INSERT INTO {unapplied} (id) SELECT id FROM inserted WHERE points > 0
 ), counted AS (
     SELECT project_id, count(*) AS count FROM inserted GROUP BY project_id
 ), projects AS (
@@ -128,7 +131,7 @@ WITH inserted AS (
     INSERT INTO scoring_contributor AS c (id, login, avatar_url, is_bot, first_seen_at, last_seen_at)
     SELECT DISTINCT ON (user_id) user_id, login, avatar_url, is_bot,
            min(occurred_at) OVER (PARTITION BY user_id), occurred_at
-      FROM event_stage_v2
+      FROM event_stage_v3
      WHERE login IS NOT NULL
      ORDER BY user_id, occurred_at DESC, event_id DESC
     ON CONFLICT (id) DO UPDATE
@@ -145,13 +148,18 @@ WITH inserted AS (
                 IS DISTINCT FROM (c.login, c.avatar_url, c.is_bot))
 )
 SELECT coalesce(sum(count), 0),
-       (SELECT array_agg(DISTINCT s.user_id) FROM event_stage_v2 s LEFT JOIN scoring_contributor c ON c.id = s.user_id
+       (SELECT array_agg(DISTINCT s.user_id) FROM event_stage_v3 s LEFT JOIN scoring_contributor c ON c.id = s.user_id
          WHERE {bot} AND (c.id IS NULL OR {on_boards})),
        {active},
        txid_current(),
-       (SELECT array_agg(s.event_id) FROM event_stage_v2 s WHERE s.event_id NOT IN (SELECT event_id FROM inserted))
+       (SELECT array_agg(s.event_id) FROM event_stage_v3 s WHERE s.event_id NOT IN (SELECT event_id FROM inserted))
   FROM counted
-""".format(bot=exclusions.looks_like_bot_sql("s"), on_boards=exclusions.bot_excludable("c"), active=ACTIVE_VERSION)
+""".format(
+    bot=exclusions.looks_like_bot_sql("s"),
+    on_boards=exclusions.bot_excludable("c"),
+    active=ACTIVE_VERSION,
+    unapplied=UNAPPLIED,
+)
 _RECORD_DEAD_LETTERS = """
 INSERT INTO scoring_deadletter (stream_sequence, digest, subject, raw, reason)
 SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[], %s::text[])
@@ -161,7 +169,7 @@ RETURNING stream_sequence, digest
 
 
 def copy_rows(scored: Sequence[Scored]) -> bytes:
-    """The batch as `COPY … FROM STDIN` text, one line per event, in `event_stage_v2`'s column
+    """The batch as `COPY … FROM STDIN` text, one line per event, in `event_stage_v3`'s column
     order. Formatted here rather than by psycopg's `write_row`, which formats field by field in
     Python: this is a fifth of the consumer's CPU less per batch (docs/BENCHMARKS.md)."""
     lines = []
@@ -170,7 +178,7 @@ def copy_rows(scored: Sequence[Scored]) -> bytes:
         login = "\\N" if c.login is None else _copy_text(c.login)
         lines.append(
             f"{_copy_text(c.event_id)}\t{c.kind.value}\t{c.user_id}\t{c.project_id}\t{c.occurred_at.isoformat()}"
-            f"\t{s.points}\t\\\\x{c.raw.hex()}\t{'t' if s.points <= 0 else 'f'}\t{_copy_text(c.url)}\t{login}"
+            f"\t{s.points}\t\\\\x{c.raw.hex()}\t{_copy_text(c.url)}\t{login}"
             f"\t{_copy_text(c.avatar_url)}\t{'t' if c.is_bot else 'f'}\n"
         )
     return "".join(lines).encode()
@@ -188,7 +196,7 @@ def events_record(*, scored: Sequence[Scored], dead_letters: Sequence[DeadLetter
     """Write the batch to the log in one transaction. Returns what it wrote (`Recorded`).
 
     Events already logged are left as they are; so are dead letters already kept.
-    An event worth 0 points is logged as applied: it changes no board (nor would a negative
+    An event worth 0 points is logged applied (no ledger row waits for it): it changes no board (nor would a negative
     one: boards only ever gain points, see `events_apply`). Raises `RulesChanged` (nothing
     written) if the rules version the events were scored by is no longer the active one.
     """
@@ -255,7 +263,8 @@ def event_quarantine(*, event_id: str, reason: str, subject: str = "", stream_se
     row stays, so the log still says what the boards hold."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT raw, project_id FROM scoring_contributionevent WHERE event_id = %s AND NOT applied FOR UPDATE",
+            "SELECT e.raw, e.project_id, e.id FROM scoring_contributionevent e"
+            f" JOIN {UNAPPLIED} u ON u.id = e.id WHERE e.event_id = %s FOR UPDATE",
             [event_id],
         )
         found = cursor.fetchone()
@@ -264,8 +273,9 @@ def event_quarantine(*, event_id: str, reason: str, subject: str = "", stream_se
         if redis_boards.pending_has(event_id):
             logger.error("event %r fails for good after its points reached the boards: kept in the log", event_id)
             return False
-        raw, project_id = bytes(found[0]), found[1]
-        cursor.execute("DELETE FROM scoring_contributionevent WHERE event_id = %s", [event_id])
+        raw, project_id, row_id = bytes(found[0]), found[1], found[2]
+        cursor.execute(f"DELETE FROM {UNAPPLIED} WHERE id = %s", [row_id])
+        cursor.execute("DELETE FROM scoring_contributionevent WHERE id = %s", [row_id])
         cursor.execute("UPDATE scoring_project SET event_count = event_count - 1 WHERE id = %s", [project_id])
         events_record(scored=(), dead_letters=[DeadLetterIn(raw, reason, subject, stream_sequence)])
     return True

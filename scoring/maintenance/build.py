@@ -17,6 +17,7 @@ from django.db.models.functions import Now
 from scoring import redis_boards
 from scoring.boards import Board, expires_at
 from scoring.eventlog.aggregate import LIVE_POINTS, BoardsQuery
+from scoring.eventlog.sql import UNAPPLIED
 from scoring.gate import BOARDS_LOCK
 from scoring.maintenance.progress import Progress, Ticker
 from scoring.redis_boards import BoardBuild
@@ -107,7 +108,8 @@ def pending_markers(cursor) -> dict[str, int]:
     as applied: the markers a swap puts in (such rows are at the active version, their live
     points are their points)."""
     cursor.execute(
-        f"SELECT e.event_id, {LIVE_POINTS} FROM scoring_contributionevent e WHERE NOT e.applied AND {LIVE_POINTS} > 0"
+        f"SELECT e.event_id, {LIVE_POINTS} FROM {UNAPPLIED} u JOIN scoring_contributionevent e ON e.id = u.id"
+        f" WHERE {LIVE_POINTS} > 0"
     )
     return dict(cursor.fetchall())
 

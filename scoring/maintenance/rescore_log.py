@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from scoring import ingest
 from scoring.boards import Board
 from scoring.eventlog.aggregate import LIVE_POINTS, day_scores
-from scoring.eventlog.sql import user_excluded
+from scoring.eventlog.sql import UNAPPLIED, is_applied, user_excluded
 from scoring.ingest import wire
 from scoring.models import Contributor
 from scoring.redis_boards import BoardBuild
@@ -29,27 +29,35 @@ CHUNK = 50_000  # log ids per bulk transaction
 
 # Whether a row's contributor is excluded from every board (SPEC section 9), as the apply asks.
 EXCLUDED = user_excluded("e.user_id")
+APPLIED = is_applied("e")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STAGE = "CREATE TEMP TABLE IF NOT EXISTS rescore_stage (id bigint, points integer) ON COMMIT DELETE ROWS"
 _COPY = "COPY rescore_stage (id, points) FROM STDIN"
 # The row keeps its live points (those of the active version) in points_prev; no column of any
 # index or index predicate changes, so the update is HOT where the page has room (fillfactor).
 _MOVE = f"""
-UPDATE scoring_contributionevent e
-   SET points_prev = {LIVE_POINTS}, points = s.points, rules_version = %(target)s{{applied}}
-  FROM rescore_stage s
- WHERE e.id = s.id AND e.rules_version <> %(target)s{{where}}
-RETURNING e.user_id, e.project_id, (extract(epoch FROM e.occurred_at) * 1000000)::bigint, e.points, {EXCLUDED}
+WITH moved AS (
+    UPDATE scoring_contributionevent e
+       SET points_prev = {LIVE_POINTS}, points = s.points, rules_version = %(target)s
+      FROM rescore_stage s
+     WHERE e.id = s.id AND e.rules_version <> %(target)s{{where}}
+    RETURNING e.id, e.user_id, e.project_id, (extract(epoch FROM e.occurred_at) * 1000000)::bigint AS micros,
+              e.points, {EXCLUDED} AS excluded
+){{settle}}
+SELECT user_id, project_id, micros, points, excluded FROM moved
 """
 # Bulk: only applied rows (an unapplied row keeps the active version's points for its apply),
-# one id range. The switch: every row left, and one worth nothing now needs no apply.
-MOVE_BULK = _MOVE.format(applied="", where=" AND e.applied AND e.id >= %(lo)s AND e.id < %(hi)s")
-MOVE_APPLIED = _MOVE.format(applied="", where=" AND e.applied")
-MOVE_ALL = _MOVE.format(applied=", applied = e.applied OR s.points <= 0", where="")
+# one id range. The switch: every row left, and one worth nothing now needs no apply (its
+# ledger row goes).
+MOVE_BULK = _MOVE.format(settle="", where=f" AND {APPLIED} AND e.id >= %(lo)s AND e.id < %(hi)s")
+MOVE_APPLIED = _MOVE.format(settle="", where=f" AND {APPLIED}")
+MOVE_ALL = _MOVE.format(
+    settle=f", settled AS (DELETE FROM {UNAPPLIED} u USING moved m WHERE u.id = m.id AND m.points <= 0)", where=""
+)
 # A chunk of the bulk: the rows of an id range not at the target (those at it, moved by an
 # earlier run, the build reads as they are).
 _READ_RANGE = (
-    f"SELECT e.id, e.applied, e.raw, {LIVE_POINTS} FROM scoring_contributionevent e"
+    f"SELECT e.id, {APPLIED}, e.raw, {LIVE_POINTS} FROM scoring_contributionevent e"
     " WHERE e.id >= %(lo)s AND e.id < %(hi)s AND e.rules_version <> %(target)s"
 )
 # Every rescore transaction: its statements are short, and JIT compiling them would cost more
@@ -61,7 +69,7 @@ BY_INDEX = "SET LOCAL enable_seqscan = off"
 # The rows logged since the transaction snapshot `since` (the txid index finds them) and those
 # `held` back as unapplied by an earlier pass.
 _READ_SINCE = (
-    f"SELECT e.id, e.applied, e.raw, {LIVE_POINTS} FROM scoring_contributionevent e"
+    f"SELECT e.id, {APPLIED}, e.raw, {LIVE_POINTS} FROM scoring_contributionevent e"
     " WHERE ((e.txid >= txid_snapshot_xmin(%(since)s::txid_snapshot)"
     " AND NOT txid_visible_in_snapshot(e.txid, %(since)s::txid_snapshot)) OR e.id = ANY(%(held)s))"
     " AND e.rules_version <> %(target)s"

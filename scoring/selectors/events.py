@@ -14,7 +14,7 @@ from scoring import clock
 from scoring.boards import GLOBAL, Board, midnight, period_end, period_start
 from scoring.eventlog.aggregate import day_scores
 from scoring.eventlog.sql import live_points_expression
-from scoring.models import ContributionEvent, Project
+from scoring.models import ContributionEvent, Project, UnappliedEvent
 from scoring.rules import EventKind
 
 
@@ -102,9 +102,9 @@ def project_list() -> QuerySet[Project]:
 
 
 def unapplied_count() -> int:
-    """Log rows whose points are not on the boards yet (the partial index `event_pending`
-    holds exactly these, so this stays cheap however long the log grows)."""
-    return ContributionEvent.objects.filter(applied=False).count()
+    """Log rows whose points are not on the boards yet (the ledger holds exactly these, so this
+    stays cheap however long the log grows)."""
+    return UnappliedEvent.objects.count()
 
 
 class DayPoints(NamedTuple):

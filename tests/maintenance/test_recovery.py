@@ -80,7 +80,7 @@ def test_redis_emptied_while_a_killed_consumers_batch_is_in_flight(
     publish(messages)
     doomed = spawn_consumer(CONSUMER_CRASH_AT="after_redis_apply:2", CONSUMER_BATCH_SIZE="100")
     assert doomed.wait(60) == -signal.SIGKILL, doomed.output()
-    unapplied = set(ContributionEvent.objects.filter(applied=False, points__gt=0).values_list("event_id", flat=True))
+    unapplied = set(ContributionEvent.objects.unapplied().filter(points__gt=0).values_list("event_id", flat=True))
     marked = set(redis_client.hkeys(PENDING_KEY))
     assert marked & unapplied  # on the boards and marked, not applied in the log
     flush_redis()

@@ -46,7 +46,9 @@ def new_settings(transactional_db, settings):
 
 def log_state() -> list[tuple]:
     return list(
-        ContributionEvent.objects.order_by("id").values_list("id", "points", "points_prev", "rules_version", "applied")
+        ContributionEvent.objects.order_by("id").values_list(
+            "id", "points", "points_prev", "rules_version", "unapplied"
+        )
     )
 
 

@@ -46,8 +46,9 @@ def _apply_and_hold(events, applied: threading.Event, release: threading.Event) 
         with transaction.atomic(), connection.cursor() as cursor:
             ids = [c.event_id for c in events]
             cursor.execute(
-                "SELECT event_id, user_id, project_id, points, occurred_at FROM scoring_contributionevent"
-                " WHERE event_id = ANY(%s) AND NOT applied AND points > 0 ORDER BY event_id FOR UPDATE",
+                "SELECT e.event_id, e.user_id, e.project_id, e.points, e.occurred_at"
+                " FROM scoring_unapplied u JOIN scoring_contributionevent e ON e.id = u.id"
+                " WHERE e.event_id = ANY(%s) AND e.points > 0 ORDER BY e.event_id FOR UPDATE OF u",
                 [ids],
             )
             rows = [(e, int(u), int(p), pts, t, False) for e, u, p, pts, t in cursor.fetchall()]  # none excluded
@@ -81,7 +82,7 @@ def test_redis_emptied_with_an_event_in_flight(commit, ready_boards, ingest, flu
     assert result.pending == scored(in_flight)  # counted, and marked so a late apply skips them
     commit_now()
     assert events_apply(scored=contributions_score(in_flight)) == (0, 0)
-    assert ContributionEvent.objects.filter(applied=False, points__gt=0).count() == 0
+    assert ContributionEvent.objects.unapplied().filter(points__gt=0).count() == 0
     assert redis_client.hlen(PENDING_KEY) == 0  # no marker outlives its event's commit
     assert_exact(settled + in_flight)
 

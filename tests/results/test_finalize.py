@@ -166,7 +166,7 @@ def test_finalizing_never_takes_the_gate_nor_locks_a_log_row(redis_client, setti
     with faults.hooked("results_after_record", apply_meanwhile):
         results_finalize(now=clock.now())
     assert applied[0].applied == 1
-    assert ContributionEvent.objects.filter(applied=False).count() == 0
+    assert ContributionEvent.objects.unapplied().count() == 0
 
 
 def _conninfo():

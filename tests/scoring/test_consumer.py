@@ -136,7 +136,7 @@ def test_killed_while_redis_is_paused(private_redis, nats_names, spawn_consumer)
         consumer.kill()
     finally:
         client.execute_command("CLIENT", "UNPAUSE")
-    assert ContributionEvent.objects.filter(applied=False).exists()  # killed between log and boards
+    assert ContributionEvent.objects.unapplied().exists()  # killed between log and boards
     assert not RETRY.search(consumer.output())  # it hung there; nothing failed
     survivor = spawn_consumer(**extra)
     wait_until_drained(nats_names, processes=[survivor])
@@ -299,7 +299,7 @@ def test_thousands_of_valid_events_mixed_with_every_poison_kind(redis_client, na
     events = valid_events(messages)
     assert redis_boards_state(redis_client) == expected_boards(events)
     assert ContributionEvent.objects.count() == len(events)
-    assert not ContributionEvent.objects.filter(applied=False).exists()
+    assert not ContributionEvent.objects.unapplied().exists()
     reasons = []
     for data in messages:
         try:

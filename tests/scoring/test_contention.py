@@ -20,7 +20,11 @@ from tests.oracle import expected_boards, redis_boards_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOW = START
-LOCK_FOR_APPLY = "SELECT event_id FROM scoring_contributionevent WHERE event_id = ANY(%s) AND NOT applied"
+# What `events_apply` locks: the ledger rows of the batch's unapplied events, in event id order.
+LOCK_FOR_APPLY = (
+    "SELECT u.id FROM scoring_unapplied u JOIN scoring_contributionevent e ON e.id = u.id"
+    " WHERE e.event_id = ANY(%s) ORDER BY e.event_id FOR UPDATE OF u"
+)
 
 
 def events(*ids: str) -> list[Contribution]:
@@ -41,7 +45,7 @@ def waiting_on_the_row_lock(pid: int) -> bool:
     if row is None or row[0] != "Lock":
         return False
     query = " ".join(row[1].split())
-    return query.startswith("SELECT event_id") and "FROM scoring_contributionevent" in query and "FOR UPDATE" in query
+    return query.startswith("WITH locked AS") and "FROM scoring_unapplied" in query and "FOR UPDATE" in query
 
 
 class Worker(threading.Thread):
@@ -73,7 +77,7 @@ def test_two_workers_contending_for_one_event_count_it_once(first_worker, ready_
     scored = ingest.contributions_score(batch)
     ingest.events_record(scored=scored)  # both received the batch; its rows are logged
     first = pg_connect()
-    first.execute(LOCK_FOR_APPLY + " ORDER BY event_id FOR UPDATE", [["c1", "c2"]])
+    first.execute(LOCK_FOR_APPLY, [["c1", "c2"]])
     if first_worker != "dies before its Lua call":
         plan = ingest.BoardPlan()
         increments = [
@@ -90,7 +94,9 @@ def test_two_workers_contending_for_one_event_count_it_once(first_worker, ready_
         assert second.result is None and second.error is None
         if first_worker == "commits":
             first.execute(
-                "UPDATE scoring_contributionevent SET applied = true WHERE event_id = ANY(%s)", [["c1", "c2"]]
+                "DELETE FROM scoring_unapplied u USING scoring_contributionevent e"
+                " WHERE e.id = u.id AND e.event_id = ANY(%s)",
+                [["c1", "c2"]],
             )
             first.commit()
             redis_boards.pending_clear(["c1", "c2"])
@@ -105,7 +111,10 @@ def test_two_workers_contending_for_one_event_count_it_once(first_worker, ready_
         == {"commits": (0, 0), "dies after its Lua call": (0, 2), "dies before its Lua call": (2, 0)}[first_worker]
     )
     assert redis_boards_state(redis_client) == expected_boards(batch)
-    assert set(ContributionEvent.objects.values_list("event_id", "applied")) == {("c1", True), ("c2", True)}
+    assert set(ContributionEvent.objects.values_list("event_id", "unapplied")) == {
+        ("c1", None),
+        ("c2", None),
+    }  # applied
     assert redis_client.hlen(PENDING_KEY) == 0
 
 
@@ -119,9 +128,7 @@ def test_a_running_consumer_sweeps_logged_rows_whose_message_is_gone(ready_board
         cursor.execute("UPDATE scoring_contributionevent SET logged_at = now() - interval '1 hour'")
     assert redis_boards_state(redis_client) == {}
     consumer = spawn_consumer()
-    wait_for(
-        lambda: not ContributionEvent.objects.filter(applied=False).exists(), timeout=30, message="the sweep to apply"
-    )
+    wait_for(lambda: not ContributionEvent.objects.unapplied().exists(), timeout=30, message="the sweep to apply")
     assert redis_boards_state(redis_client) == expected_boards(batch)
     wait_for(lambda: "sweep applied=3 already_applied=0" in consumer.output(), timeout=10, message="the sweep line")
     output = consumer.output()

@@ -93,7 +93,7 @@ def test_bots_never_reach_a_board(redis_client, settings):
         (8, "bot", True),
         (9, "bot", True),
     ]
-    assert ContributionEvent.objects.filter(user_id__in=[7, 8, 9], applied=True).count() == 3
+    assert ContributionEvent.objects.applied().filter(user_id__in=[7, 8, 9]).count() == 3
 
 
 def test_a_user_who_turns_out_to_be_a_bot_leaves_the_boards(redis_client):

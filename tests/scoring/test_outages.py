@@ -103,10 +103,7 @@ def test_acks_lost_with_nats_down_bring_a_redelivery_that_counts_nothing(
         locker.rollback()
     # Every delivered message is written (in hand and prefetched alike); no ack got out.
     wait_for(
-        lambda: (
-            ContributionEvent.objects.count() == delivered
-            and not ContributionEvent.objects.filter(applied=False).exists()
-        ),
+        lambda: ContributionEvent.objects.count() == delivered and not ContributionEvent.objects.unapplied().exists(),
         message="the delivered batches logged and applied",
     )
     doomed.kill()

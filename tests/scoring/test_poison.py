@@ -88,7 +88,7 @@ def test_every_edge_value_followed_by_valid_events(redis_client):
     events = valid_events(messages)
     assert redis_boards_state(redis_client) == expected_boards(events)
     assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(e.event_id for e in events)
-    assert not ContributionEvent.objects.filter(applied=False).exists()
+    assert not ContributionEvent.objects.unapplied().exists()
     assert dict(DeadLetter.objects.values_list("stream_sequence", "reason")) == invalid_reasons(messages)
     assert redis_client.hlen(PENDING_KEY) == 0
     commands_succeed_and_agree(redis_client, events)
@@ -141,9 +141,8 @@ def test_rows_already_logged_at_the_edges_never_break_the_sweep_or_the_commands(
         Contribution("negative", EventKind.ISSUE_OPENED, datetime.now(UTC), 5, "", 73),
     ]
     scored = [ingest.Scored(c, -5 if c.event_id == "negative" else 2) for c in edges]
-    ingest.events_record(scored=scored)
-    with connection.cursor() as cursor:  # as an older consumer left them: none applied
-        cursor.execute("UPDATE scoring_contributionevent SET applied = false")
+    ingest.events_record(scored=scored)  # logged, none applied yet (the negative one needs none)
+    assert ContributionEvent.objects.unapplied().count() == 2
     assert ingest.pending_sweep(older_than=timedelta(0)) == (2, 0)
     counted = edges[:2]
     assert redis_boards_state(redis_client) == expected_boards(counted)

@@ -202,7 +202,7 @@ def test_a_postgres_stopped_and_started_under_the_consumer_and_the_api(
     assert sorted(row[0] for row in private_postgres.query("SELECT event_id FROM scoring_contributionevent")) == sorted(
         e.event_id for e in events
     )
-    assert private_postgres.query("SELECT count(*) FROM scoring_contributionevent WHERE NOT applied") == [(0,)]
+    assert private_postgres.query("SELECT count(*) FROM scoring_unapplied") == [(0,)]
     assert private_postgres.query("SELECT count(*) FROM scoring_deadletter") == [
         (sum(1 for data in messages if data in POISON),)
     ]

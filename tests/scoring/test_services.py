@@ -21,7 +21,8 @@ def c(event_id, user_id=1, project_id=10, kind=EventKind.ISSUE_OPENED, at=NOW, n
 
 def log_rows():
     return {
-        e.event_id: (int(e.user_id), int(e.project_id), e.points, e.applied) for e in ContributionEvent.objects.all()
+        e.event_id: (int(e.user_id), int(e.project_id), e.points, e.applied)
+        for e in ContributionEvent.objects.select_related("unapplied")
     }
 
 
@@ -141,7 +142,10 @@ def test_dead_letters_are_kept_once_per_message():
 def test_snapshot_visibility_id_is_the_inserting_transaction():
     ingest.batch_ingest(contributions=[c("t1", 1)])
     with connection.cursor() as cursor:
-        cursor.execute("SELECT txid, applied FROM scoring_contributionevent WHERE event_id = 't1'")
+        cursor.execute(
+            "SELECT txid, NOT EXISTS (SELECT 1 FROM scoring_unapplied u WHERE u.id = e.id)"
+            " FROM scoring_contributionevent e WHERE event_id = 't1'"
+        )
         txid, applied = cursor.fetchone()
         cursor.execute("SELECT txid_current()")
         (now_txid,) = cursor.fetchone()

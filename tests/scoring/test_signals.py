@@ -92,7 +92,7 @@ def test_a_signal_finishes_the_batch_in_hand_and_hands_the_prefetched_one_back(
     logged = ContributionEvent.objects.count()
     in_hand = INGEST_WORKERS * BATCH
     assert logged == in_hand, output[-3000:]
-    assert not ContributionEvent.objects.filter(applied=False).exists()
+    assert not ContributionEvent.objects.unapplied().exists()
     delivered = info.delivered.stream_seq
     assert info.ack_floor.stream_seq == in_hand and delivered >= 2 * in_hand, info
     handed_back = [(sequence, 2) for sequence in range(in_hand + 1, delivered + 1)]
