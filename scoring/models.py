@@ -136,8 +136,12 @@ class ContributionEvent(models.Model):
     event_id = models.CharField(max_length=256)  # unique by the constraint below (no LIKE twin index)
     kind = models.PositiveSmallIntegerField(choices=KIND_CHOICES)
     user_id = models.DecimalField(**U64)
-    # Not indexed on its own: event_project_time below leads with it.
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="events", db_index=False)
+    # Not indexed on its own: event_project_time below leads with it. No foreign key in the
+    # database: the one statement that logs events upserts their projects first, and checking
+    # each row again at commit cost an eighth of Postgres's CPU per event (docs/BENCHMARKS.md).
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="events", db_index=False, db_constraint=False
+    )
     occurred_at = models.DateTimeField()
     points = models.IntegerField(help_text="Under `rules_version`'s table.")
     # Neither is in any index or index predicate: a rescore rewrites both (with `points`) as
