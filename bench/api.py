@@ -6,7 +6,8 @@
 
 Start the server first (`make run`, or gunicorn as `make run` starts it). The script seeds a
 board of its own in the server's Redis — the all-time board of a project id no repository
-has — with `--users` users (many ties), drives `GET /v1/leaderboard/public?project_id=…&limit=50`
+has, one per run (from the run's token, `bench/common.py`), printed at the start — with
+`--users` users (many ties), drives `GET /v1/leaderboard/public?project_id=…&limit=50`
 with `wrk` (Debian's package; a slower Python load generator if it is missing), prints
 requests/s and p50/p99 latency for each run, and deletes the board afterwards (it also expires
 on its own within the hour, should the script be killed).
@@ -32,13 +33,21 @@ import sys
 import threading
 import time
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from http.client import HTTPConnection
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
 
-BENCH_PROJECT = 18446744073709551557  # the largest 64-bit prime: no repository has this id
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import RUN, run_announce
+
+# Near 2^64 (no repository has such an id), and the run's own: two runs against one server
+# each read and delete their own board.
+BENCH_PROJECT = 18446744073709551557 - zlib.crc32(RUN.encode())
 BOARD_KEY = f"leaderboard:project:{BENCH_PROJECT}:all_time:all"
 
 
@@ -178,8 +187,9 @@ def main() -> int:
 
     url = f"{args.url.rstrip('/')}/v1/leaderboard/public?project_id={BENCH_PROJECT}&limit=50"
     client = redis.Redis.from_url(args.redis_url)
-    seed(client, args.users)
+    run_announce(board=BOARD_KEY, redis=args.redis_url)
     try:
+        seed(client, args.users)
         with urllib.request.urlopen(url, timeout=10) as response:  # the server is up and reads our board
             body = response.read()
         if f'"total":{args.users}'.encode() not in body:

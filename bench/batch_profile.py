@@ -3,7 +3,8 @@
 Generates events (the bench mix), decodes them as the consumer does, and writes them in
 batches through the same functions a batch loop calls (`batch_ingest_isolating`), one batch at
 a time, timing every SQL statement (by its first words), the COPY, the commits and the Redis
-calls. A database and a Redis database of its own; both are dropped afterwards.
+calls. A database and a Redis database of its own (the run's, printed at the start); both are
+dropped afterwards.
 
     .venv/bin/python bench/batch_profile.py [--events 30000] [--batch-size 1000]
 """
@@ -17,14 +18,11 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PG_HOST, PG_PORT, PG_USER, PYTHON, ROOT, cpu_seconds, redis_claim
-
-DATABASE = f"leaderboard_bench_profile_{uuid.uuid4().hex[:8]}"
+from bench.common import PG_HOST, PG_USER, PYTHON, ROOT, Target, cpu_seconds, in_process_target
 
 
 class Phases:
@@ -81,25 +79,21 @@ def main() -> None:
     parser.add_argument("--setup-sql", default="", help="SQL run after the migrations (to try a schema change)")
     args = parser.parse_args()
 
-    redis_db = redis_claim(13)
-    os.environ.update(
-        DATABASE_URL=f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}",
-        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
-        DJANGO_SECRET_KEY="bench",
-        DJANGO_SETTINGS_MODULE="leaderboard_project.settings",
-        LOG_LEVEL="WARNING",
-    )
+    with in_process_target("profile", 13) as (target, _):
+        _profile(args, target)
+
+
+def _profile(args: argparse.Namespace, target: Target) -> None:
+    os.environ["LOG_LEVEL"] = "WARNING"
     env = dict(os.environ)
-    subprocess.run([PYTHON, "manage.py", "ensure_database"], cwd=ROOT, env=env, check=True)
     subprocess.run([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
     if args.setup_sql:
-        subprocess.run(["psql", "-h", PG_HOST, "-U", PG_USER, "-d", DATABASE, "-qc", args.setup_sql], check=True)
+        subprocess.run(["psql", "-h", PG_HOST, "-U", PG_USER, "-d", target.database, "-qc", args.setup_sql], check=True)
     import django
 
     django.setup()
     from django.db import connection
 
-    from bench.common import CLAIM_KEY, CLAIM_TOKEN
     from scoring import redis_boards
     from scoring.event_generator import GeneratorOptions, events_generate
     from scoring.ingest import apply as apply_module
@@ -115,73 +109,61 @@ def main() -> None:
         def __init__(self, data: bytes) -> None:
             self.data = data
 
-    try:
-        boards_restore(only_if_missing=True)
-        options = GeneratorOptions(count=args.events, users=2_000, projects=20, days=30, seed=2026)  # run.py's mix
-        messages = [Msg(data) for data in events_generate(options)]
-        phases = Phases()
+    boards_restore(only_if_missing=True)
+    options = GeneratorOptions(count=args.events, users=2_000, projects=20, days=30, seed=2026)  # run.py's mix
+    messages = [Msg(data) for data in events_generate(options)]
+    phases = Phases()
 
-        def wrapper(execute, sql, params, many, context):
-            with phases.timed(statement_name(sql)):
-                return execute(sql, params, many, context)
+    def wrapper(execute, sql, params, many, context):
+        with phases.timed(statement_name(sql)):
+            return execute(sql, params, many, context)
 
-        connection.ensure_connection()
-        commit = connection.connection.commit
+    connection.ensure_connection()
+    commit = connection.connection.commit
 
-        def timed_commit():
-            with phases.timed("commit"):
-                return commit()
+    def timed_commit():
+        with phases.timed("commit"):
+            return commit()
 
-        connection.connection.commit = timed_commit
-        phases.wrap(redis_boards, "boards_apply", "redis: apply (Lua, overlaps the UPDATE)")
-        phases.wrap(apply_module.redis_boards, "boards_announce", "redis: announce")
-        phases.wrap(apply_module.redis_boards, "pending_clear", "redis: pending_clear")
-        phases.wrap(record_module, "events_record", "T1 record (total)")
-        phases.wrap(apply_module, "events_apply", "T2 apply (total)")
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            backend = cursor.fetchone()[0]
-        plans: list[str] = []  # auto_explain's plans come as notices
-        connection.connection.add_notice_handler(
-            lambda notice: plans.append(notice.message_primary) if args.explain else None
-        )
-        started, backend_cpu = time.perf_counter(), cpu_seconds(backend)
-        batches = 0
-        with connection.execute_wrapper(wrapper):
-            for first in range(0, len(messages), args.batch_size):
-                explain = batches + 1 == args.explain
-                if explain:
-                    with connection.cursor() as cursor:
-                        cursor.execute(_AUTO_EXPLAIN)
-                with phases.timed("decode"):
-                    items = batch_items(messages[first : first + args.batch_size])
-                with phases.timed("batch (total)"):
-                    batch_ingest_isolating(items)
-                if explain:
-                    with connection.cursor() as cursor:
-                        cursor.execute("SET auto_explain.log_min_duration = -1")
-                batches += 1
-        wall, backend_cpu = time.perf_counter() - started, cpu_seconds(backend) - backend_cpu
-        rate = args.events / wall
-        print(f"{args.events} events in {batches} batches of {args.batch_size}: {wall:.2f}s, {rate:,.0f}/s")
-        print(f"Postgres backend CPU: {backend_cpu * 1000 / batches:.1f} ms per batch")
-        for plan in plans:
-            print(plan)
-        print(f"{'phase':<66} {'ms/batch':>9} {'CPU ms':>7} {'calls':>6}")
-        for name, seconds in sorted(phases.seconds.items(), key=lambda kv: -kv[1]):
-            cpu, calls = phases.cpu[name] * 1000 / batches, phases.calls[name] / batches
-            print(f"{name[:66]:<66} {seconds * 1000 / batches:9.2f} {cpu:7.2f} {calls:6.2f}")
-    finally:
-        connection.close()
-        import redis
-
-        client = redis.Redis(db=redis_db)
-        if client.get(CLAIM_KEY) == CLAIM_TOKEN.encode():
-            client.flushdb()
-        subprocess.run(
-            ["psql", "-h", PG_HOST, "-U", PG_USER, "-qc", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"],
-            check=False,
-        )
+    connection.connection.commit = timed_commit
+    phases.wrap(redis_boards, "boards_apply", "redis: apply (Lua, overlaps the UPDATE)")
+    phases.wrap(apply_module.redis_boards, "boards_announce", "redis: announce")
+    phases.wrap(apply_module.redis_boards, "pending_clear", "redis: pending_clear")
+    phases.wrap(record_module, "events_record", "T1 record (total)")
+    phases.wrap(apply_module, "events_apply", "T2 apply (total)")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    plans: list[str] = []  # auto_explain's plans come as notices
+    connection.connection.add_notice_handler(
+        lambda notice: plans.append(notice.message_primary) if args.explain else None
+    )
+    started, backend_cpu = time.perf_counter(), cpu_seconds(backend)
+    batches = 0
+    with connection.execute_wrapper(wrapper):
+        for first in range(0, len(messages), args.batch_size):
+            explain = batches + 1 == args.explain
+            if explain:
+                with connection.cursor() as cursor:
+                    cursor.execute(_AUTO_EXPLAIN)
+            with phases.timed("decode"):
+                items = batch_items(messages[first : first + args.batch_size])
+            with phases.timed("batch (total)"):
+                batch_ingest_isolating(items)
+            if explain:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET auto_explain.log_min_duration = -1")
+            batches += 1
+    wall, backend_cpu = time.perf_counter() - started, cpu_seconds(backend) - backend_cpu
+    rate = args.events / wall
+    print(f"{args.events} events in {batches} batches of {args.batch_size}: {wall:.2f}s, {rate:,.0f}/s")
+    print(f"Postgres backend CPU: {backend_cpu * 1000 / batches:.1f} ms per batch")
+    for plan in plans:
+        print(plan)
+    print(f"{'phase':<66} {'ms/batch':>9} {'CPU ms':>7} {'calls':>6}")
+    for name, seconds in sorted(phases.seconds.items(), key=lambda kv: -kv[1]):
+        cpu, calls = phases.cpu[name] * 1000 / batches, phases.calls[name] / batches
+        print(f"{name[:66]:<66} {seconds * 1000 / batches:9.2f} {cpu:7.2f} {calls:6.2f}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ of 200,000 other events. Figures go to docs/BENCHMARKS.md.
 
     .venv/bin/python bench/exclusions.py [--runs 20] [--projects 16] [--others 200000]
 
-It works in a database (`leaderboard_bench_exclusions`, created and emptied) and a Redis db
-(claimed like the test runs do, and emptied) of its own. The contributor has events on
+It works in a database of its own (`leaderboard_bench_exclusions_<run>`, made for the run and
+dropped at the end) and a Redis db (claimed like the test runs do, emptied at the end); both
+names are printed at the start. The contributor has events on
 `--projects` projects on each of the last 35 days (every retained daily board) and on the
 first day of each of the last 13 months, so it is on the global and every project's daily,
 weekly, monthly, yearly and all-time boards. Each run excludes it (`contributors exclude`'s
@@ -26,22 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_HOST, PG_PORT, PG_USER, REDIS_HOST, REDIS_PORT, redis_claim  # noqa: E402
+from bench.common import in_process_target  # noqa: E402
 
-DATABASE = "leaderboard_bench_exclusions"
 USER = 4_242_424_242
-
-
-def _setup_environment() -> None:
-    import psycopg
-
-    with psycopg.connect(f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    os.environ["DATABASE_URL"] = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}"
-    os.environ["REDIS_URL"] = f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_claim(13)}"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
 
 
 def _seed(projects: int, others: int) -> int:
@@ -89,7 +77,11 @@ def main() -> int:
     parser.add_argument("--projects", type=int, default=16)
     parser.add_argument("--others", type=int, default=200_000)
     args = parser.parse_args()
-    _setup_environment()
+    with in_process_target("exclusions", 13):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import django
 
     django.setup()
@@ -101,46 +93,39 @@ def main() -> int:
     from scoring.models import Contributor
 
     client = redis_boards.connection()
-    client.flushdb()
-    try:
-        call_command("migrate", verbosity=0)
-        mine = _seed(args.projects, args.others)
-        boards_restore(use_snapshot=False)
-        on = sum(1 for key in redis_boards.board_keys() if client.zscore(key, str(USER)) is not None)
-        print(f"contributor {USER}: {mine} events on {on} boards; {args.others} other events", flush=True)
-        times: dict[str, list[float]] = {"exclude": [], "include": []}
-        held: dict[str, list[float]] = {"exclude": [], "include": []}
-        contributor = Contributor.objects.get(id=USER)
-        for run in range(args.runs):
-            for action in ("exclude", "include"):
-                started = time.perf_counter()
-                if action == "exclude":
-                    done = exclusions.contributor_exclude(contributor, reason="bench")
-                else:
-                    done = exclusions.contributor_include(contributor)
-                times[action].append(time.perf_counter() - started)
-                held[action].append(done.gate_seconds)
-                assert done.boards == on, (action, done.boards, on)
-            if run == 0:
-                result = boards_verify()
-                assert result.ok, result.differences[:5]
-        result = boards_verify()
-        assert result.ok, result.differences[:5]
-        load = os.getloadavg()[0]
-        print(f"{platform.node()}, {os.cpu_count()} cores, load {load:.2f}; {args.runs} runs each")
+    call_command("migrate", verbosity=0)
+    mine = _seed(args.projects, args.others)
+    boards_restore(use_snapshot=False)
+    on = sum(1 for key in redis_boards.board_keys() if client.zscore(key, str(USER)) is not None)
+    print(f"contributor {USER}: {mine} events on {on} boards; {args.others} other events", flush=True)
+    times: dict[str, list[float]] = {"exclude": [], "include": []}
+    held: dict[str, list[float]] = {"exclude": [], "include": []}
+    contributor = Contributor.objects.get(id=USER)
+    for run in range(args.runs):
         for action in ("exclude", "include"):
-            ms = sorted(t * 1000 for t in times[action])
-            gate = sorted(t * 1000 for t in held[action])
-            print(
-                f"{action}: {on} boards, median {statistics.median(ms):.1f} ms, max {ms[-1]:.1f} ms;"
-                f" records and applies held median {statistics.median(gate):.1f} ms, max {gate[-1]:.1f} ms"
-            )
-        print("verify: OK, the boards equal the log after every run")
-    finally:
-        client.flushdb()
-        from django.db import connection
-
-        connection.close()
+            started = time.perf_counter()
+            if action == "exclude":
+                done = exclusions.contributor_exclude(contributor, reason="bench")
+            else:
+                done = exclusions.contributor_include(contributor)
+            times[action].append(time.perf_counter() - started)
+            held[action].append(done.gate_seconds)
+            assert done.boards == on, (action, done.boards, on)
+        if run == 0:
+            result = boards_verify()
+            assert result.ok, result.differences[:5]
+    result = boards_verify()
+    assert result.ok, result.differences[:5]
+    load = os.getloadavg()[0]
+    print(f"{platform.node()}, {os.cpu_count()} cores, load {load:.2f}; {args.runs} runs each")
+    for action in ("exclude", "include"):
+        ms = sorted(t * 1000 for t in times[action])
+        gate = sorted(t * 1000 for t in held[action])
+        print(
+            f"{action}: {on} boards, median {statistics.median(ms):.1f} ms, max {ms[-1]:.1f} ms;"
+            f" records and applies held median {statistics.median(gate):.1f} ms, max {gate[-1]:.1f} ms"
+        )
+    print("verify: OK, the boards equal the log after every run")
     return 0
 
 

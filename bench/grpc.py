@@ -1,5 +1,6 @@
 """gRPC benchmark (issue 21): `serve_grpc` as `make run` starts it, on a database and Redis
-database of its own, a daily global board of 5,000 users.
+database of its own (named by the run's token, printed at the start, dropped at the end), a
+daily global board of 5,000 users.
 
 1. GetLeaderboard top-50 (rankr's call) from 50 concurrent callers for `--seconds`, driven by
    h2load (nghttp2's C load generator: a Python client on the same 2 cores cost more CPU than
@@ -34,7 +35,18 @@ sys.path[:1] = [str(Path(__file__).resolve().parent.parent)]
 
 import grpc  # noqa: E402
 
-from bench.common import PYTHON, ROOT, Process, Target, cpu_seconds, percentile, redis_claim  # noqa: E402
+from bench.common import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    Process,
+    Target,
+    cpu_seconds,
+    database_name,
+    durable_name,
+    percentile,
+    redis_claim,
+    run_announce,
+)
 from bench.web import free_port, prepare, write_section  # noqa: E402
 from proto.leaderboard.v1 import leaderboard_pb2 as ours  # noqa: E402
 from proto.leaderboard.v1 import leaderboard_pb2_grpc as ours_grpc  # noqa: E402
@@ -43,7 +55,6 @@ from proto.leaderboardscoring.v1 import leaderboardscoring_pb2_grpc as rankr_grp
 from scoring.boards import GLOBAL, Board, Timeframe, period_of  # noqa: E402
 from scoring.redis_boards.keys import READY_KEY, changed_channel  # noqa: E402
 
-DATABASE = "leaderboard_bench_grpc"
 GET_LEADERBOARD = "/leaderboardscoring.v1.LeaderboardScoringService/GetLeaderboard"  # the call's HTTP/2 path
 USERS = 5_000
 SECTION = "## gRPC"
@@ -167,15 +178,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print the figures, leave BENCHMARKS.md")
     args = parser.parse_args()
-    target = Target("grpc", DATABASE, redis_claim(13), "bench-grpc")
-    prepare(target)
-    board = seed(target)
-    port = free_port()
-    logs = Path(tempfile.mkdtemp(prefix="bench-grpc-"))
-    argv = [PYTHON, str(ROOT / "manage.py"), "serve_grpc", "--host", "127.0.0.1", "--port", str(port)]
-    server = Process(argv, target.env(LOG_FORMAT="text"), logs / "grpc.log")
-    address = f"127.0.0.1:{port}"
+    target = Target("grpc", database_name("grpc"), redis_claim(13), durable_name("grpc"))
+    server = None
     try:
+        run_announce(database=target.database, redis_db=target.redis_db)
+        prepare(target)
+        board = seed(target)
+        port = free_port()
+        logs = Path(tempfile.mkdtemp(prefix="bench-grpc-"))
+        argv = [PYTHON, str(ROOT / "manage.py"), "serve_grpc", "--host", "127.0.0.1", "--port", str(port)]
+        server = Process(argv, target.env(LOG_FORMAT="text"), logs / "grpc.log")
+        address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while f"gRPC on {address}" not in server.output():
             if time.monotonic() > deadline or not server.alive():
@@ -186,8 +199,8 @@ def main() -> int:
         delays = asyncio.run(watches(address, target, board, args.streams, args.rounds))
         after = loadavg()
     finally:
-        code = server.stop()
-        target.redis_release()
+        code = server.stop() if server is not None else None
+        target.release()
     rate = calls["rate"]
     text = (
         f"{SECTION}\n\n"

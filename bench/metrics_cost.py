@@ -6,7 +6,8 @@ runs it. CPU time (process_time) per request; the minimum over rounds is the lea
     .venv/bin/python bench/metrics_cost.py [--requests 20000] [--rounds 10]
 
 It serves an empty board from a Redis database of its own (claimed like the test runs do, and
-emptied afterwards).
+emptied afterwards; printed at the start). The page reads no Postgres: its database is named
+for the run and never made, so that nothing reaches the service's.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REDIS_HOST, REDIS_PORT, redis_claim
+from bench.common import PG_HOST, PG_PORT, PG_USER, REDIS_HOST, REDIS_PORT, database_name, redis_claim, run_announce
 
 
 def main() -> int:
@@ -38,15 +39,17 @@ def main() -> int:
     # Before Django and prometheus-client load: multiprocess mode, and the bench's own Redis db.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-cost-")
     os.environ["REDIS_URL"] = redis_url
+    os.environ["DATABASE_URL"] = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{database_name('metrics_cost')}"
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.handlers.wsgi import WSGIHandler
-
     try:
+        run_announce(redis_db=db)
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.handlers.wsgi import WSGIHandler
+
         from scoring import redis_boards
 
         redis_boards.connection().set(redis_boards.READY_KEY, 1)

@@ -1,10 +1,15 @@
 """Benchmark: rescore a log of 1,000,000 events while a consumer keeps recording and applying
 batches, then roll it back. Figures go to docs/BENCHMARKS.md ("Rescoring").
 
-    .venv/bin/python bench/rescore.py [--events 1000000] [--reuse]
+    .venv/bin/python bench/rescore.py [--events 1000000]
+    .venv/bin/python bench/rescore.py --database leaderboard_bench_rescore_kept [--reuse]
 
-It owns a database (`leaderboard_bench_rescore`, dropped and made again unless --reuse) and
-a Redis database it claims the way test runs do. The log is written with real wire messages
+It owns a database and a Redis database it claims the way test runs do, both printed at the
+start. By default the database is the run's own (`leaderboard_bench_rescore_<run>`), made for
+the run and dropped at the end. To keep the log between runs (writing it takes minutes), name
+a database with `--database NAME` (a name with "bench" in it): it is made again and kept at
+the end, and a later run with the same `--database NAME --reuse` starts from its log (rescored
+back to version 1) instead of writing a new one. The log is written with real wire messages
 (`scoring.event_generator.event_build`: every kind, 20 projects and 2,200 users, both skewed, times
 over the last 30 days, all applied) into a table made by the migrations, so every page is laid
 out with the log's fillfactor from the start. Then:
@@ -35,9 +40,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_HOST, PG_PORT, PG_USER, PYTHON, REDIS_HOST, REDIS_PORT, redis_claim  # noqa: E402
+from bench.common import (  # noqa: E402
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    PYTHON,
+    REDIS_HOST,
+    REDIS_PORT,
+    Target,
+    in_process_target,
+    kept_database_check,
+    kept_database_options,
+)
 
-DATABASE = "leaderboard_bench_rescore"
 USER_BASE = 10**15
 NEW = {"push_per_commit": 2, "push_max_commits": 5, "pull_request_merged": 8, "review_other": 2, "issue_commented": 0}
 FEED_BATCH, FEED_EVERY = 100, 0.02
@@ -218,39 +233,38 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2_200)
     parser.add_argument("--projects", type=int, default=20)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--reuse", action="store_true", help="keep the log of the last run (rescored back to 1)")
+    kept_database_options(parser)
     parser.add_argument("--feed", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--database", default=DATABASE, help=argparse.SUPPRESS)
     parser.add_argument("--redis-db", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.feed:
         return feed(args)
+    kept_database_check(parser, args)
+    feeder_out = Path(f"/tmp/bench-rescore-feed-{os.getpid()}.jsonl")
+    try:
+        with in_process_target("rescore", 13, kept=args.database, reuse=args.reuse) as (target, reused):
+            _run(args, target, reused, feeder_out)
+    finally:
+        feeder_out.unlink(missing_ok=True)
 
-    import psycopg
 
-    redis_db = redis_claim(13)
-    admin = psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True)
-    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.database]).fetchone()
-    if not (args.reuse and exists):
-        admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{args.database}"')
-    admin.close()
-    _setup(args.database, redis_db)
+def _run(args, target: Target, reused: bool, feeder_out: Path) -> None:
+    _setup(target.database, target.redis_db)
+    redis_db = target.redis_db
     from django.conf import settings
 
-    from scoring import redis_boards
     from scoring.maintenance.restore import boards_restore
     from scoring.maintenance.verify import boards_verify
 
-    _log(f"machine: {os.cpu_count()} cores, load {os.getloadavg()}; Redis db {redis_db}, database {args.database}")
-    if not (args.reuse and exists):
+    _log(f"machine: {os.cpu_count()} cores, load {os.getloadavg()}; Redis db {redis_db}, database {target.database}")
+    if not reused:
         _log(f"building a log of {args.events} events with their wire messages ...")
         _log_build(args)
     else:
         boards_restore(use_snapshot=False)
-    feeder_out = Path(f"/tmp/bench-rescore-feed-{os.getpid()}.jsonl")
-    where = ["--database", args.database, "--redis-db", str(redis_db), "--out", str(feeder_out)]
+    feeder_out.touch()  # read before the feeder's first batch, on a small log
+    where = ["--database", target.database, "--redis-db", str(redis_db), "--out", str(feeder_out)]
     feeder = subprocess.Popen(
         [PYTHON, __file__, "--feed", *where, "--users", str(args.users), "--projects", str(args.projects)], cwd=ROOT
     )
@@ -265,8 +279,6 @@ def main() -> None:
     _log(f"feeder: {batches} batches of {FEED_BATCH}, median {median * 1000:.1f} ms, longest {longest * 1000:.1f} ms")
     verified = boards_verify()
     _log(f"verify: {verified.boards} boards, {verified.members} members, {len(verified.differences)} differences")
-    feeder_out.unlink(missing_ok=True)
-    redis_boards.connection().flushdb()  # leave the claimed db empty (the claim goes with it)
     if verified.differences:
         sys.exit("the boards differ from the log after the rescores")
     for figures in results:

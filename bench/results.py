@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/results.py [--runs 5] [--projects 1000] [--events 200000] [--users 20000]
 
-A database of its own (`leaderboard_bench_results`, created and emptied). The log: `--events`
+A database of its own (`leaderboard_bench_results_<run>`, made for the run and dropped at the
+end) and a Redis db claimed as the test runs claim theirs (a finalize announces its results
+there), both printed at the start. The log: `--events`
 events of `--users` users spread over `--projects` projects, all on yesterday (UTC), straight
 into Postgres as if consumed, plus unapplied rows of today for the applies. Each run finalizes
 yesterday's daily board (global and every project: 1,001 results, their placings) from scratch,
@@ -27,22 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_HOST, PG_PORT, PG_USER  # noqa: E402
-
-DATABASE = "leaderboard_bench_results"
-URL = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}"
-
-
-def _setup_environment() -> None:
-    import psycopg
-
-    with psycopg.connect(f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    os.environ["DATABASE_URL"] = URL
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
-    os.environ["RESULTS_GRACE_SECONDS"] = "0"
+from bench.common import in_process_target  # noqa: E402
 
 
 def _seed(projects: int, events: int, users: int, day: datetime) -> None:
@@ -71,13 +58,13 @@ def _seed(projects: int, events: int, users: int, day: datetime) -> None:
         cursor.execute("ANALYZE")
 
 
-def _applies(stop: threading.Event, durations: list[tuple[float, float]]) -> None:
+def _applies(url: str, stop: threading.Event, durations: list[tuple[float, float]]) -> None:
     """What an apply holds in Postgres, again and again: (start, seconds) of each."""
     import psycopg
 
     from scoring.gate import GATE_LOCK
 
-    with psycopg.connect(URL) as conn:
+    with psycopg.connect(url) as conn:
         while not stop.is_set():
             started = time.perf_counter()
             with conn.transaction(force_rollback=True):
@@ -95,7 +82,12 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--users", type=int, default=20_000)
     args = parser.parse_args()
-    _setup_environment()
+    with in_process_target("results", 13) as (target, _):
+        os.environ["RESULTS_GRACE_SECONDS"] = "0"
+        return _run(args, target.database_url)
+
+
+def _run(args: argparse.Namespace, url: str) -> int:
     import django
 
     django.setup()
@@ -116,7 +108,7 @@ def main() -> int:
                 " scoring_resultswatermark CASCADE"
             )
         stop, durations = threading.Event(), []
-        applier = threading.Thread(target=_applies, args=(stop, durations))
+        applier = threading.Thread(target=_applies, args=(url, stop, durations))
         applier.start()
         time.sleep(0.5)
         started = time.perf_counter()
@@ -142,7 +134,6 @@ def main() -> int:
         f" median {statistics.median(apply_during):.1f} ms (max {max(apply_during):.1f}), before one"
         f" {statistics.median(apply_before):.1f} ms"
     )
-    connection.close()
     return 0
 
 

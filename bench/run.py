@@ -1,10 +1,11 @@
 """The ingest benchmark (`make bench`): drain rate, ours against the seed's design; freshness.
 
-Each run, on a stream, databases and Redis databases of its own (nothing of the service's
-defaults is touched):
+Each run, on a stream, durables, databases and Redis databases of its own, named by the run's
+token (`bench/common.py`; printed at the start, all dropped at the end, on Ctrl-C too; nothing
+of the service's defaults is touched, and two runs at once do not meet):
 
 1. publishes N generated events (`scoring.event_generator`, what `manage.py publish_events` uses)
-   to the bench stream before any consumer runs;
+   to the run's stream before any consumer runs;
 2. starts one `manage.py consume_contributions` and times it until its durable has nothing
    pending and nothing unacked (end to end, and from its first delivery, i.e. without the
    process start-up); then checks the boards (`verify_leaderboards` exits 0) and the log
@@ -56,16 +57,21 @@ from bench.common import (
     Process,
     Target,
     cpu_seconds,
+    database_name,
+    durable_name,
     manage,
     percentile,
     postgres_backends,
     redis_claim,
+    run_announce,
     server_pids,
+    stream_delete,
+    stream_recreate,
 )
 
-OURS_DATABASE, SEED_DATABASE = "leaderboard_bench_ingest", "leaderboard_bench_ingest_seed"
+OURS_DATABASE, SEED_DATABASE = database_name("ingest"), database_name("ingest_seed")
 
-# This process publishes and decodes with the service's code, so its settings name the bench
+# This process publishes and decodes with the service's code, so its settings name the run's
 # stream (it touches no database or Redis through Django).
 os.environ.update(
     NATS_URL=NATS_URL,
@@ -203,16 +209,21 @@ def drain(
     started = time.monotonic()
     process = Process(argv, env, log)
     spy = None
-    if profile is not None:
-        time.sleep(0.2)  # let the interpreter start before py-spy attaches
-        spy_argv = [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(process.proc.pid)]
-        idle = [] if os.environ.get("BENCH_PROFILE_CPU") else ["--idle"]  # on-CPU samples only
-        spy_argv += [*idle, "--threads", "--nonblocking", "--rate", "200", "--format", "raw", "-o", str(profile)]
-        spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first, drained = asyncio.run(_watch_drain(target, process, started))
-    if spy is not None:
-        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
-        spy.wait(30)
+    try:
+        if profile is not None:
+            time.sleep(0.2)  # let the interpreter start before py-spy attaches
+            spy_argv = [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(process.proc.pid)]
+            idle = [] if os.environ.get("BENCH_PROFILE_CPU") else ["--idle"]  # on-CPU samples only
+            spy_argv += [*idle, "--threads", "--nonblocking", "--rate", "200", "--format", "raw", "-o", str(profile)]
+            spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        first, drained = asyncio.run(_watch_drain(target, process, started))
+    except BaseException:  # the caller never gets the process: stop it here (Ctrl-C included)
+        process.stop()
+        raise
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+            spy.wait(30)
     cpu = {"consumer": cpu_seconds(process.proc.pid)}
     cpu["postgres"] = sum(cpu_seconds(pid) for pid in postgres_backends(target.database))
     cpu.update({name: cpu_seconds(pid) - servers_before[name] for name, pid in servers.items()})
@@ -298,7 +309,7 @@ def log_counts(target: Target) -> tuple[int, int]:
 def one_run(run: int, args: argparse.Namespace, logs: Path, ours: Target, seed: Target) -> RunResult:
     for target in (ours, seed):
         prepare(target)
-    asyncio.run(_stream_recreate())
+    stream_recreate()
     options = GeneratorOptions(
         count=args.events,
         users=args.users,
@@ -361,16 +372,6 @@ def one_run(run: int, args: argparse.Namespace, logs: Path, ours: Target, seed: 
         if not ok:
             print(f"run {run}: CHECK FAILED: {name} (log: {ours_process.log})")
     return RunResult(ours=drained, seed=seed_drained, fresh=fresh, lone=lone, checks=checks)
-
-
-async def _stream_recreate() -> None:
-    async with Durables() as durables:
-        await durables.stream_recreate()
-
-
-async def _stream_delete() -> None:
-    async with Durables() as durables:
-        await durables.stream_delete()
 
 
 def api_bench(ours: Target, runs: int, logs: Path) -> str | None:
@@ -543,17 +544,24 @@ def main() -> None:
     print(f"machine: {machine()}; logs in {logs}")
     claimed: list[Target] = []
     try:
-        ours = Target("ours", OURS_DATABASE, redis_claim(13), "bench-ours")
+        ours = Target("ours", OURS_DATABASE, redis_claim(13), durable_name("ours"))
         claimed.append(ours)
-        seed = Target("seed", SEED_DATABASE, redis_claim(14), "bench-seed")
+        seed = Target("seed", SEED_DATABASE, redis_claim(14), durable_name("seed"))
         claimed.append(seed)
+        run_announce(
+            stream=STREAM,
+            subject=SUBJECT,
+            durables=f"{ours.durable}, {seed.durable}",
+            databases=f"{ours.database}, {seed.database}",
+            redis_dbs=f"{ours.redis_db}, {seed.redis_db}",
+        )
         for run in range(1, args.runs + 1):
             results.append(one_run(run, args, logs, ours, seed))
         api = api_bench(ours, args.runs, logs) if not args.no_api else None
     finally:
-        asyncio.run(_stream_delete())
+        stream_delete()
         for target in claimed:
-            target.redis_release()
+            target.release()
     table = report(results, args)
     print()
     print(table)

@@ -1,10 +1,16 @@
 """Benchmark: rebuild, snapshot, restore and verify on a log of 1,000,000 events whose boards
 hold about 1,000,000 (board, user) members. Figures go to docs/BENCHMARKS.md.
 
-It EMPTIES the database and the Redis db it is given, so it refuses the defaults:
+    .venv/bin/python bench/snapshots.py [--runs 3]
+    .venv/bin/python bench/snapshots.py --database leaderboard_bench_snapshots_kept [--reuse]
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/leaderboard_bench \\
-    REDIS_URL=redis://127.0.0.1:6379/14 .venv/bin/python bench/snapshots.py
+It works in a database and a Redis db of its own, both printed at the start: the Redis db
+claimed as the test runs claim theirs, and given back emptied at the end; the database the
+run's own (`leaderboard_bench_snapshots_<run>`), made for the run and dropped at the end. To
+keep the log between runs (writing it takes minutes), name a database with `--database NAME`
+(a name with "bench" in it; the script empties its snapshots and, without --reuse, its log):
+it is made if missing and kept at the end, and a later run with `--database NAME --reuse`
+starts from its log instead of writing a new one.
 
 The log is written straight into Postgres with generate_series (projects skewed, users
 skewed, times over the last 30 days, all applied), as if consumed. Then, each `--runs` times:
@@ -26,61 +32,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
 
-import django  # noqa: E402
+from bench.common import in_process_target, kept_database_check, kept_database_options, redis_reset  # noqa: E402
 
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-
-from scoring import redis_boards  # noqa: E402
-from scoring.maintenance.restore import boards_restore  # noqa: E402
-from scoring.maintenance.verify import boards_verify  # noqa: E402
-from snapshots.services import snapshot_take  # noqa: E402
-
-# Test runs claim a Redis db with this key (tests/conftest.py); holding it keeps them off ours.
-CLAIM_KEY = "leaderboard-test:claim"
 USER_BASE = 10**15  # realistic, large user ids (the numeric(20, 0) path)
 
 
 def _log(message: str) -> None:
     print(message, flush=True)
-
-
-def _guard() -> None:
-    name = settings.DATABASES["default"]["NAME"]
-    if "bench" not in name:
-        sys.exit(f"refusing to empty database {name!r}: give DATABASE_URL a database named *bench*")
-    if settings.REDIS_URL.rstrip("/").endswith("/0") or settings.REDIS_URL.count("/") < 3:
-        sys.exit(f"refusing to empty Redis {settings.REDIS_URL}: give REDIS_URL a db of its own (e.g. /14)")
-
-
-CLAIM = f"bench/snapshots.py:{os.getpid()}"
-
-
-def _redis_claim() -> None:
-    """Take our Redis db the way test runs do, so that none of them flushes it under us."""
-    if not redis_boards.connection().set(CLAIM_KEY, CLAIM, nx=True, ex=3600):
-        sys.exit(
-            f"Redis {settings.REDIS_URL} is claimed by {redis_boards.connection().get(CLAIM_KEY)!r}: pick another db"
-        )
-
-
-def _redis_release() -> None:
-    """Leave the db empty and unclaimed, for the test runs."""
-    client = redis_boards.connection()
-    if client.get(CLAIM_KEY) == CLAIM.encode():
-        client.flushdb()
-
-
-def _redis_empty() -> None:
-    """Empty our Redis db, keeping our claim on it."""
-    client = redis_boards.connection()
-    client.flushdb()
-    client.set(CLAIM_KEY, CLAIM, ex=3600)
 
 
 def _events_insert(cursor, *, prefix: str, count: int, users: int, projects: int, days: int) -> None:
@@ -101,6 +60,8 @@ def _events_insert(cursor, *, prefix: str, count: int, users: int, projects: int
 
 
 def _log_build(args) -> None:
+    from django.db import connection
+
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE scoring_contributionevent, scoring_project CASCADE")
@@ -119,6 +80,8 @@ def _log_build(args) -> None:
 
 def _boards_state() -> dict[str, int]:
     """Board key -> (member count, score sum): a cheap fingerprint to compare runs."""
+    from scoring import redis_boards
+
     client = redis_boards.connection()
     keys = sorted(redis_boards.board_keys())
     pipe = client.pipeline(transaction=False)
@@ -130,6 +93,10 @@ def _boards_state() -> dict[str, int]:
 
 
 def _machine() -> str:
+    from django.db import connection
+
+    from scoring import redis_boards
+
     model = next(
         (
             line.split(":", 1)[1].strip()
@@ -166,20 +133,29 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="event times over the last N days")
     parser.add_argument("--delta", type=int, default=10_000, help="events logged after each snapshot")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--reuse", action="store_true", help="keep the log of a previous run")
+    kept_database_options(parser)
     args = parser.parse_args()
-    _guard()
-    call_command("ensure_database", verbosity=0)
-    call_command("migrate", verbosity=0)
-    _redis_claim()
-    try:
-        _run(args)
-    finally:
-        _redis_release()
+    kept_database_check(parser, args)
+    with in_process_target("snapshots", 14, kept=args.database, reuse=args.reuse) as (target, reused):
+        args.reuse = reused
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        _run(args, target.redis_db)
 
 
-def _run(args) -> None:
-    _redis_empty()
+def _run(args, redis_db: int) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    from scoring.maintenance.restore import boards_restore
+    from scoring.maintenance.verify import boards_verify
+    from snapshots.services import snapshot_take
+
+    redis_reset(redis_db)
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE snapshots_snapshotboard, snapshots_snapshot")
     if not args.reuse:
@@ -207,7 +183,7 @@ def _run(args) -> None:
             _events_insert(cursor, prefix=f"bench-{time.time_ns()}-", count=args.delta, **shape)
         reference_rebuild = boards_restore(use_snapshot=False)
         reference = _boards_state()
-        _redis_empty()
+        redis_reset(redis_db)
         seconds, restored = _timed("restore (Redis emptied)", boards_restore)
         restores.append(seconds)
         if restored.snapshot_id != taken.snapshot.id:

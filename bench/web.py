@@ -3,8 +3,9 @@
     .venv/bin/python bench/web.py [--runs 3] [--duration 10] [--clients 1000] [--rate 1000]
                                   [--page-rate 1000] [--seconds 30] [--no-write]
 
-On a database, a Redis database and a JetStream stream of its own, it starts what `make run`
-starts (gunicorn with the stream worker: 2 workers x 8 threads; one consumer), then:
+On a database, a Redis database, a JetStream stream and a durable of its own (named by the
+run's token, printed at the start, dropped at the end), it starts what `make run` starts
+(gunicorn with the stream worker: 2 workers x 8 threads; one consumer), then:
 
 1. the board page `/` of a 10,000-user global board (seeded straight into Redis, deleted
    before any event is published), `--runs` times each way: closed loop (wrk, 50 connections,
@@ -50,18 +51,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import contextlib
-
 import nats
 
 from bench import openloop
 from bench.api import process_tree_cpu, run_wrk, seed
-from bench.common import NATS_URL, PYTHON, ROOT, Process, Target, percentile, redis_claim
+from bench.common import (
+    NATS_URL,
+    PYTHON,
+    ROOT,
+    STREAM,
+    SUBJECT,
+    Process,
+    Target,
+    database_name,
+    durable_name,
+    percentile,
+    redis_claim,
+    run_announce,
+    stream_delete,
+    stream_recreate,
+)
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring.event_generator import event_build
 
-DATABASE = "leaderboard_bench_web"
-STREAM, SUBJECT = "BENCH_WEB", "bench.web.CONTRIBUTION_REGISTERED"
 MARKER_PROJECT = 18446744073709551533  # a prime near 2^64: no generated event lands there
 MARKER_USER = 10**15 + 7
 BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
@@ -69,12 +81,8 @@ GLOBAL_KEY = "leaderboard:global:all_time:all"
 SECTION = "## Pages and live updates"
 
 
-def target_env(target: Target) -> dict[str, str]:
-    return target.env(NATS_STREAM=STREAM, NATS_SUBJECT=SUBJECT)
-
-
 def prepare(target: Target) -> None:
-    """Create and migrate the bench database; empty its tables and the Redis database."""
+    """Create and migrate the target's database; empty its tables and the Redis database."""
     manage_env(target, "ensure_database")
     manage_env(target, "migrate", "--no-input")
     with target.pg() as conn:
@@ -91,19 +99,7 @@ def prepare(target: Target) -> None:
 
 
 def manage_env(target: Target, *args: str) -> None:
-    subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], cwd=ROOT, env=target_env(target), check=True)
-
-
-async def _stream(action: str) -> None:
-    nc = await nats.connect(NATS_URL)
-    js = nc.jetstream()
-    try:
-        with contextlib.suppress(Exception):
-            await js.delete_stream(STREAM)
-        if action == "create":
-            await js.add_stream(name=STREAM, subjects=[SUBJECT])
-    finally:
-        await nc.close()
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], cwd=ROOT, env=target.env(), check=True)
 
 
 def free_port() -> int:
@@ -117,7 +113,7 @@ def start_server(target: Target, logs: Path, workers: int = 2, threads: int = 8)
     argv = [str(Path(PYTHON).parent / "gunicorn"), "leaderboard_project.wsgi", "--bind", f"127.0.0.1:{port}"]
     argv += ["--workers", str(workers), "--worker-class", "web.worker.StreamingThreadWorker", "--threads", str(threads)]
     argv += ["--log-level", "warning"]
-    server = Process(argv, target_env(target), logs / "server.log")
+    server = Process(argv, target.env(), logs / "server.log")
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -135,7 +131,7 @@ def api_figure(target: Target, url: str, server: Process, runs: int, duration: i
     argv = [PYTHON, str(ROOT / "bench" / "api.py"), "--url", url, "--redis-url", target.redis_url]
     argv += ["--server-pid", str(server.proc.pid), "--runs", str(runs), "--duration", str(duration)]
     cpu_before = process_tree_cpu(server.proc.pid)
-    result = subprocess.run(argv, cwd=ROOT, env=target_env(target), capture_output=True, text=True)
+    result = subprocess.run(argv, cwd=ROOT, env=target.env(), capture_output=True, text=True)
     cpu = process_tree_cpu(server.proc.pid) - cpu_before
     output = (result.stdout + result.stderr).strip()
     requests = sum(float(rps.replace(",", "")) * duration for rps in re.findall(r"run \d+: ([\d,]+) req/s", output))
@@ -463,7 +459,7 @@ def api_rounds(target: Target, url: str, server: Process, clients: int, runs: in
         holder = subprocess.Popen(
             [PYTHON, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); from bench.web import streams_hold; "
              f"streams_hold({url!r}, {clients})"],
-            cwd=ROOT, env=target_env(target), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT, env=target.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         connected = int(holder.stdout.readline().strip() or 0)
         output, rps, cpu = api_figure(target, url, server, 1, duration)
@@ -506,15 +502,16 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
 
     logs = Path(tempfile.mkdtemp(prefix="bench-web-"))
-    target = Target("web", DATABASE, redis_claim(12), "bench-web")
-    print(f"logs in {logs}; redis db {target.redis_db}; load {os.getloadavg()[0]:.2f}", flush=True)
+    target = Target("web", database_name("web"), redis_claim(12), durable_name("web"))
     server = consumer = None
     try:
-        prepare(target)
-        asyncio.run(_stream("create"))
-        consumer = Process(
-            [PYTHON, str(ROOT / "manage.py"), "consume_contributions"], target_env(target), logs / "c.log"
+        run_announce(
+            stream=STREAM, subject=SUBJECT, durable=target.durable, database=target.database, redis_db=target.redis_db
         )
+        print(f"logs in {logs}; load {os.getloadavg()[0]:.2f}", flush=True)
+        prepare(target)
+        stream_recreate()
+        consumer = Process([PYTHON, str(ROOT / "manage.py"), "consume_contributions"], target.env(), logs / "c.log")
         server, url = start_server(target, logs)
 
         print("1. the board page /", flush=True)
@@ -536,7 +533,7 @@ def main() -> int:
                 args.seconds,
                 quiet_base,
                 every=2.0,
-                env=target_env(target),
+                env=target.env(),
             )
         )
         print(describe(quiet), flush=True)
@@ -550,7 +547,7 @@ def main() -> int:
                 args.seconds,
                 busy_base,
                 every=1.0,
-                env=target_env(target),
+                env=target.env(),
             )
         )
         print(describe(busy), flush=True)
@@ -558,7 +555,7 @@ def main() -> int:
         time.sleep(2)  # the consumer has applied the last events
         check = subprocess.run(
             [PYTHON, str(ROOT / "manage.py"), "verify_leaderboards"],
-            cwd=ROOT, env=target_env(target), capture_output=True, text=True,
+            cwd=ROOT, env=target.env(), capture_output=True, text=True,
         )  # fmt: skip
         verified = check.returncode == 0
         print(f"verify_leaderboards after: {'exit 0' if verified else check.stdout[-500:]}")
@@ -567,8 +564,8 @@ def main() -> int:
             server.stop()
         if consumer is not None:
             consumer.stop()
-        asyncio.run(_stream("delete"))
-        target.redis_release()
+        stream_delete()
+        target.release()
 
     text = section(args, page, api, quiet, busy, verified)
     print("\n" + text)

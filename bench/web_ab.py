@@ -4,11 +4,12 @@
                                      [--duration 8]
 
 Both servers (gunicorn as `make run` starts it: 2 workers x 8 threads, the stream worker) run
-at once on one database, Redis database and 10,000-user global board of their own; wrk (50
-connections) drives one at a time, `/` then `/v1/leaderboard/public?limit=50`, alternating the
-order each round so that the neighbours' load moves both alike. The medians say whether one is
-slower; a single round says little on a shared machine (docs/BENCHMARKS.md). The servers' CPU
-time per request (master and workers, from /proc) moves much less with the neighbours' load.
+at once on one database, Redis database and 10,000-user global board of their own (named by
+the run's token, printed at the start, dropped at the end); wrk (50 connections) drives one at
+a time, `/` then `/v1/leaderboard/public?limit=50`, alternating the order each round so that
+the neighbours' load moves both alike. The medians say whether one is slower; a single round
+says little on a shared machine (docs/BENCHMARKS.md). The servers' CPU time per request (master
+and workers, from /proc) moves much less with the neighbours' load.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import web
-from bench.common import PYTHON, ROOT, Target, cpu_seconds, redis_claim
+from bench.common import PYTHON, ROOT, Target, cpu_seconds, database_name, durable_name, redis_claim, run_announce
 
 PAGE, API = "/", "/v1/leaderboard/public?limit=50"
 
@@ -41,26 +42,29 @@ def main() -> int:
     code.setdefault("after", str(ROOT))
     if len(code) != 2:
         parser.error("name two checkouts: --code before=PATH [--code after=PATH]")
-    target = Target("ab", "bench_web_ab", redis_claim(11), "bench-web-ab")
-    web.prepare(target)
-    env = web.target_env(target)
-    subprocess.run([PYTHON, "manage.py", "restore_leaderboards"], cwd=ROOT, env=env, check=True, capture_output=True)
-    logs = Path(tempfile.mkdtemp(prefix="bench-web-ab-"))
+    target = Target("ab", database_name("web_ab"), redis_claim(11), durable_name("web-ab"))
     servers, urls = {}, {}
-    for name, root in code.items():
-        port = web.free_port()
-        argv = [str(Path(PYTHON).parent / "gunicorn"), "leaderboard_project.wsgi", "--bind", f"127.0.0.1:{port}"]
-        argv += ["--workers", "2", "--worker-class", "web.worker.StreamingThreadWorker", "--threads", "8"]
-        with open(logs / f"{name}.log", "wb") as log:
-            servers[name] = subprocess.Popen(
-                [*argv, "--log-level", "warning"], cwd=root, env=env, stdout=log, stderr=log
-            )
-        urls[name] = f"http://127.0.0.1:{port}"
-    client = target.redis()
-    web.seed(client, 10_000, web.GLOBAL_KEY)
-    figures: dict[str, dict[str, list[float]]] = {name: {PAGE: [], API: []} for name in code}
-    cpu: dict[str, dict[str, list[float]]] = {name: {PAGE: [], API: []} for name in code}
     try:
+        run_announce(database=target.database, redis_db=target.redis_db)
+        web.prepare(target)
+        env = target.env()
+        subprocess.run(
+            [PYTHON, "manage.py", "restore_leaderboards"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+        logs = Path(tempfile.mkdtemp(prefix="bench-web-ab-"))
+        for name, root in code.items():
+            port = web.free_port()
+            argv = [str(Path(PYTHON).parent / "gunicorn"), "leaderboard_project.wsgi", "--bind", f"127.0.0.1:{port}"]
+            argv += ["--workers", "2", "--worker-class", "web.worker.StreamingThreadWorker", "--threads", "8"]
+            with open(logs / f"{name}.log", "wb") as log:
+                servers[name] = subprocess.Popen(
+                    [*argv, "--log-level", "warning"], cwd=root, env=env, stdout=log, stderr=log
+                )
+            urls[name] = f"http://127.0.0.1:{port}"
+        client = target.redis()
+        web.seed(client, 10_000, web.GLOBAL_KEY)
+        figures: dict[str, dict[str, list[float]]] = {name: {PAGE: [], API: []} for name in code}
+        cpu: dict[str, dict[str, list[float]]] = {name: {PAGE: [], API: []} for name in code}
         for url in urls.values():
             _wait_for_rows(url)
         print(f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; logs in {logs}", flush=True)
@@ -78,11 +82,10 @@ def main() -> int:
                     line.append(f"{path} {rate}, server CPU {used * 1e6:.0f} us")
                 print(" | ".join(line), flush=True)
     finally:
-        client.delete(web.GLOBAL_KEY)
         for server in servers.values():
             server.terminate()
             server.wait(30)
-        target.redis_release()
+        target.release()  # the board with the rest of the Redis database
     for name in code:
         page, api = (statistics.median(figures[name][path]) for path in (PAGE, API))
         page_cpu, api_cpu = (statistics.median(cpu[name][path]) for path in (PAGE, API))

@@ -3,8 +3,10 @@
     .venv/bin/python bench/webhooks.py [--connections 6] [--duration 10] [--runs 3] [--threads 2]
 
 Starts a gunicorn of its own on a free port, as `make run` starts it (2 gthread workers of 8
-threads), with a secret and a stream of its own (`BENCH_WEBHOOKS`, deleted afterwards: the
-service's stream is never touched), and drives it with `wrk`: every request is GitHub's
+threads), with a secret, a stream and a Redis db of its own (the stream named by the run's
+token, `bench/common.py`, and deleted afterwards; the Redis db claimed as the test runs claim
+theirs; both printed at the start: the service's stream and Redis are never touched; no
+database is made, the webhook needs none), and drives it with `wrk`: every request is GitHub's
 `pull_request` `opened` example, signed, with a delivery GUID of its own, so each one is a new
 event that JetStream must store and acknowledge before the 202. After each run the stream
 must hold exactly one message per 202 (the `Nats-Msg-Id` dedup would hide a repeated GUID).
@@ -42,12 +44,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.api import children_cpu, process_tree_cpu  # noqa: E402
+from bench.common import (  # noqa: E402
+    PYTHON,
+    STREAM,
+    SUBJECT,
+    Target,
+    database_name,
+    durable_name,
+    redis_claim,
+    redis_release,
+    run_announce,
+)
 from github.signatures import signature_of  # noqa: E402 - after the path is set
 
-PYTHON = sys.executable
 NATS_URL = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
-STREAM = "BENCH_WEBHOOKS"
-SUBJECT = "bench.webhooks.CONTRIBUTION_REGISTERED"
 SECRET = "bench-webhook-secret"
 PAYLOAD = ROOT / "tests" / "fixtures" / "github" / "payloads" / "pull_request.opened.json"
 PATH = "/v1/webhooks/github"
@@ -122,16 +132,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def server_start(port: int, log: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NATS_", "GITHUB_WEBHOOK", "LEADERBOARD_CONFIG"))}
-    env.update(
-        NATS_URL=NATS_URL,
-        NATS_STREAM=STREAM,
-        NATS_SUBJECT=SUBJECT,
-        GITHUB_WEBHOOK_SECRET=SECRET,
-        DJANGO_SECRET_KEY="bench",
-        PYTHONUNBUFFERED="1",
-    )
+def server_start(target: Target, port: int, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in target.env(NATS_URL=NATS_URL).items() if not k.startswith("GITHUB_WEBHOOK")}
+    env["GITHUB_WEBHOOK_SECRET"] = SECRET
     argv = [str(Path(PYTHON).parent / "gunicorn"), "leaderboard_project.wsgi", "--bind", f"127.0.0.1:{port}"]
     argv += ["--workers", "2", "--worker-class", "gthread", "--threads", "8", "--log-level", "warning"]
     with open(log, "wb") as out:
@@ -201,10 +204,14 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     script = work / "deliveries.lua"
     script.write_text(LUA % {"path": PATH})
-    stream("reset")
-    server = server_start(port, work / "server.log")
+    # The database is named, never made: the webhook reads none, and nothing reaches the service's.
+    target = Target("webhooks", database_name("webhooks"), redis_claim(13), durable_name("webhooks"))
+    server = None
     runs: list[Run] = []
     try:
+        run_announce(stream=STREAM, subject=SUBJECT, redis_db=target.redis_db)
+        stream("reset")
+        server = server_start(target, port, work / "server.log")
         warm_up(url, body)
         for n in range(1, args.runs + 1):
             run = run_wrk(url, script, PAYLOAD, signature_of(body, SECRET), args, n, server.pid)
@@ -219,9 +226,11 @@ def main() -> int:
                 flush=True,
             )
     finally:
-        server.terminate()
-        server.wait(30)
+        if server is not None:
+            server.terminate()
+            server.wait(30)
         stream("delete")
+        redis_release(target.redis_db)
     rates = [r.deliveries_per_second for r in runs]
     p99 = [r.p99_ms for r in runs]
     print(
