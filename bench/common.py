@@ -145,6 +145,7 @@ class Target:
     database: str
     redis_db: int
     durable: str
+    code: Path = ROOT  # the checkout whose manage.py works on it (an A/B run's other side)
 
     @property
     def database_url(self) -> str:
@@ -196,8 +197,8 @@ class Target:
 def manage(target: Target, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run `manage.py <args>` against `target`, output captured."""
     return subprocess.run(
-        [PYTHON, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
+        [PYTHON, str(target.code / "manage.py"), *args],
+        cwd=target.code,
         env=target.env(),
         capture_output=True,
         text=True,

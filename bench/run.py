@@ -544,7 +544,9 @@ def main() -> None:
     print(f"machine: {machine()}; logs in {logs}")
     claimed: list[Target] = []
     try:
-        ours = Target("ours", OURS_DATABASE, redis_claim(13), durable_name("ours"))
+        # The other checkout's own migrations and commands, with its consumer: an A/B run must
+        # not meet a schema of this checkout's.
+        ours = Target("ours", OURS_DATABASE, redis_claim(13), durable_name("ours"), code=args.ours_code.resolve())
         claimed.append(ours)
         seed = Target("seed", SEED_DATABASE, redis_claim(14), durable_name("seed"))
         claimed.append(seed)
