@@ -64,11 +64,12 @@ def days_rebuild(cursor) -> int:
 
 def runs(users: str) -> str:
     """SQL: the runs of consecutive days (`user_id`, `start`, `finish`, `days`) of the users
-    that the condition `users` (on `user_id`) selects: gaps and islands, a day minus its
+    that the condition `users` (on `cd.user_id`) selects: gaps and islands, a day minus its
     position among the user's days being constant along a run."""
     return f"""SELECT user_id, min(day) AS start, max(day) AS finish, count(*)::integer AS days
-  FROM (SELECT user_id, day, day - (row_number() OVER (PARTITION BY user_id ORDER BY day))::integer AS run
-          FROM scoring_contributorday
+  FROM (SELECT cd.user_id, cd.day,
+               cd.day - (row_number() OVER (PARTITION BY cd.user_id ORDER BY cd.day))::integer AS run
+          FROM scoring_contributorday cd
          WHERE {users}) AS numbered
  GROUP BY user_id, run"""
 

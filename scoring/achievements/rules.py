@@ -18,7 +18,8 @@ backfill all find the same one:
 - the board (`TopOfAllTime`): among the global all-time board's top N as the sweep reads it,
   earned by the user's newest live-scoring event then.
 
-`users(column)` is the condition a rule puts on its user column: the sweep's (these users, not
+`users(column)` is the condition a rule puts on its user column (always qualified by its
+table's alias: the condition has subqueries of its own): the sweep's (these users, not
 excluded, not holding it yet) or a recompute's (everyone).
 """
 
@@ -61,7 +62,8 @@ class Rule:
 class FirstScoredEvent(Rule):
     def select(self, users: Users) -> str:
         return f"""SELECT d.user_id, '{self.code}', f.occurred_at, f.id, NULL::bigint
-  FROM (SELECT user_id, min(day) AS day FROM scoring_contributorday WHERE {users("user_id")} GROUP BY 1) AS d
+  FROM (SELECT cd.user_id, min(cd.day) AS day FROM scoring_contributorday cd
+         WHERE {users("cd.user_id")} GROUP BY 1) AS d
  CROSS JOIN LATERAL ({first_scoring_event("d.user_id", "d.day")}) AS f"""
 
 
@@ -87,7 +89,7 @@ class StreakOf(Rule):
     def select(self, users: Users) -> str:
         return f"""SELECT r.user_id, '{self.code}', f.occurred_at, f.id, NULL::bigint
   FROM (SELECT user_id, min(start) + {int(self.days) - 1} AS day
-          FROM ({runs(users("user_id"))}) AS streaks
+          FROM ({runs(users("cd.user_id"))}) AS streaks
          WHERE days >= {int(self.days)}
          GROUP BY 1) AS r
  CROSS JOIN LATERAL ({first_scoring_event("r.user_id", "r.day")}) AS f"""

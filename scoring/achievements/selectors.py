@@ -15,7 +15,7 @@ _ORDER = {rule.code: position for position, rule in enumerate(CATALOGUE)}
 # The user's runs of consecutive scoring days that are alive (they hold today or yesterday) or
 # the longest; one index range of the user's days.
 _STREAKS = f"""
-WITH streaks AS ({runs("user_id = %(user)s")})
+WITH streaks AS ({runs("cd.user_id = %(user)s")})
 SELECT start, finish, days, (start <= %(today)s AND finish >= %(yesterday)s) AS alive
   FROM streaks
  WHERE (start <= %(today)s AND finish >= %(yesterday)s) OR days = (SELECT max(days) FROM streaks)
