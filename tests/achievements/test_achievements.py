@@ -182,3 +182,14 @@ def test_a_sweep_skips_while_another_holds_the_lock_and_the_command_waits(awarde
         other.execute("SELECT pg_advisory_unlock(%s)", [ACHIEVEMENTS_LOCK])
     with session_lock(ACHIEVEMENTS_LOCK):
         assert not achievements_award().skipped  # reentrant in the session that holds it
+
+
+def test_the_admin_lists_them_read_only(client, django_user_model, awarded):
+    client.force_login(django_user_model.objects.create_superuser("admin", "a@example.com", "pw"))
+    response = client.get("/admin/scoring/achievement/", {"user_id": ALICE, "o": "3"})  # by earned time
+    assert response.status_code == 200
+    rows = response.context["cl"].result_list
+    assert sorted(a.code for a in rows) == sorted(code for code, *_ in alice_expected(awarded))
+    assert client.get("/admin/scoring/achievement/add/").status_code == 403
+    revoked = client.get("/admin/scoring/achievement/", {"revoked__isempty": "0"})
+    assert list(revoked.context["cl"].result_list) == []
