@@ -12,14 +12,14 @@ from scoring.achievements.rules import CATALOGUE, TITLES
 
 _ORDER = {rule.code: position for position, rule in enumerate(CATALOGUE)}
 
-# The user's runs of consecutive scoring days that are alive (they hold today or yesterday) or
-# the longest; one index range of the user's days.
+# The user's run of consecutive scoring days alive today or yesterday, and the longest (of equal
+# ones, the most recent): two rows at most, from one index-only range of the user's days.
 _STREAKS = f"""
 WITH streaks AS ({runs("cd.user_id = %(user)s")})
-SELECT start, finish, days, (start <= %(today)s AND finish >= %(yesterday)s) AS alive
-  FROM streaks
- WHERE (start <= %(today)s AND finish >= %(yesterday)s) OR days = (SELECT max(days) FROM streaks)
- ORDER BY start DESC
+(SELECT start, finish, days, true AS alive FROM streaks
+  WHERE start <= %(today)s AND finish >= %(yesterday)s ORDER BY start LIMIT 1)
+UNION ALL
+(SELECT start, finish, days, false FROM streaks ORDER BY days DESC, start DESC LIMIT 1)
 """
 _ACHIEVEMENTS = """
 SELECT a.code, a.earned_at, a.revoked, e.event_id, r.id, r.timeframe, r.period
@@ -73,8 +73,7 @@ def contributor_streaks(*, user_id: int, today: date) -> Streaks:
         cursor.execute(_STREAKS, {"user": user_id, "today": today, "yesterday": today - timedelta(days=1)})
         found = cursor.fetchall()
     current = next((Streak(days, start, end) for start, end, days, alive in found if alive), None)
-    longest_days = max((days for _, _, days, _ in found), default=0)
-    longest = next((Streak(days, start, end) for start, end, days, _ in found if days == longest_days), None)
+    longest = next((Streak(days, start, end) for start, end, days, alive in found if not alive), None)
     return Streaks(current, longest)
 
 

@@ -10,8 +10,9 @@ the backfill waits for it), in one REPEATABLE READ transaction, like the results
    excluded among them are held back again (an excluded contributor is not awarded while
    excluded; what it holds stays);
 3. one INSERT … SELECT of every rule's query (scoring/achievements/rules.py) for the candidates
-   and for everyone on a result's or the board's rules, each leaving out who holds it already:
-   `ON CONFLICT (user_id, code)` does nothing, or un-revokes an award earned again;
+   and, on a result's or the board's rules, for everyone not holding it yet: `ON CONFLICT
+   (user_id, code)` leaves an award as it is, or un-revokes one earned again, or moves one to the
+   event that earns it now (a late event earlier than it), so that it is what a recompute names;
 4. the watermark moves to this transaction's snapshot; commit. A crash anywhere rolls it all
    back and the next sweep does it again: nothing is awarded twice (the unique constraint).
 
@@ -70,6 +71,7 @@ class AwardSummary:
     candidates: int = 0
     awarded: list[tuple[int, str]] = field(default_factory=list)
     revoked: list[tuple[int, str]] = field(default_factory=list)
+    updated: list[tuple[int, str]] = field(default_factory=list)  # earned again, or by another event now
     held_back: int = 0
 
 
@@ -145,10 +147,13 @@ def _increment(cursor, summary: AwardSummary, *, seen: str, held_back: list[int]
             f"INSERT INTO scoring_achievement {_FIELDS} {earned}"
             " ON CONFLICT (user_id, code) DO UPDATE SET earned_at = excluded.earned_at, event_id = excluded.event_id,"
             " result_id = excluded.result_id, revoked = NULL WHERE scoring_achievement.revoked IS NOT NULL"
-            " RETURNING user_id, code",
+            " OR (scoring_achievement.earned_at, scoring_achievement.event_id, scoring_achievement.result_id)"
+            " IS DISTINCT FROM (excluded.earned_at, excluded.event_id, excluded.result_id)"
+            " RETURNING user_id, code, xmax = 0",
             {"users": candidates, **_top_params(top)},
         )
-        summary.awarded = [(int(user_id), code) for user_id, code in cursor.fetchall()]
+        for user_id, code, inserted in cursor.fetchall():
+            (summary.awarded if inserted else summary.updated).append((int(user_id), code))
     return excluded
 
 
@@ -194,14 +199,17 @@ def _recompute(cursor, summary: AwardSummary, *, since: str | None, top) -> set[
 
 
 def _sweep_users(rule: Rule):
-    """The sweep's condition on a rule's user column: the candidates (a log rule) or anyone
-    not excluded (a result's or the board's), who does not hold it un-revoked."""
+    """The sweep's condition on a rule's user column. A log rule: the candidates, all of them,
+    so that a late event that changes which event earned an award (an earlier tenth merged pull
+    request) updates it to what a recompute would name. A result's or the board's: anyone not
+    excluded who does not hold it (un-revoked) yet."""
 
     def users(column: str) -> str:
-        who = f"{column} = ANY(%(users)s::numeric[])" if rule.scope == LOG_SCOPE else f"NOT {user_excluded(column)}"
+        if rule.scope == LOG_SCOPE:
+            return f"{column} = ANY(%(users)s::numeric[])"
         return (
-            f"{who} AND NOT EXISTS (SELECT FROM scoring_achievement held WHERE held.user_id = {column}"
-            f" AND held.code = '{rule.code}' AND held.revoked IS NULL)"
+            f"NOT {user_excluded(column)} AND NOT EXISTS (SELECT FROM scoring_achievement held"
+            f" WHERE held.user_id = {column} AND held.code = '{rule.code}' AND held.revoked IS NULL)"
         )
 
     return users

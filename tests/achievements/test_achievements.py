@@ -107,6 +107,22 @@ def test_the_exact_achievements_with_their_events_in_the_order_earned(client, aw
     assert Achievement.objects.count() == 12
 
 
+def test_a_late_event_moves_an_award_to_the_event_a_recompute_names(client, awarded):
+    late = logged([wire("alice-late-merged", "merged", ALICE, at(date(2025, 5, 30), 8))])
+    summary = achievements_award()
+    by_code = oracle.achievements(awarded + late, ALICE)
+    assert by_code["first_merged_pull_request"] == by_code["first_scored_event"] == "alice-late-merged"
+    assert by_code["merged_pull_requests_10"] == f"h-{ALICE}-{JUNE[8].isoformat()}-merged"  # was the tenth day's
+    assert sorted(summary.updated) == [
+        (ALICE, "first_merged_pull_request"),
+        (ALICE, "first_scored_event"),
+        (ALICE, "merged_pull_requests_10"),
+    ]
+    found = {code: event_id for code, _, event_id, _, _ in listed(client, ALICE) if event_id}
+    assert {code: found[code] for code in by_code} == by_code
+    assert Achievement.objects.count() == 12
+
+
 def test_a_rescore_revokes_what_it_takes_away_and_a_rollback_gives_it_back(client, awarded, settings):
     events = awarded
     before = listed(client, ALICE)
