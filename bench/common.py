@@ -37,6 +37,19 @@ CLAIM_TOKEN = f"bench-{uuid.uuid4().hex[:8]}"
 CLAIM_SECONDS = 3 * 3600
 
 
+def database_fresh(name: str) -> str:
+    """A database of the benchmark's own, dropped and created afresh, and Django's settings
+    pointed at it (DATABASE_URL, a secret key, the settings module); returns its URL."""
+    url = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    with psycopg.connect(f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
+    return url
+
+
 def redis_claim(preferred: int) -> int:
     """Claim a free Redis database, `preferred` first, then 15 down to 1."""
     for db in [preferred, *range(15, 0, -1)]:

@@ -26,22 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_HOST, PG_PORT, PG_USER, REDIS_HOST, REDIS_PORT, redis_claim  # noqa: E402
+from bench.common import REDIS_HOST, REDIS_PORT, database_fresh, redis_claim  # noqa: E402
 
 DATABASE = "leaderboard_bench_exclusions"
 USER = 4_242_424_242
 
 
 def _setup_environment() -> None:
-    import psycopg
-
-    with psycopg.connect(f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    os.environ["DATABASE_URL"] = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}"
+    database_fresh(DATABASE)
     os.environ["REDIS_URL"] = f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_claim(13)}"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
 
 
 def _seed(projects: int, others: int) -> int:

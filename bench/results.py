@@ -26,21 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import PG_HOST, PG_PORT, PG_USER  # noqa: E402
+from bench.common import PG_HOST, PG_PORT, PG_USER, database_fresh  # noqa: E402
 
 DATABASE = "leaderboard_bench_results"
 URL = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}"
 
 
 def _setup_environment() -> None:
-    import psycopg
-
-    with psycopg.connect(f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
-    os.environ["DATABASE_URL"] = URL
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leaderboard_project.settings")
+    database_fresh(DATABASE)
     os.environ["RESULTS_GRACE_SECONDS"] = "0"
 
 

@@ -28,17 +28,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
-
 from scoring import faults
 from scoring.achievements.days import days_rebuild, days_refresh
 from scoring.achievements.rules import BOARD_SCOPE, CATALOGUE, COUNTED_KINDS, LOG_SCOPE, TOP_PLACES, Rule, counter_of
 from scoring.boards import GLOBAL, Board, Timeframe
-from scoring.eventlog.aggregate import repeatable_read
+from scoring.eventlog.aggregate import log_pass
 from scoring.eventlog.sql import LOG, is_excluded, logged_since, user_excluded
-from scoring.gate import session_lock
 from scoring.ingest.wire import InvalidEvent, scoring_facts
-from scoring.rules.versions import ACTIVE_VERSION
 from scoring.selectors import board_page
 
 logger = logging.getLogger("leaderboard.achievements")
@@ -80,24 +76,20 @@ def achievements_award(*, full: bool = False, wait: bool = False, since: str | N
     rescore; `wait`: wait for another sweeper rather than skip; `since`: (full only) note the
     counted events of the rows logged after this txid snapshot, not after the watermark."""
     top = _board_top()
-    with session_lock(ACHIEVEMENTS_LOCK, wait=wait) as held:
-        if not held:
+    with log_pass(ACHIEVEMENTS_LOCK, wait=wait, after_commit="achievements_after_commit") as run:
+        if run is None:
             return AwardSummary(skipped=True)
-        with transaction.atomic(), connection.cursor() as cursor:
-            repeatable_read(cursor, read_only=False)
-            cursor.execute(f"SELECT txid_current_snapshot()::text, {ACTIVE_VERSION}")
-            snapshot, version = cursor.fetchone()
-            cursor.execute(_WATERMARK)
-            mark = cursor.fetchone()
-            summary = AwardSummary(full=full or mark is None or mark[1] != version)
-            if summary.full:
-                held_back = _recompute(cursor, summary, since=since or (mark[0] if mark else None), top=top)
-            else:
-                held_back = _increment(cursor, summary, seen=mark[0], held_back=[int(u) for u in mark[2]], top=top)
-            summary.held_back = len(held_back)
-            cursor.execute(_WATERMARK_MOVE, [snapshot, version, sorted(held_back)])
-            faults.point("achievements_after_award")
-        faults.point("achievements_after_commit")
+        cursor = run.cursor
+        cursor.execute(_WATERMARK)
+        mark = cursor.fetchone()
+        summary = AwardSummary(full=full or mark is None or mark[1] != run.version)
+        if summary.full:
+            held_back = _recompute(cursor, summary, since=since or (mark[0] if mark else None), top=top)
+        else:
+            held_back = _increment(cursor, summary, seen=mark[0], held_back=[int(u) for u in mark[2]], top=top)
+        summary.held_back = len(held_back)
+        cursor.execute(_WATERMARK_MOVE, [run.snapshot, run.version, sorted(held_back)])
+        faults.point("achievements_after_award")
     if summary.awarded or summary.revoked:
         logger.info(
             "achievements awarded=%d revoked=%d full=%s", len(summary.awarded), len(summary.revoked), summary.full
