@@ -125,3 +125,29 @@ def test_a_day_whose_only_points_a_rescore_takes_away_is_no_longer_a_streak_day(
         "current": {"days": 1, "start": days[3].isoformat(), "end": days[3].isoformat()},
         "longest": {"days": 2, "start": days[0].isoformat(), "end": days[1].isoformat()},
     }
+
+
+def test_the_openapi_document_declares_the_fields(client):
+    document = client.get("/v1/schema", HTTP_ACCEPT="application/json").json()
+    schemas = document["components"]["schemas"]
+    contributor = schemas["Contributor"]["properties"]
+    assert {"streaks", "achievements"} <= set(contributor)
+    assert set(schemas["Streaks"]["properties"]) == {"current", "longest"}
+    assert set(schemas["Streak"]["properties"]) == {"days", "start", "end"}
+    assert set(schemas["Achievement"]["properties"]) == {"code", "title", "earned_at", "event_id", "result", "revoked"}
+    assert schemas["CodeEnum"]["enum"] == [
+        "first_scored_event",
+        "first_merged_pull_request",
+        "merged_pull_requests_10",
+        "merged_pull_requests_100",
+        "merged_pull_requests_1000",
+        "reviews_10",
+        "reviews_100",
+        "streak_7",
+        "streak_30",
+        "streak_100",
+        "first_weekly",
+        "first_monthly",
+        "first_yearly",
+        "top_10_all_time",
+    ]
