@@ -6,13 +6,11 @@ import logging
 
 from django.db import DatabaseError, connection
 
-from scoring.achievements.sweep import AwardSummary, achievements_award, counted_fill
+from scoring.achievements.sweep import AwardSummary, achievements_award, counted_fill_all
 from scoring.errors import describe
 from scoring.maintenance.progress import Progress, quiet
 
 logger = logging.getLogger("leaderboard.achievements")
-
-BACKFILL_CHUNK = 50_000  # log rows per round trip of the backfill's pass over the log
 
 __all__ = [
     "AwardSummary",
@@ -46,16 +44,8 @@ def achievements_backfill(*, progress: Progress = quiet) -> AwardSummary:
     far, a chunk at a time (with progress), then a recompute of everything in one transaction,
     which also notes the rows logged meanwhile."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT txid_current_snapshot()::text, (SELECT count(*) FROM scoring_contributionevent)")
-        start, total = cursor.fetchone()
-        after = read = 0
-        while True:
-            rows, last = counted_fill(
-                cursor, condition="e.id > %(after)s", params={"after": after}, limit=BACKFILL_CHUNK
-            )
-            if not rows:
-                break
-            after, read = last, read + rows
-            progress(f"counted events: {read} pull requests closed and reviews read (log id {after}, {total} rows)")
+        cursor.execute("SELECT txid_current_snapshot()::text")
+        (start,) = cursor.fetchone()
+        counted_fill_all(cursor, progress=progress)
     progress("recomputing every contributor's days and achievements")
     return achievements_award(full=True, wait=True, since=start)

@@ -26,6 +26,7 @@ event under the new points, un-revokes those earned again and inserts the new on
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scoring import faults
@@ -119,6 +120,19 @@ def counted_fill(cursor, *, condition: str, params: dict, limit: int | None = No
     return len(rows), last
 
 
+def counted_fill_all(cursor, *, progress: Callable[[str], None] | None = None) -> int:
+    """`counted_fill` over the whole log, FILL_CHUNK rows at a time (not all in memory at once),
+    telling `progress` after each chunk; returns the rows read."""
+    after = read = 0
+    while True:
+        rows, last = counted_fill(cursor, condition="e.id > %(after)s", params={"after": after}, limit=FILL_CHUNK)
+        if not rows:
+            return read
+        after, read = last, read + rows
+        if progress is not None:
+            progress(f"counted events: {read} pull requests closed and reviews read (log id {after})")
+
+
 def _increment(cursor, summary: AwardSummary, *, seen: str, held_back: list[int], top) -> set[int]:
     counted_fill(cursor, condition=logged_since("e", "seen"), params={"seen": seen})
     days_refresh(cursor, seen=seen)
@@ -150,8 +164,8 @@ def _increment(cursor, summary: AwardSummary, *, seen: str, held_back: list[int]
 
 
 def _recompute(cursor, summary: AwardSummary, *, since: str | None, top) -> set[int]:
-    if since is None:
-        counted_fill(cursor, condition="true", params={})
+    if since is None:  # nothing swept yet: the whole log
+        counted_fill_all(cursor)
     else:
         counted_fill(cursor, condition=logged_since("e", "seen"), params={"seen": since})
     days_rebuild(cursor)
