@@ -58,6 +58,11 @@ class CountedEvent(models.Model):
         return f"{self.counter} {self.event_id}"
 
 
+# What earned an award: an event of the log or a period result (neither ever deleted; no foreign
+# key constraint, so that the log's inserts check nothing more).
+_EARNED_BY = {"null": True, "blank": True, "on_delete": models.DO_NOTHING, "db_constraint": False, "related_name": "+"}
+
+
 class Achievement(models.Model):
     """One achievement of one user: when and by what it was earned."""
 
@@ -66,23 +71,9 @@ class Achievement(models.Model):
     code = models.CharField(max_length=64, help_text="The rule's code, e.g. merged_prs_10.")
     earned_at = models.DateTimeField(help_text="The earning event's time, or the result's final time.")
     event = models.ForeignKey(
-        "scoring.ContributionEvent",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-        help_text="The event that earned it (null for a result's).",
+        "scoring.ContributionEvent", help_text="The event that earned it (null for a result's).", **_EARNED_BY
     )
-    result = models.ForeignKey(
-        "scoring.PeriodResult",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-        help_text="The period result that earned it.",
-    )
+    result = models.ForeignKey("scoring.PeriodResult", help_text="The period result that earned it.", **_EARNED_BY)
     awarded_at = models.DateTimeField(db_default=Now(), help_text="When the sweep recorded it.")
     revoked = models.DateTimeField(null=True, blank=True, help_text="When a rescore found it no longer earned.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection
 
@@ -30,8 +31,7 @@ SELECT a.code, a.earned_at, a.revoked, e.event_id, r.id, r.timeframe, r.period
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Streak:
+class Streak(NamedTuple):
     """A run of consecutive UTC days with points: how many, its first and its last."""
 
     days: int
@@ -48,8 +48,7 @@ class Streaks:
     longest: Streak | None
 
 
-@dataclass(frozen=True, slots=True)
-class EarnedResult:
+class EarnedResult(NamedTuple):
     id: int
     timeframe: str
     period: str
