@@ -9,8 +9,11 @@ from rest_framework import serializers
 
 from api.query import TIMEFRAMES
 from api.shape import Shape, computed
+from scoring.achievements.rules import CATALOGUE
 from scoring.boards import GLOBAL
 from scoring.rules import EventKind
+
+ACHIEVEMENT_CODES = [rule.code for rule in CATALOGUE]
 
 
 def _login_field() -> serializers.CharField:
@@ -128,6 +131,41 @@ class ProjectPage(Shape):
     results = Project(many=True)
 
 
+@extend_schema_serializer(component_name="Streak")
+class Streak(Shape):
+    # `scoring.achievements.selectors.Streak`: a run of consecutive UTC days with points.
+    days = serializers.IntegerField(min_value=1, help_text="How many consecutive UTC days.")
+    start = serializers.DateField(help_text="Its first day (UTC).")
+    end = serializers.DateField(help_text="Its last day (UTC).")
+
+
+@extend_schema_serializer(component_name="Streaks")
+class Streaks(Shape):
+    # SPEC section 15: days on which the contributor scored at least one point, in any project.
+    current = Streak(allow_null=True, help_text="The streak alive today or yesterday (UTC); null: none.")
+    longest = Streak(allow_null=True, help_text="The longest (of equal ones, the most recent); null: no points yet.")
+
+
+@extend_schema_serializer(component_name="EarnedResult")
+class EarnedResult(Shape):
+    id = serializers.IntegerField(help_text="The period result's id (GET /v1/results).")
+    timeframe = serializers.ChoiceField(choices=TIMEFRAMES)
+    period = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="Achievement")
+class Achievement(Shape):
+    # `scoring.achievements.selectors.Earned`: awarded once, never deleted (SPEC section 15).
+    code = serializers.ChoiceField(choices=ACHIEVEMENT_CODES, help_text="Which achievement.")
+    title = serializers.CharField(help_text="Its name for people.")
+    earned_at = serializers.DateTimeField(help_text="When: the earning event's time, or the result's final time.")
+    event_id = serializers.CharField(allow_null=True, help_text="The wire id of the event that earned it.")
+    result = EarnedResult(allow_null=True, help_text="The period result that earned it (first-in achievements).")
+    revoked = serializers.DateTimeField(
+        allow_null=True, help_text="When a rescore found it no longer earned; null while it is earned."
+    )
+
+
 @extend_schema_serializer(component_name="Contributor")
 class Contributor(Shape):
     # A `Contributor` row.
@@ -140,6 +178,8 @@ class Contributor(Shape):
     is_bot = serializers.BooleanField()
     first_seen_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField()
+    streaks = Streaks(help_text="Current and longest streaks, as of the consumers' last sweep.")
+    achievements = Achievement(many=True, help_text="In the order earned, the revoked ones included.")
 
 
 @extend_schema_serializer(component_name="RulesVersion")

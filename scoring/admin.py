@@ -174,4 +174,5 @@ class RulesVersionAdmin(ReadOnlyAdmin):
     list_display = ["number", "active", "created_at", "activated_at", "retired_at"]
 
 
+from scoring.achievements import admin as achievements_admin  # noqa: E402, F401  (registers the achievements')
 from scoring.results import admin as results_admin  # noqa: E402, F401  (registers the results' pages)

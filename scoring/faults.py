@@ -41,6 +41,11 @@ In the results' finalizer (scoring/results/finalize.py) and the notifications' s
 - `delivery_after_claim`  a delivery claimed (its lease committed), not sent
 - `delivery_after_send`   a delivery sent and answered, the attempt not recorded
 
+In the achievements' sweep (scoring/achievements/sweep.py):
+
+- `achievements_after_award`  awards, days and the watermark written, not committed
+- `achievements_after_commit` all of it committed, the sweep's lock not yet released
+
 In a restore or rebuild (scoring/maintenance/restore.py) and a snapshot (snapshots/services.py):
 
 - `restore_before_swap`   the boards built aside and caught up, applies paused, not swapped in
@@ -61,6 +66,7 @@ EXCLUSION_CRASH_POINTS = ("after_exclusion_mark", "after_exclusion_lua")
 RESCORE_CRASH_POINTS = ("rescore_after_chunk", "rescore_after_build", "rescore_before_commit", "rescore_before_swap")
 RESULTS_CRASH_POINTS = ("results_after_record", "results_after_commit")
 DELIVERY_CRASH_POINTS = ("delivery_after_claim", "delivery_after_send")
+ACHIEVEMENTS_CRASH_POINTS = ("achievements_after_award", "achievements_after_commit")
 _passes: dict[str, int] = {}
 _hooks: dict[str, list[Callable[[], None]]] = {}
 

@@ -232,7 +232,14 @@ class DeadLetter(models.Model):
         return f"{self.reason} (seq {self.stream_sequence})"
 
 
-# The results' tables live with their package (scoring/results/), in this app.
+# The results' tables live with their package (scoring/results/), and the streaks' and
+# achievements' with theirs (scoring/achievements/), in this app.
+from scoring.achievements.models import (  # noqa: E402, F401
+    Achievement,
+    AchievementsWatermark,
+    ContributorDay,
+    CountedEvent,
+)
 from scoring.results.models import (  # noqa: E402, F401
     Delivery,
     DeliveryAttempt,

@@ -28,6 +28,7 @@ from api.query import (
 )
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import clock
+from scoring.achievements.selectors import contributor_achievements, contributor_streaks
 from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift
 from scoring.redis_boards import RESULTS_KEY
 from scoring.results.finalize import RESULT_TIMEFRAMES
@@ -238,7 +239,8 @@ def _user_id(key: str) -> int | None:
 
 @unavailable_as_page
 def contributor(request: HttpRequest, key: str) -> HttpResponse:
-    """`/contributors/<login or id>`: standings, the 90-day chart, points by kind, recent events."""
+    """`/contributors/<login or id>`: standings, streaks and achievements, the 90-day chart,
+    points by kind, recent events."""
     found = contributor_find(key=key)
     user_id = int(found.id) if found is not None else _user_id(key)
     if user_id is None or user_is_excluded(user_id):  # SPEC section 9: the excluded have no page
@@ -277,6 +279,8 @@ def contributor(request: HttpRequest, key: str) -> HttpResponse:
             for event in user_events(user_id=user_id, board=Board(GLOBAL, Timeframe.ALL_TIME, "all"))[:RECENT_EVENTS]
         ],
         "placings": placings_display(user_placings(user_id=user_id)),
+        "streaks": contributor_streaks(user_id=user_id, today=now.date()),
+        "achievements": contributor_achievements(user_id=user_id),
         "top_n": settings.RESULTS_TOP_N,
         "title": getattr(standings[0]["found"], "login", None) or f"Contributor #{user_id}",
         "badge": badge_embeds(request, getattr(standings[0]["found"], "login", None) or str(user_id)),

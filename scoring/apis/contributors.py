@@ -13,6 +13,7 @@ from api.links import cursor_link
 from api.query import BOARD, CURSOR, LIMIT, USER_ID, Text
 from leaderboard_project.exceptions import NotFound
 from scoring import clock
+from scoring.achievements.selectors import contributor_achievements, contributor_streaks
 from scoring.apis.base import QueryApi, cached, openapi_parameters
 from scoring.selectors import contributor_find, contributor_names, user_events_page, user_is_excluded
 
@@ -74,8 +75,11 @@ class ContributorApi(QueryApi):
         summary="A contributor, by login or user id",
         description=(
             "What the events said of a user last: login, avatar, whether it is a bot, when it was "
-            "first and last seen. `contributor` is a login (any case) or a user id in decimal; "
-            "an all-digit value is tried as an id first."
+            "first and last seen; its streaks (consecutive UTC days with at least one point, in any "
+            "project: the current one, alive today or yesterday, and the longest) and its "
+            "achievements in the order earned (SPEC section 15; both as of the consumers' last "
+            "sweep). `contributor` is a login (any case) or a user id in decimal; an all-digit "
+            "value is tried as an id first. An excluded contributor is 404."
         ),
         parameters=openapi_parameters(CONTRIBUTOR),
         responses={200: shapes.Contributor, 404: Error, **ERRORS},
@@ -85,4 +89,11 @@ class ContributorApi(QueryApi):
         found = contributor_find(key=key)
         if found is None:
             raise NotFound(f"no contributor {key!r}", details={"contributor": key})
-        return cached(Response(shapes.Contributor.body(found)), closed=False)
+        user_id = int(found.id)
+        streaks = contributor_streaks(user_id=user_id, today=clock.now().date())
+        body = shapes.Contributor.body(
+            found,
+            streaks=shapes.Streaks.body(streaks),
+            achievements=shapes.Achievement.many(contributor_achievements(user_id=user_id)),
+        )
+        return cached(Response(body), closed=False)

@@ -16,15 +16,19 @@ boards plus the rows not visible in its transaction snapshot (docs/SNAPSHOTS.md)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
+from scoring import faults
 from scoring.boards import GLOBAL, Board, Timeframe, is_retained, period_of
 from scoring.eventlog.sql import is_excluded, live_points
+from scoring.gate import session_lock
+from scoring.rules.versions import ACTIVE_VERSION
 
 if TYPE_CHECKING:
     from snapshots.models import Snapshot
@@ -39,6 +43,32 @@ def repeatable_read(cursor, *, read_only: bool) -> None:
     transaction."""
     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ" + (", READ ONLY" if read_only else ""))
     cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+
+
+class LogPass(NamedTuple):
+    """A pass over the log in a REPEATABLE READ transaction: its cursor, its txid snapshot (the
+    watermark a later pass reads the rows logged since from) and the active rules version."""
+
+    cursor: Any
+    snapshot: str
+    version: int
+
+
+@contextmanager
+def log_pass(lock: int, *, wait: bool, after_commit: str) -> Iterator[LogPass | None]:
+    """One pass at a time over the log (the results' finalizer, the achievements' sweep): the
+    session advisory lock `lock` (tried, or waited for with `wait`), then one REPEATABLE READ
+    transaction, committed when the block ends; None when another holds the lock. The fault
+    point `after_commit` is passed once committed, the lock still held."""
+    with session_lock(lock, wait=wait) as held:
+        if not held:
+            yield None
+            return
+        with transaction.atomic(), connection.cursor() as cursor:
+            repeatable_read(cursor, read_only=False)
+            cursor.execute(f"SELECT txid_current_snapshot()::text, {ACTIVE_VERSION}")
+            yield LogPass(cursor, *cursor.fetchone())
+        faults.point(after_commit)
 
 
 def retained_periods(days: list[date], now: datetime) -> tuple[list[date], list[str], list[str]]:

@@ -60,3 +60,12 @@ def user_excluded(user_id: str) -> str:
     """SQL: whether the user in the column `user_id` is excluded (a partial index of the few
     excluded contributors answers it)."""
     return f"{user_id} IN (SELECT x.id FROM scoring_contributor x WHERE {is_excluded('x')})"
+
+
+def logged_since(row: str, snapshot: str) -> str:
+    """SQL: whether the log row `row` was logged after the transaction snapshot in the parameter
+    `snapshot` (a txid snapshot's text): not visible in it (the `txid` index finds such rows)."""
+    return (
+        f"{row}.txid >= txid_snapshot_xmin(%({snapshot})s::txid_snapshot)"
+        f" AND NOT txid_visible_in_snapshot({row}.txid, %({snapshot})s::txid_snapshot)"
+    )

@@ -38,6 +38,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
 from scoring import exclusions, faults, ingest, metrics, redis_boards, selectors
+from scoring.achievements.services import achievements_sweep
 from scoring.errors import describe, is_transient
 from scoring.ingest.messages import batch_items, batch_name
 from scoring.ingest.poison import batch_ingest_isolating
@@ -295,6 +296,7 @@ class Consumer:
             metrics.EVENTS_APPLIED.inc(applied)
             metrics.LOG_UNAPPLIED.set(selectors.unapplied_count())
             results_sweep()  # period results final by now (scoring/results/)
+            achievements_sweep()  # streak days and achievements of the rows logged since (scoring/achievements/)
         except BoardsNotReady:
             self._until_done(self._restore, "restore")
             return

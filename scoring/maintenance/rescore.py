@@ -13,7 +13,8 @@ says what a process killed at each one leaves. In short:
 4. `catch_up`: what was logged or applied since, scored again and added to the build;
 5. `switch`, under the boards gate held exclusive: the last rows, the version, the pending
    markers, the sentinel aside, commit;
-6. `swap`: the built boards in at once; 7. `tidy`: the markers left, the summary.
+6. `swap`: the built boards in at once; 7. `tidy`: the markers left, the summary;
+8. `achievements`: streak days and achievements recomputed under the new points.
 
 `RESTORE_LOCK` is held throughout, so no restore, rebuild or other rescore interleaves; so is
 `SNAPSHOT_LOCK`, so that snapshots wait and are taken of the new version. The fault points
@@ -30,6 +31,7 @@ import redis
 from django.db import connection, transaction
 
 from scoring import clock, exclusions, faults, ingest, redis_boards
+from scoring.achievements.services import achievements_recompute
 from scoring.boards import Board
 from scoring.eventlog.aggregate import BoardsQuery, repeatable_read
 from scoring.gate import gate_exclusive, session_lock
@@ -147,6 +149,7 @@ class Rescore:
                     raise
             self.swap()
         self.tidy()
+        self.achievements()
         return self.result
 
     def _lap(self, phase: str) -> None:
@@ -349,6 +352,14 @@ class Rescore:
             " ".join(f"{phase}={seconds * 1000:.0f}ms" for phase, seconds in result.phases.items()),
             extra={"locked_ms": round(result.locked_ms, 1), "paused_ms": round(result.paused_ms, 1)},
         )
+
+    def achievements(self) -> None:
+        """Step 8: every contributor's streak days and achievements recomputed under the new
+        points; those no longer earned are marked revoked (scoring/achievements/). A rescore
+        killed before this leaves it to the next consumer sweep, which sees the version change."""
+        done = achievements_recompute()
+        self.progress(f"achievements: {len(done.awarded)} awarded, {len(done.revoked)} revoked")
+        self._lap("achievements")
 
 
 def _changes_text(changes: list[RowChange]) -> str:

@@ -27,15 +27,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
 
 from scoring import faults, redis_boards
 from scoring.boards import GLOBAL, Timeframe, midnight, period_end, period_of, period_start
-from scoring.eventlog.aggregate import day_scores, repeatable_read
+from scoring.eventlog.aggregate import day_scores, log_pass
 from scoring.eventlog.sql import user_excluded
-from scoring.gate import session_lock
 from scoring.results import targets
-from scoring.rules.versions import ACTIVE_VERSION
 
 logger = logging.getLogger("leaderboard.results")
 
@@ -124,29 +121,25 @@ def final_at(timeframe: Timeframe, period: str) -> datetime | None:
 def results_finalize(*, now: datetime) -> FinalizeSummary:
     """Record the result of every board whose period is final at `now` and has none yet, and
     count late events; does nothing while another finalizer runs."""
-    with session_lock(FINALIZE_LOCK, wait=False) as held:
-        if not held:
+    with log_pass(FINALIZE_LOCK, wait=False, after_commit="results_after_commit") as run:
+        if run is None:
             return FinalizeSummary(skipped=True)
-        with transaction.atomic(), connection.cursor() as cursor:
-            repeatable_read(cursor, read_only=False)
-            cursor.execute(f"SELECT txid_current_snapshot()::text, {ACTIVE_VERSION}")
-            snapshot, version = cursor.fetchone()
-            summary = FinalizeSummary()
-            _note_new_rows(cursor, summary)
-            cursor.execute(
-                "SELECT timeframe, period, final_at FROM scoring_resultperiod"
-                " WHERE NOT finalized AND final_at <= %s ORDER BY final_at, timeframe, period",
-                [now],
-            )
-            for timeframe, period, final in cursor.fetchall():
-                _finalize_period(cursor, summary, Timeframe(timeframe), period, final, snapshot, version, now)
-            cursor.execute(
-                "INSERT INTO scoring_resultswatermark (id, log_snapshot) VALUES (1, %s)"
-                " ON CONFLICT (id) DO UPDATE SET log_snapshot = excluded.log_snapshot",
-                [snapshot],
-            )
-            faults.point("results_after_record")
-        faults.point("results_after_commit")
+        cursor, snapshot, version = run
+        summary = FinalizeSummary()
+        _note_new_rows(cursor, summary)
+        cursor.execute(
+            "SELECT timeframe, period, final_at FROM scoring_resultperiod"
+            " WHERE NOT finalized AND final_at <= %s ORDER BY final_at, timeframe, period",
+            [now],
+        )
+        for timeframe, period, final in cursor.fetchall():
+            _finalize_period(cursor, summary, Timeframe(timeframe), period, final, snapshot, version, now)
+        cursor.execute(
+            "INSERT INTO scoring_resultswatermark (id, log_snapshot) VALUES (1, %s)"
+            " ON CONFLICT (id) DO UPDATE SET log_snapshot = excluded.log_snapshot",
+            [snapshot],
+        )
+        faults.point("results_after_record")
     if summary.results:
         redis_boards.results_announce()  # the pages showing results go stale at once
     if summary.results or summary.late_events:

@@ -1,0 +1,86 @@
+"""Achievements with real consumer processes: a consumer SIGKILLed at each of the sweep's crash
+points (`faults.point`, CONSUMER_CRASH_AT), then two consumers sweeping side by side. Every
+achievement is awarded exactly once, with the event the oracle names (tests/achievements/oracle.py),
+and every contributor's streaks are the oracle's."""
+
+from __future__ import annotations
+
+import signal
+from datetime import timedelta
+
+import pytest
+
+from scoring.models import Achievement, AchievementsWatermark, ContributionEvent
+from tests.achievements import oracle
+from tests.achievements.events import at, contributions, span, wire
+from tests.builders import publish
+from tests.clock import START
+from tests.fixtures import wait_for, wait_until_drained
+from tests.oracle import points
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+TODAY = START.date()
+# No period becomes final while the test runs: no result, so no first-in achievement to expect.
+ENV = {"RESULTS_GRACE_SECONDS": str(10 * 365 * 86400), "CONSUMER_BATCH_SIZE": "25"}
+
+
+def histories() -> list[bytes]:
+    messages = []
+    for user, first, length, merged, reviews in [
+        (31, TODAY - timedelta(days=40), 8, 12, 11),  # a 7-day streak, 10 merged, 10 reviews
+        (32, TODAY - timedelta(days=3), 4, 1, 0),  # alive today, a first merged pull request
+        (33, TODAY - timedelta(days=20), 6, 0, 10),  # one day short of a 7-day streak
+        (34, TODAY - timedelta(days=9), 2, 0, 0),
+    ]:
+        days = span(first, first + timedelta(days=length - 1))
+        messages += [wire(f"push-{user}-{d}", "push", user, at(d, 8)) for d in days]
+        messages += [wire(f"merged-{user}-{n}", "merged", user, at(days[n % length], 9, n)) for n in range(merged)]
+        messages += [wire(f"review-{user}-{n}", "review", user, at(days[n % length], 10, n)) for n in range(reviews)]
+        messages.append(wire(f"unmerged-{user}", "unmerged", user, at(days[0] - timedelta(days=2), 11)))
+    return messages
+
+
+def expected(events) -> set[tuple[int, str, str]]:
+    found = set()
+    for user in (31, 32, 33, 34):
+        found |= {(user, code, event_id) for code, event_id in oracle.achievements(events, user).items()}
+        newest = max((e for e in events if e.user_id == user and points(e) > 0), key=lambda e: e.occurred_at)
+        found.add((user, "top_10_all_time", newest.event_id))
+    return found
+
+
+def awarded() -> set[tuple[int, str, str]]:
+    return {
+        (int(a.user_id), a.code, a.event.event_id)
+        for a in Achievement.objects.select_related("event").filter(revoked__isnull=True)
+    }
+
+
+@pytest.mark.parametrize("point", ["achievements_after_award", "achievements_after_commit"])
+def test_awarded_once_through_a_crash_and_two_consumers(redis_client, nats_names, spawn_consumer, client, point):
+    messages = histories()
+    events = contributions(messages)
+    want = expected(events)
+    assert {code for _, code, _ in want} >= {"streak_7", "merged_pull_requests_10", "reviews_10"}
+    publish(messages)
+
+    crashing = spawn_consumer(**ENV, CONSUMER_CRASH_AT=point)
+    crashing.wait(timeout=60)
+    assert crashing.proc.returncode == -signal.SIGKILL  # the fault happened, at its first sweep
+    committed = point == "achievements_after_commit"
+    assert AchievementsWatermark.objects.exists() == committed
+    assert Achievement.objects.exists() == (committed and ContributionEvent.objects.exists())
+
+    first, second = spawn_consumer(**ENV), spawn_consumer(**ENV)
+    wait_until_drained(nats_names, processes=[first, second], timeout=120)
+    assert ContributionEvent.objects.count() == len(events)
+    wait_for(lambda: len(awarded()) >= len(want), timeout=60, message="every achievement awarded")
+    mark = AchievementsWatermark.objects.get().log_snapshot
+    wait_for(lambda: AchievementsWatermark.objects.get().log_snapshot != mark, timeout=30, message="another sweep")
+    assert awarded() == want
+    assert Achievement.objects.count() == len(want)  # once each, none revoked
+    for user in (31, 32, 33, 34):
+        assert client.get(f"/v1/contributors/{user}").json()["streaks"] == oracle.streaks(events, user, TODAY)
+    for consumer in (first, second):
+        assert consumer.proc.poll() is None, consumer.output()[-3000:]
