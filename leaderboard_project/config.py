@@ -53,6 +53,7 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("consumer", "ack_wait"): "CONSUMER_ACK_WAIT",
     ("consumer", "max_deliver"): "CONSUMER_MAX_DELIVER",
     ("consumer", "sweep_interval"): "CONSUMER_SWEEP_INTERVAL",
+    ("consumer", "achievements_interval"): "ACHIEVEMENTS_SWEEP_INTERVAL",
     ("consumer", "fetch_max_bytes"): "CONSUMER_FETCH_MAX_BYTES",
     ("consumer", "metrics_port"): "CONSUMER_METRICS_PORT",
     ("consumer", "health_max_age"): "HEALTH_CONSUMER_MAX_AGE",

@@ -124,6 +124,9 @@ CONSUMER_FETCH_TIMEOUT = config.float("CONSUMER_FETCH_TIMEOUT", 1.0, minimum=0.0
 CONSUMER_ACK_WAIT = config.int("CONSUMER_ACK_WAIT", 60, minimum=1)
 CONSUMER_MAX_DELIVER = config.int("CONSUMER_MAX_DELIVER", -1, minimum=-1)
 CONSUMER_SWEEP_INTERVAL = config.float("CONSUMER_SWEEP_INTERVAL", 30.0, minimum=0.01)
+# How often the consumer awards streak days and achievements of the rows logged since (how
+# fresh a profile's streaks and achievements are).
+ACHIEVEMENTS_SWEEP_INTERVAL = config.float("ACHIEVEMENTS_SWEEP_INTERVAL", 2.0, minimum=0.01)
 # Bytes per pull request at most (0: no limit), so that a burst of large messages cannot fill
 # the memory; a single larger message is still fetched, alone.
 CONSUMER_FETCH_MAX_BYTES = config.int("CONSUMER_FETCH_MAX_BYTES", 16 * 1024 * 1024, minimum=0)

@@ -79,6 +79,8 @@ class Consumer:
         self.fetch_timeout = settings.CONSUMER_FETCH_TIMEOUT
         self.sweep_every = settings.CONSUMER_SWEEP_INTERVAL
         self._next_sweep = time.monotonic() + self.sweep_every
+        self.award_every = settings.ACHIEVEMENTS_SWEEP_INTERVAL
+        self._next_award = time.monotonic() + self.award_every
         self._stats_lock = threading.Lock()
         self._failure: BaseException | None = None
         self._last_batch_at: float | None = None  # unix time of the last batch applied, any loop
@@ -139,6 +141,7 @@ class Consumer:
                     self._until_done(lambda: exclusions.contributors_sync(wait=False), "exclusions sync")
             if sweeps:
                 self._maybe_sweep()
+                self._maybe_award()
                 self._heartbeat()
         msgs = upcoming.result()
         if msgs:
@@ -296,7 +299,6 @@ class Consumer:
             metrics.EVENTS_APPLIED.inc(applied)
             metrics.LOG_UNAPPLIED.set(selectors.unapplied_count())
             results_sweep()  # period results final by now (scoring/results/)
-            achievements_sweep()  # streak days and achievements of the rows logged since (scoring/achievements/)
         except BoardsNotReady:
             self._until_done(self._restore, "restore")
             return
@@ -309,6 +311,15 @@ class Consumer:
             applied, skipped = self._sweep_one_by_one(older_than)
         if applied or skipped:
             logger.info("sweep applied=%d already_applied=%d", applied, skipped)
+
+    def _maybe_award(self) -> None:
+        """Streak days and achievements of the rows logged since the last turn
+        (scoring/achievements/), every ACHIEVEMENTS_SWEEP_INTERVAL seconds: a profile is that
+        fresh. Its cost grows with the rows, not with the turns; a failure waits for the next."""
+        if time.monotonic() < self._next_award:
+            return
+        self._next_award = time.monotonic() + self.award_every
+        achievements_sweep()
 
     def _sweep_one_by_one(self, older_than: timedelta) -> tuple[int, int]:
         """The sweep, one event at a time: an event whose apply fails for good is moved from
