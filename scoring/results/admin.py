@@ -3,6 +3,7 @@
 
 from django.contrib import admin
 
+from audit.services import audit_record, request_actor
 from leaderboard_project.admin import ReadOnlyAdmin
 from scoring.results.models import Delivery, DeliveryAttempt, NotificationTarget, PeriodResult
 
@@ -16,8 +17,27 @@ class PeriodResultAdmin(ReadOnlyAdmin):
 
 @admin.register(NotificationTarget)
 class NotificationTargetAdmin(admin.ModelAdmin):
+    """Editable; every add, change and delete is audited (who, when, the fields after it)."""
+
     list_display = ["__str__", "kind", "url", "timeframes", "project_ids", "enabled"]
     list_filter = ["kind", "enabled"]
+
+    def _audit(self, request, action: str, target: NotificationTarget, **details) -> None:
+        audit_record(actor=request_actor(request), via="admin", action=action, target=str(target), **details)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        fields = {name: str(form.cleaned_data.get(name)) for name in form.changed_data}
+        self._audit(request, "target_change" if change else "target_add", obj, id=obj.pk, changed=fields)
+
+    def delete_model(self, request, obj):
+        self._audit(request, "target_delete", obj, id=obj.pk, kind=obj.kind, url=obj.url)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, "target_delete", obj, id=obj.pk, kind=obj.kind, url=obj.url)
+        super().delete_queryset(request, queryset)
 
 
 class AttemptInline(admin.TabularInline):
