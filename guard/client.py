@@ -46,6 +46,12 @@ def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
     return mapped or address
 
 
+def is_trusted_proxy(peer: str | None) -> bool:
+    """Whether the peer address is one of `TRUSTED_PROXIES`."""
+    address = _address(peer)
+    return address is not None and any(address in net for net in _trusted(tuple(settings.TRUSTED_PROXIES)))
+
+
 def client_address(peer: str | None, forwarded_for: str | None, trusted: Iterable[str] | None = None) -> str:
     """The client's address for a connection from `peer` carrying `forwarded_for` (the
     X-Forwarded-For header's value, or None); `trusted` defaults to `TRUSTED_PROXIES`."""

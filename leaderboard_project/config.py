@@ -45,6 +45,8 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("http_server", "request_timeout"): "HTTP_REQUEST_TIMEOUT",
     ("http_server", "keepalive"): "HTTP_KEEPALIVE_SECONDS",
     ("http_server", "ssl_redirect"): "DJANGO_SECURE_SSL_REDIRECT",
+    ("http_server", "hsts_include_subdomains"): "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    ("http_server", "hsts_preload"): "DJANGO_SECURE_HSTS_PRELOAD",
     ("grpc_server", "port"): "GRPC_PORT",
     ("grpc_server", "processes"): "GRPC_PROCESSES",
     ("postgres_db", "url"): "DATABASE_URL",

@@ -33,7 +33,10 @@ SECURE_PROXY_SSL_HEADER = config.proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADE
 CSRF_TRUSTED_ORIGINS = config.origins("DJANGO_CSRF_TRUSTED_ORIGINS")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = config.bool("DJANGO_SECURE_COOKIES", False)
 SECURE_HSTS_SECONDS = config.int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = False  # the operator's domain, not ours to pin
+# Whether HSTS covers the subdomains and asks for the browsers' preload list: the operator's
+# domain's call (docs/SECURITY.md lists the production settings `check --deploy` passes with).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = config.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = config.bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 # Plain-http requests redirected to https by Django (a proxy usually does it; docs/SECURITY.md).
 SECURE_SSL_REDIRECT = config.bool("DJANGO_SECURE_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^v1/health-check$", r"^metrics$"]  # probes and scrapes from inside

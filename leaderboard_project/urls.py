@@ -12,7 +12,11 @@ urlpatterns = [
     path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI's files come from drf-spectacular-sidecar (whitenoise serves them): no CDN needed;
     # the split view serves its start-up script as a file too (the CSP allows no inline script).
-    path("v1/docs", SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="web/swagger_ui.html"), name="docs"),
+    path(
+        "v1/docs",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="web/swagger_ui.html"),
+        name="docs",
+    ),
     path("v1/", include("scoring.urls")),
     path("metrics", metrics_view, name="metrics"),  # Prometheus's text format, all workers' figures
     path("v1/", include("github.urls")),

@@ -15,6 +15,8 @@ of the pool, on the worker's main loop:
 - once a thread has it, every read and write on the socket must finish within
   `HTTP_REQUEST_TIMEOUT` seconds of the thread taking it (`TimedSocket`): a larger body
   trickled in, or a client that does not read its answer, loses the connection then;
+- at most `GATED_PER_PEER` connections from one peer address wait at the gate of a worker; a
+  further one is closed at once (unless the peer is a trusted proxy, whose clients it holds);
 - a connection closed after its answer is drained of what is already there, never waited on
   (gunicorn's graceful close waits up to 2 s on the main loop, which a client could hold).
 """
@@ -27,12 +29,15 @@ import re
 import selectors
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from functools import partial
 
 from django.conf import settings
 from gunicorn.workers.gthread import TConn
 
+from guard.client import is_trusted_proxy
+
+GATED_PER_PEER = 64  # connections of one peer waiting for their request at one worker's gate
 BUFFERED_BODY = 1 << 20  # bodies up to this are read on the main loop, whole, before a thread
 MAX_HEAD = 64 * 1024  # a head not ended by then goes to gunicorn's parser, which refuses it (400)
 READ_SIZE = 64 * 1024
@@ -108,6 +113,7 @@ class GatedConn(TConn):
     """gunicorn's connection, with the gate's buffer and a close that never waits."""
 
     head: bytearray | None = None
+    peer: str = ""
     deadline: float = 0.0
     passed: bool = False  # through the gate: the next enqueue goes to the pool
 
@@ -131,6 +137,7 @@ class GatedWorker:
 
     def init_process(self):
         self.gated: deque[GatedConn] = deque()
+        self.gated_peers: Counter[str] = Counter()
         super().init_process()
 
     def accept(self, listener):
@@ -151,9 +158,15 @@ class GatedWorker:
         conn.head = bytearray(conn.parser.unreader.take_buffered() if conn.parser is not None else b"")
         if request_ready(conn.head):
             return self._pass(conn)
+        conn.peer = conn.client[0] if isinstance(conn.client, tuple) else ""
+        if self.gated_peers[conn.peer] >= GATED_PER_PEER and not is_trusted_proxy(conn.peer):
+            self.nr_conns -= 1
+            conn.close()
+            return None
         conn.sock.setblocking(False)
         conn.deadline = time.monotonic() + settings.HTTP_HEADER_TIMEOUT
         self.gated.append(conn)
+        self.gated_peers[conn.peer] += 1
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._gate_readable, conn))
 
     def _gate_readable(self, conn: GatedConn, sock) -> None:
@@ -169,11 +182,17 @@ class GatedWorker:
                 return
         self.poller.unregister(conn.sock)
         self.gated.remove(conn)
+        self._ungate(conn)
         if data:
             self._pass(conn)
         else:  # the client left before its request was in
             self.nr_conns -= 1
             conn.close()
+
+    def _ungate(self, conn: GatedConn) -> None:
+        self.gated_peers[conn.peer] -= 1
+        if self.gated_peers[conn.peer] <= 0:
+            del self.gated_peers[conn.peer]
 
     def _pass(self, conn: GatedConn) -> None:
         conn.passed = True
@@ -193,6 +212,7 @@ class GatedWorker:
         now = time.monotonic()
         while self.gated and self.gated[0].deadline <= now:
             conn = self.gated.popleft()
+            self._ungate(conn)
             with contextlib.suppress(OSError, KeyError, ValueError):
                 self.poller.unregister(conn.sock)
             self.nr_conns -= 1

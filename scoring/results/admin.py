@@ -15,6 +15,13 @@ class PeriodResultAdmin(ReadOnlyAdmin):
     search_fields = ["=period", "=project_id"]
 
 
+TARGET_FIELDS = ("name", "kind", "url", "timeframes", "project_ids", "enabled")
+
+
+def _fields(target: NotificationTarget) -> dict:
+    return {name: getattr(target, name) for name in TARGET_FIELDS}
+
+
 @admin.register(NotificationTarget)
 class NotificationTargetAdmin(admin.ModelAdmin):
     """Editable; every add, change and delete is audited (who, when, the fields after it)."""
@@ -26,9 +33,11 @@ class NotificationTargetAdmin(admin.ModelAdmin):
         audit_record(actor=request_actor(request), via="admin", action=action, target=str(target), **details)
 
     def save_model(self, request, obj, form, change):
+        before = _fields(NotificationTarget.objects.get(pk=obj.pk)) if change else {}
         super().save_model(request, obj, form, change)
-        fields = {name: str(form.cleaned_data.get(name)) for name in form.changed_data}
-        self._audit(request, "target_change" if change else "target_add", obj, id=obj.pk, changed=fields)
+        after = _fields(obj)
+        changed = {name: value for name, value in after.items() if before.get(name) != value}
+        self._audit(request, "target_change" if change else "target_add", obj, id=obj.pk, changed=changed)
 
     def delete_model(self, request, obj):
         self._audit(request, "target_delete", obj, id=obj.pk, kind=obj.kind, url=obj.url)
