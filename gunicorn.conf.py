@@ -31,7 +31,7 @@ _metrics_dir = Path(_named_dir or tempfile.mkdtemp(prefix="leaderboard-web-metri
 # The workers inherit the master's environment; prometheus-client reads it when they import it.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
-keepalive = _config.float("HTTP_KEEPALIVE_SECONDS", 5.0, minimum=0.0)
+keepalive = _config.int("HTTP_KEEPALIVE_SECONDS", 5, minimum=0)
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
