@@ -37,7 +37,7 @@ from gunicorn.workers.gthread import TConn
 
 from guard.client import is_trusted_proxy
 
-GATED_PER_PEER = 64  # connections of one peer waiting for their request at one worker's gate
+GATED_PER_PEER = 256  # connections of one peer waiting for their request at one worker's gate
 BUFFERED_BODY = 1 << 20  # bodies up to this are read on the main loop, whole, before a thread
 MAX_HEAD = 64 * 1024  # a head not ended by then goes to gunicorn's parser, which refuses it (400)
 READ_SIZE = 64 * 1024
