@@ -58,11 +58,16 @@ class SignatureMissing(SignatureRefused):
 
 
 class TooManyFailures(ApplicationError):
+    """Past its budget of failed signatures, an address's large delivery is refused unread."""
+
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     code = "too_many_failed_signatures"
+    retry_after: float = 60.0
 
 
 class BodyTimeout(ApplicationError):
+    """The body came slower than the worker's request timeout allows (web/gate.py)."""
+
     status_code = status.HTTP_408_REQUEST_TIMEOUT
     code = "request_timeout"
 
