@@ -43,6 +43,7 @@ MAX_HEAD = 64 * 1024  # a head not ended by then goes to gunicorn's parser, whic
 READ_SIZE = 64 * 1024
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:", re.IGNORECASE)
+_EXPECT = re.compile(rb"\r\nexpect:", re.IGNORECASE)  # 100-continue: the body waits for gunicorn's answer
 
 
 def request_ready(head: bytes | bytearray) -> bool:
@@ -52,7 +53,7 @@ def request_ready(head: bytes | bytearray) -> bool:
     if end < 0:
         return len(head) > MAX_HEAD
     start = head[: end + 2]
-    if _CHUNKED.search(start):
+    if _CHUNKED.search(start) or _EXPECT.search(start):
         return True
     match = _LENGTH.search(start)
     length = int(match.group(1)) if match else 0
