@@ -77,3 +77,22 @@ def test_a_request_head_that_never_ends_is_cut_and_others_are_served(limited):
     assert idle.recv(100) == b""
     for sock in (slow, idle, fast):
         sock.close()
+
+
+@pytest.mark.parametrize(
+    ("head", "ready"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
+        (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc", False),
+        (b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nabcde", True),
+        (b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", True),  # large: a thread reads it, timed
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", True),
+        (b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000, True),  # no end in sight: gunicorn's parser refuses it
+    ],
+)
+def test_the_gate_waits_for_a_whole_request(head, ready):
+    from web.gate import request_ready
+
+    assert request_ready(head) is ready
