@@ -14,7 +14,7 @@ JSON_MAX_DEPTH = 64
 def query_problem(query: str) -> tuple[int, str, str] | None:
     """(status, code, message) when the query string is past its bounds, else None."""
     if len(query) > QUERY_MAX_BYTES:
-        return 414, "query_too_long", f"the query string is {len(query)} bytes; at most {QUERY_MAX_BYTES} are accepted"
+        return 400, "query_too_long", f"the query string is {len(query)} bytes; at most {QUERY_MAX_BYTES} are accepted"
     count = sum(1 for part in query.split("&") if part) if query else 0
     if count > QUERY_MAX_PARAMS:
         return 400, "too_many_parameters", f"the query has {count} parameters; at most {QUERY_MAX_PARAMS} are accepted"

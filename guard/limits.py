@@ -27,8 +27,7 @@ from scoring import redis_boards
 
 logger = logging.getLogger("leaderboard.guard")
 
-REASONS = {400: "Bad Request", 413: "Content Too Large", 414: "URI Too Long", 429: "Too Many Requests"}
-REASONS[503] = "Service Unavailable"
+REASONS = {429: "Too Many Requests", 503: "Service Unavailable"}  # the refusals the worker writes itself
 
 
 def _take(kind: str, client: str, *, rate: float, burst: int, take: bool = True) -> float:

@@ -1,7 +1,7 @@
 """The guard's two middlewares (settings.MIDDLEWARE, docs/SECURITY.md).
 
 `RequestGuard` (before the response cache: a refused request is never answered from it) answers
-a query string past its bounds (`guard.bounds`) with 414 or 400 and a client past its request
+a query string past its bounds (`guard.bounds`) with a 400 and a client past its request
 rate (`guard.limits.request_refusal`) with 429 and `Retry-After`, before any view runs.
 
 `SecurityHeaders` (after the cache: what the cache keeps carries them, and the worker answers

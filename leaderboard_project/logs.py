@@ -72,12 +72,14 @@ def _formatters() -> dict[str, dict[str, Any]]:
 
 
 class RepeatFilter(logging.Filter):
-    """At most `PER_MINUTE` warnings of one kind (logger and message template) a minute: a flood
-    of refused requests (forged webhooks, a login flood: Django logs each 4xx, axes each failure)
-    must not flood the log. The first warning of a kind in a new minute says how many were
-    dropped in the last. Errors always pass."""
+    """At most `PER_MINUTE` lines of one kind (logger and message template) a minute from the
+    loggers that write one per refused request (`FLOODED`: Django's 4xx, axes' login failures),
+    so that a flood of refused requests (forged webhooks, a login flood) does not flood the log.
+    The first of a kind in a new minute says how many were dropped in the last. Errors, and
+    every other logger (the service's own lines), always pass."""
 
     PER_MINUTE = 20
+    FLOODED = ("django.request", "django.security", "axes")
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,7 +88,7 @@ class RepeatFilter(logging.Filter):
         self.dropped: dict[tuple[str, str], int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR:
+        if record.levelno >= logging.ERROR or not record.name.startswith(self.FLOODED):
             return True
         window = int(record.created // 60)
         if window != self.window:

@@ -169,3 +169,13 @@ def test_a_flood_of_one_warning_is_cut_and_counted():
     assert later.getMessage() == (
         "Unauthorized: /v1/webhooks/github (5 more like it were not logged in the minute before)"
     )
+
+
+def test_the_services_own_lines_are_never_cut():
+    from leaderboard_project.logs import RepeatFilter
+
+    repeats = RepeatFilter()
+    lines = [
+        logging.LogRecord("leaderboard.consumer", logging.INFO, __file__, 1, "batch %s", (n,), None) for n in range(50)
+    ]
+    assert all(repeats.filter(line) for line in lines)
