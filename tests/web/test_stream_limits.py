@@ -64,6 +64,25 @@ def test_streams_per_client_and_in_all(limited):
         sock.close()
 
 
+def test_the_request_rate_counts_streams_and_requests_alike(ready_boards, tmp_path):
+    env = {"RATE_LIMIT_PER_SECOND": "0.01", "RATE_LIMIT_BURST": "2"}  # no refill within the test
+    server = WebServer(tmp_path / "gunicorn.log", env=env).start()  # its readiness probe takes one
+    try:
+        first, head = open_stream(server)  # answered by the worker, before Django
+        assert status(head) == 200
+        api = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        api.sendall(b"GET /v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert api.recv(12) == b"HTTP/1.1 429"  # Django's middleware: the same bucket
+        _, refused = open_stream(server)
+        assert status(refused) == 429 and b"\r\nRetry-After: " in refused
+        _, other = open_stream(server, "127.0.0.2")
+        assert status(other) == 200
+        first.close()
+        api.close()
+    finally:
+        server.stop()
+
+
 def test_a_request_head_that_never_ends_is_cut_and_others_are_served(limited):
     slow = socket.create_connection(("127.0.0.1", limited.port), timeout=10)
     slow.sendall(b"GET /v1/health-check HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
