@@ -37,13 +37,13 @@ from django.conf import settings
 
 from tests.fixtures import ROOT, consumer_env, listening_socket, redis_connect, stream_delete, wait_for
 from tests.github.conftest import _stream_messages
+from tests.rawhttp import HOST, exchange, get, keep_alive, post, read_response
 
 # Each test asks for transactional_db: the server sees what a test commits (the admin user).
 pytestmark = pytest.mark.slow
 
 SECRET = "abuse-test-secret"
 STREAMS_PER_CLIENT = 100  # the documented default
-HOST = "127.0.0.1"
 GROUP = {"start_new_session": True}  # a process group of its own, stopped as one
 OTHER = "127.0.0.2"  # another loopback address: another client
 
@@ -121,66 +121,6 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Ser
         finally:
             running.stop()
             asyncio.run(stream_delete(names["NATS_STREAM"]))
-
-
-# ---- a small raw HTTP/1.1 client (asyncio): what a flood needs, nothing more
-
-
-def get(path: str, headers: str = "") -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode()
-
-
-def post(path: str, body: bytes, headers: str = "") -> bytes:
-    return f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "set-cookie" and name in headers:  # every cookie, one after another
-                headers[name] += ", " + value.strip()
-            else:
-                headers.setdefault(name, value.strip())
-    if "content-length" in headers:
-        body = await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("content-type", "").startswith("text/event-stream"):
-        body = b""
-    else:
-        body = await reader.read()
-    return status, headers, body
-
-
-async def exchange(port: int, raw: bytes, source: str = HOST) -> tuple[int, dict[str, str], bytes]:
-    """One request on a connection of its own."""
-    reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
-    try:
-        writer.write(raw)
-        await writer.drain()
-        return await asyncio.wait_for(read_response(reader), 30)
-    finally:
-        writer.close()
-
-
-async def keep_alive(port: int, requests: list[bytes], source: str = HOST) -> list[tuple[int, dict, bytes]]:
-    """Requests one after another on one kept-alive connection (opened again if the server closes it)."""
-    answers = []
-    reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
-    for raw in requests:
-        writer.write(raw)
-        await writer.drain()
-        answer = await asyncio.wait_for(read_response(reader), 30)
-        answers.append(answer)
-        if answer[1].get("connection", "").lower() == "close":
-            writer.close()
-            reader, writer = await asyncio.open_connection(HOST, port, local_addr=(source, 0))
-    writer.close()
-    return answers
 
 
 # ---- 2,000 streams from one address
