@@ -8,6 +8,13 @@ SSE stream (`web.stream`) and gRPC's `WatchLeaderboard` (`rpc.watch`) are its tw
 each gives the hub its own `read` (a board's first page as that transport sends it) and its own
 watchers; the rule of when to read and send is written here only.
 
+Admission is written here too, for both transports: `admit` holds a slot for a new watcher in
+Redis (`redis_boards.slot_acquire`: at most `STREAMS_PER_CLIENT` open per client address and
+`STREAMS_TOTAL` in all, SSE streams and gRPC watches together, across every process) or says
+which limit it is past; the hub renews its slots' leases while they are open and `release`
+gives one back. A process that dies stops renewing: its slots lapse within a lease. Redis
+unreachable: the watcher is admitted (the stream's own updates need Redis anyway).
+
 A watcher is anything with a `seen` attribute (the id of the event it has) and a `write(payload)`
 method; the hub writes a payload only to the watchers whose `seen` differs, and sets `seen`.
 Everything here runs on the hub's loop; reads run in its `readers` threads (they are Django's
@@ -18,10 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from django.conf import settings
 
 from leaderboard_project.exceptions import DependencyUnavailable
 from scoring import redis_boards
@@ -31,6 +42,10 @@ logger = logging.getLogger("leaderboard.stream")
 
 MIN_INTERVAL = 0.25  # the window of SPEC §11: at most four events of one board a second
 MAX_LEAD = 0.1  # a paced read starts at most this long before its turn (well inside the window)
+
+SLOTS = "streams"  # the slots' kind: SSE streams and gRPC watches count together
+LEASE_SECONDS = 60.0  # a slot lapses this long after its process last renewed it
+RETRY_AFTER = 30  # seconds, in a refusal
 
 # (event id, payload): the id says what the page shows (equal ids, equal pages).
 Event = tuple[str, Any]
@@ -54,6 +69,15 @@ class Channel:
     reading: bool = False
     dirty: bool = False
     read_seconds: float = 0.02  # how long a read takes, smoothed: how early a paced read starts
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A watcher refused: 429 (the client's own limit) or 503 (everyone's), and when to retry."""
+
+    status: int
+    message: str
+    retry_after: int = RETRY_AFTER
 
 
 def offer(watcher: Watcher, event: Event) -> None:
@@ -82,6 +106,8 @@ class BoardHub:
         self.channels: dict[str, Channel] = {}
         self.readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stream-read")
         self.tasks: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+        self.leases: dict[str, str] = {}  # the slots this process holds: lease id -> client
+        self.leases_lock = threading.Lock()  # admitted from gunicorn's threads, renewed on the loop
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = self.loop.create_task(coroutine)
@@ -90,8 +116,62 @@ class BoardHub:
         return task
 
     def listen(self) -> None:
-        """Follow the announcements (on the loop, until it stops)."""
+        """Follow the announcements and renew the slots' leases (on the loop, until it stops)."""
         self._spawn(self._listen())
+        self._spawn(self._renew())
+
+    # ---- admission (blocking calls: from a thread, or through an executor)
+
+    def admit(self, client: str) -> str | Refused:
+        """A slot for a new watcher from `client`: its lease id, or why it is refused."""
+        lease_id = uuid.uuid4().hex
+        try:
+            held = redis_boards.slot_acquire(
+                SLOTS,
+                client,
+                lease_id,
+                per_client=settings.STREAMS_PER_CLIENT,
+                total=settings.STREAMS_TOTAL,
+                lease_ms=int(LEASE_SECONDS * 1000),
+            )
+        except Exception as exc:  # Redis down: admitted, uncounted
+            logger.warning("stream slots not counted (%s): admitting %s", exc, client)
+            return lease_id
+        if held == redis_boards.SLOT_CLIENT_FULL:
+            return Refused(429, f"at most {settings.STREAMS_PER_CLIENT} open streams per client")
+        if held == redis_boards.SLOT_ALL_FULL:
+            return Refused(503, f"the server holds its {settings.STREAMS_TOTAL} open streams")
+        with self.leases_lock:
+            self.leases[lease_id] = client
+        return lease_id
+
+    def release(self, lease_id: str) -> None:
+        """Give a slot back (the watcher left)."""
+        with self.leases_lock:
+            client = self.leases.pop(lease_id, None)
+        if client is not None:
+            try:
+                redis_boards.slot_release(SLOTS, client, lease_id)
+            except Exception as exc:  # it lapses by itself within a lease
+                logger.warning("stream slot not released (%s); it lapses within %.0f s", exc, LEASE_SECONDS)
+
+    def release_soon(self, lease_id: str | None) -> None:
+        """`release` from the loop, without blocking it."""
+        if lease_id is not None:
+            self.loop.run_in_executor(self.readers, self.release, lease_id)
+
+    def _renew_now(self) -> None:
+        with self.leases_lock:
+            held = [(client, lease_id) for lease_id, client in self.leases.items()]
+        redis_boards.slots_renew(SLOTS, held, lease_ms=int(LEASE_SECONDS * 1000))
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                await self.loop.run_in_executor(self.readers, self._renew_now)
+            except Exception as exc:
+                logger.warning("stream slots not renewed (%s); retrying", exc)
 
     def channel(self, board: Board) -> Channel:
         """The board's channel; a board nobody watched is read now, outside the pace of its

@@ -1,9 +1,10 @@
 """One reader for every setting: the environment, over an optional YAML file.
 
 `LEADERBOARD_CONFIG` may name a YAML file with the sections `http_server`, `grpc_server`,
-`postgres_db`, `redis`, `nats`, `consumer`, `scoring` and `github`; each key in a section maps to one environment
-variable (see `YAML_KEYS`). The environment wins over the file. A value that does not parse
-stops the start with an `ImproperlyConfigured` naming the variable.
+`postgres_db`, `redis`, `nats`, `consumer`, `scoring`, `results`, `github`, `limits` and
+`admin`; each key in a section maps to one environment variable (see `YAML_KEYS`). The
+environment wins over the file. A value that does not parse stops the start with an
+`ImproperlyConfigured` naming the variable.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("http_server", "statement_timeout_ms"): "API_STATEMENT_TIMEOUT_MS",
     ("http_server", "log_format"): "LOG_FORMAT",  # every process: the API, the consumer, the commands
     ("http_server", "access_log"): "HTTP_ACCESS_LOG",
+    ("http_server", "trusted_proxies"): "TRUSTED_PROXIES",
+    ("http_server", "header_timeout"): "HTTP_HEADER_TIMEOUT",
+    ("http_server", "request_timeout"): "HTTP_REQUEST_TIMEOUT",
+    ("http_server", "keepalive"): "HTTP_KEEPALIVE_SECONDS",
+    ("http_server", "ssl_redirect"): "DJANGO_SECURE_SSL_REDIRECT",
+    ("http_server", "hsts_include_subdomains"): "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    ("http_server", "hsts_preload"): "DJANGO_SECURE_HSTS_PRELOAD",
     ("grpc_server", "port"): "GRPC_PORT",
     ("grpc_server", "processes"): "GRPC_PROCESSES",
     ("postgres_db", "url"): "DATABASE_URL",
@@ -72,6 +80,18 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("results", "public_url"): "LEADERBOARD_PUBLIC_URL",
     ("github", "webhook_secret"): "GITHUB_WEBHOOK_SECRET",
     ("github", "publish_timeout"): "GITHUB_WEBHOOK_PUBLISH_TIMEOUT",
+    ("limits", "streams_per_client"): "STREAMS_PER_CLIENT",
+    ("limits", "streams_total"): "STREAMS_TOTAL",
+    ("limits", "stream_send_timeout"): "STREAM_SEND_TIMEOUT",
+    ("limits", "rate_per_second"): "RATE_LIMIT_PER_SECOND",
+    ("limits", "rate_burst"): "RATE_LIMIT_BURST",
+    ("limits", "webhook_failures_per_minute"): "WEBHOOK_FAILURES_PER_MINUTE",
+    ("limits", "webhook_failures_burst"): "WEBHOOK_FAILURES_BURST",
+    ("limits", "webhook_throttled_max_bytes"): "WEBHOOK_THROTTLED_MAX_BYTES",
+    ("admin", "path"): "ADMIN_PATH",
+    ("admin", "session_seconds"): "ADMIN_SESSION_SECONDS",
+    ("admin", "login_failures"): "ADMIN_LOGIN_FAILURES",
+    ("admin", "lockout_seconds"): "ADMIN_LOCKOUT_SECONDS",
 }
 
 # Django's own key for a machine that only talks to itself (SPEC section 6; README, "The secret key").
@@ -223,6 +243,23 @@ class Config:
         if not all(part.isalnum() for part in header.split("-")):
             raise ImproperlyConfigured(f"{name}: {header!r} is not a header name (e.g. X-Forwarded-Proto)")
         return "HTTP_" + header.upper().replace("-", "_"), "https"
+
+    def networks(self, name: str) -> list[str]:
+        """A list of addresses or networks (`10.0.0.0/8`, `::1`), e.g. the trusted proxies."""
+        entries = self.list(name, [])
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ImproperlyConfigured(f"{name}: {entry!r} is not an address or network (10.0.0.0/8)") from None
+        return entries
+
+    def url_path(self, name: str, default: str) -> str:
+        """A path prefix without a leading slash and with a trailing one (`admin/`)."""
+        path = (self.str(name, default) or "").strip().strip("/")
+        if not path or not all(part and all(c.isalnum() or c in "-_." for c in part) for part in path.split("/")):
+            raise ImproperlyConfigured(f"{name}: {path!r} is not a path (letters, digits, - _ . and /)")
+        return path + "/"
 
     def origins(self, name: str) -> list[str]:
         """A list of origins (`https://host[:port]`), as CSRF_TRUSTED_ORIGINS wants them."""

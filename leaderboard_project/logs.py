@@ -71,13 +71,47 @@ def _formatters() -> dict[str, dict[str, Any]]:
     }
 
 
+class RepeatFilter(logging.Filter):
+    """At most `PER_MINUTE` lines of one kind (logger and message template) a minute from the
+    loggers that write one per refused request (`FLOODED`: Django's 4xx, axes' login failures),
+    so that a flood of refused requests (forged webhooks, a login flood) does not flood the log.
+    The first of a kind in a new minute says how many were dropped in the last. Errors, and
+    every other logger (the service's own lines), always pass."""
+
+    PER_MINUTE = 20
+    FLOODED = ("django.request", "django.security", "axes")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window = 0
+        self.counts: dict[tuple[str, str], int] = {}
+        self.dropped: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR or not record.name.startswith(self.FLOODED):
+            return True
+        window = int(record.created // 60)
+        if window != self.window:
+            self.window, self.counts = window, {}
+        kind = (record.name, str(record.msg))
+        seen = self.counts[kind] = self.counts.get(kind, 0) + 1
+        if seen > self.PER_MINUTE:
+            self.dropped[kind] = self.dropped.get(kind, 0) + 1
+            return False
+        if dropped := self.dropped.pop(kind, 0):
+            record.msg = f"{record.msg} ({dropped} more like it were not logged in the minute before)"
+        return True
+
+
 def django_logging(log_format: str) -> dict[str, Any]:
-    """`settings.LOGGING`: warnings and up from everything, info from our own `leaderboard.*`."""
+    """`settings.LOGGING`: warnings and up from everything, info from our own `leaderboard.*`;
+    a warning repeated past `RepeatFilter.PER_MINUTE` a minute is dropped (and counted)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": _formatters(),
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
+        "filters": {"repeats": {"()": RepeatFilter}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["repeats"]}},
         "root": {"handlers": ["console"], "level": "WARNING"},
         "loggers": {"leaderboard": {"level": "INFO", "propagate": True}},
     }

@@ -33,6 +33,54 @@ SECURE_PROXY_SSL_HEADER = config.proxy_ssl_header("DJANGO_SECURE_PROXY_SSL_HEADE
 CSRF_TRUSTED_ORIGINS = config.origins("DJANGO_CSRF_TRUSTED_ORIGINS")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = config.bool("DJANGO_SECURE_COOKIES", False)
 SECURE_HSTS_SECONDS = config.int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
+# Whether HSTS covers the subdomains and asks for the browsers' preload list: the operator's
+# domain's call (docs/SECURITY.md lists the production settings `check --deploy` passes with).
+SECURE_HSTS_INCLUDE_SUBDOMAINS = config.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = config.bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Plain-http requests redirected to https by Django (a proxy usually does it; docs/SECURITY.md).
+SECURE_SSL_REDIRECT = config.bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^v1/health-check$", r"^metrics$"]  # probes and scrapes from inside
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Abuse limits (docs/SECURITY.md). Who the client is: the peer, or X-Forwarded-For's last
+# untrusted entry when the peer is one of these proxies (guard/client.py).
+TRUSTED_PROXIES = config.networks("TRUSTED_PROXIES")
+# Open SSE streams and gRPC watches, together: per client address (429 past it) and in all (503).
+STREAMS_PER_CLIENT = config.int("STREAMS_PER_CLIENT", 100, minimum=0)
+STREAMS_TOTAL = config.int("STREAMS_TOTAL", 10_000, minimum=0)
+# A stream whose reader leaves bytes unread this long is cut (checked at each heartbeat).
+STREAM_SEND_TIMEOUT = config.float("STREAM_SEND_TIMEOUT", 30.0, minimum=1.0)
+# Requests per client address (API, pages, admin), a token bucket in Redis; 0: off.
+RATE_LIMIT_PER_SECOND = config.float("RATE_LIMIT_PER_SECOND", 0.0, minimum=0.0)
+RATE_LIMIT_BURST = config.int("RATE_LIMIT_BURST", 200, minimum=1)
+# GitHub deliveries failing their signature per source address; past them, deliveries larger
+# than WEBHOOK_THROTTLED_MAX_BYTES are refused (429) unread. WEBHOOK_FAILURES_BURST=0: off.
+WEBHOOK_FAILURES_PER_MINUTE = config.float("WEBHOOK_FAILURES_PER_MINUTE", 60.0, minimum=0.01)
+WEBHOOK_FAILURES_BURST = config.int("WEBHOOK_FAILURES_BURST", 100, minimum=0)
+WEBHOOK_THROTTLED_MAX_BYTES = config.int("WEBHOOK_THROTTLED_MAX_BYTES", 64 * 1024, minimum=0)
+# Slow clients (web/gate.py): a request's head (and a body up to 1 MiB) must be in within this
+# many seconds of its connection waiting for it; once a thread has it, its reads and writes
+# must be done within HTTP_REQUEST_TIMEOUT. Idle kept-alive connections: gunicorn.conf.py.
+HTTP_HEADER_TIMEOUT = config.float("HTTP_HEADER_TIMEOUT", 10.0, minimum=0.5)
+HTTP_REQUEST_TIMEOUT = config.float("HTTP_REQUEST_TIMEOUT", 60.0, minimum=1.0)
+
+# The admin: its path, how long a session lasts, and the login throttle (django-axes: per
+# address, and per account at each address; docs/SECURITY.md says why not per account alone).
+ADMIN_PATH = config.url_path("ADMIN_PATH", "admin/")
+SESSION_COOKIE_AGE = config.int("ADMIN_SESSION_SECONDS", 8 * 3600, minimum=60)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+AXES_FAILURE_LIMIT = config.int("ADMIN_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = config.int("ADMIN_LOCKOUT_SECONDS", 900, minimum=1) / 3600  # hours, as axes counts
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "guard.client.axes_client_ip"
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"  # Redis: shared by the workers, no row per try
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -41,6 +89,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served locally: /v1/docs needs no CDN
@@ -49,12 +98,15 @@ INSTALLED_APPS = [
     "github",
     "web",
     "rpc",
+    "audit",
 ]
 
 MIDDLEWARE = [
     "leaderboard_project.metrics.RequestMetrics",  # first: it times everything below it
-    "api.cache.ResponseCacheMiddleware",  # second: what it keeps went through all the others
+    "guard.middleware.RequestGuard",  # query bounds and request rates, before the cache answers
+    "api.cache.ResponseCacheMiddleware",  # what it keeps went through all the others
     "django.middleware.security.SecurityMiddleware",
+    "guard.middleware.SecurityHeaders",  # the Content-Security-Policy, kept with cached pages
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -62,6 +114,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "leaderboard_project.urls"

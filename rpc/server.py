@@ -36,6 +36,18 @@ SERVICES = (
     ours.DESCRIPTOR.services_by_name["LeaderboardService"].full_name,
 )
 PROBED_BOARD = Board(GLOBAL, Timeframe.ALL_TIME, "all")
+# Abusive and idle clients (docs/SECURITY.md): a request is a few fields, so 64 KiB is plenty;
+# a connection with no call open is closed after five minutes; a peer that stops answering
+# HTTP/2 pings (a dead or stuck watcher) is dropped; a connection opens 100 calls at most.
+# Open watches per client address: `BoardHub.admit`, as the SSE stream's (RESOURCE_EXHAUSTED).
+SERVER_OPTIONS = [
+    ("grpc.so_reuseport", 1),
+    ("grpc.max_receive_message_length", 64 * 1024),
+    ("grpc.max_connection_idle_ms", 300_000),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.max_concurrent_streams", 100),
+]
 
 
 class GrpcServer:
@@ -55,7 +67,7 @@ class GrpcServer:
         loop = asyncio.get_running_loop()
         self.hub = watch.board_hub(loop)
         self.hub.listen()
-        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
+        self.server = grpc.aio.server(options=SERVER_OPTIONS)
         rankr_grpc.add_LeaderboardScoringServiceServicer_to_server(services.LeaderboardScoring(self.reads), self.server)
         ours_grpc.add_LeaderboardServiceServicer_to_server(services.Leaderboard(self.reads, self.hub), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -27,7 +27,8 @@ from django.db import DatabaseError, close_old_connections
 
 from api.cache import MICRO, Key, Page, cache, key_of
 from api.query import BoardQuery, QueryError
-from api.watch import BoardHub
+from api.watch import BoardHub, Refused
+from guard.client import grpc_client
 from leaderboard_project.exceptions import DependencyUnavailable, NotFound, dependency_failure
 from proto.leaderboard.v1 import leaderboard_pb2 as ours
 from proto.leaderboard.v1 import leaderboard_pb2_grpc as ours_grpc
@@ -175,6 +176,11 @@ class Leaderboard(ours_grpc.LeaderboardServiceServicer):
             board = watched_board(request, now=clock.now())
         except QueryError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+        loop = asyncio.get_running_loop()
+        client = grpc_client(context.peer(), context.invocation_metadata())
+        lease = await loop.run_in_executor(self.reads.pool, self.hub.admit, client)
+        if isinstance(lease, Refused):  # SSE's 429 and 503: a limit, the client's or everyone's
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, lease.message)
         subscriber = Subscriber()
         channel = self.hub.channel(board)
         self.hub.join(subscriber, channel)
@@ -183,3 +189,4 @@ class Leaderboard(ours_grpc.LeaderboardServiceServicer):
                 yield page
         finally:
             self.hub.leave(subscriber, channel)
+            self.hub.release_soon(lease)

@@ -10,10 +10,16 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from audit.services import audit_record, request_actor
 from leaderboard_project.admin import ReadOnlyAdmin
 from scoring import exclusions
 from scoring.ingest.wire import raw_as_json
 from scoring.models import ContributionEvent, Contributor, DeadLetter, Project, RulesVersion
+
+
+def _who(contributor) -> str:
+    """A contributor as the audit names it: login and id."""
+    return f"{contributor.login} ({contributor.id})" if contributor.login else f"#{contributor.id}"
 
 
 def _pre(text: str):
@@ -140,8 +146,18 @@ class ContributorAdmin(ReadOnlyAdmin):
             }
             return TemplateResponse(request, "admin/scoring/contributor/exclude.html", context)
         boards = 0
+        reason = form.cleaned_data["reason"]
         for contributor in queryset:
-            boards += exclusions.contributor_exclude(contributor, reason=form.cleaned_data["reason"]).boards
+            done = exclusions.contributor_exclude(contributor, reason=reason)
+            boards += done.boards
+            audit_record(
+                actor=request_actor(request),
+                via="admin",
+                action="exclude",
+                target=_who(contributor),
+                reason=reason,
+                boards=done.boards,
+            )
         self.message_user(request, f"Excluded {len(queryset)} contributors: off {boards} boards.", messages.SUCCESS)
         return None
 
@@ -150,7 +166,10 @@ class ContributorAdmin(ReadOnlyAdmin):
         boards = 0
         excluded = [c for c in queryset if c.excluded]
         for contributor in excluded:
-            boards += exclusions.contributor_include(contributor).boards
+            done = exclusions.contributor_include(contributor)
+            boards += done.boards
+            actor = request_actor(request)
+            audit_record(actor=actor, via="admin", action="include", target=_who(contributor), boards=done.boards)
         self.message_user(request, f"Included {len(excluded)} contributors: back on {boards} boards.", messages.SUCCESS)
 
     @admin.display(description="avatar")

@@ -91,3 +91,29 @@ def test_the_compose_settings_start_only_with_a_key():
         check, cwd=ROOT, env={**env, "DJANGO_SECRET_KEY": "k" * 50}, capture_output=True, text=True, check=False
     )
     assert started.returncode == 0, started.stderr
+
+
+# The production settings docs/SECURITY.md gives: behind a TLS proxy, on a public host name.
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": "a-long-random-production-key-" + "x7Qp2" * 10,
+    "DJANGO_ALLOWED_HOSTS": "scores.example.com",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://scores.example.com",
+    "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+    "DJANGO_SECURE_SSL_REDIRECT": "true",
+    "DJANGO_SECURE_COOKIES": "true",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    "TRUSTED_PROXIES": "10.0.0.0/8",
+}
+
+
+def test_check_deploy_is_clean_under_the_production_settings():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TRUSTED_"))}
+    env.update(PRODUCTION, DJANGO_SETTINGS_MODULE="leaderboard_project.settings")
+    check = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    result = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout

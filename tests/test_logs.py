@@ -147,3 +147,35 @@ def test_the_consumer_writes_json_lines_with_each_batch_range_and_each_dead_lett
         (122, "id is empty"),
     ]
     assert lines[-1]["message"].startswith(f"consumed {len(messages)} messages in ")
+
+
+def test_a_flood_of_one_warning_is_cut_and_counted():
+    from leaderboard_project.logs import RepeatFilter
+
+    repeats = RepeatFilter()
+
+    def record(level: int, at: float, msg: str = "Unauthorized: %s") -> logging.LogRecord:
+        made = logging.LogRecord("django.request", level, __file__, 1, msg, ("/v1/webhooks/github",), None)
+        made.created = at
+        return made
+
+    minute = 60 * 1_000_000
+    passed = [repeats.filter(record(logging.WARNING, minute + i / 100)) for i in range(25)]
+    assert passed == [True] * 20 + [False] * 5
+    assert repeats.filter(record(logging.WARNING, minute + 1, "another kind")) is True
+    assert repeats.filter(record(logging.ERROR, minute + 2)) is True  # errors always
+    later = record(logging.WARNING, minute + 60)
+    assert repeats.filter(later) is True
+    assert later.getMessage() == (
+        "Unauthorized: /v1/webhooks/github (5 more like it were not logged in the minute before)"
+    )
+
+
+def test_the_services_own_lines_are_never_cut():
+    from leaderboard_project.logs import RepeatFilter
+
+    repeats = RepeatFilter()
+    lines = [
+        logging.LogRecord("leaderboard.consumer", logging.INFO, __file__, 1, "batch %s", (n,), None) for n in range(50)
+    ]
+    assert all(repeats.filter(line) for line in lines)

@@ -24,6 +24,7 @@ RESPONSE_HEAD = (
     b"Content-Type: text/event-stream; charset=utf-8\r\n"
     b"Cache-Control: no-cache, no-store\r\n"
     b"X-Accel-Buffering: no\r\n"
+    b"X-Content-Type-Options: nosniff\r\n"
     b"Connection: close\r\n"
     b"\r\n"
 ) + f"retry: {RETRY_MS}\n\n".encode()

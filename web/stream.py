@@ -9,6 +9,11 @@ board that somebody watches it re-reads the first page through the same selector
 pages (`web.board.board_event`), coalesced, and writes the event's one frame to every watcher
 whose last seen id differs. A watcher resuming with `Last-Event-ID` is sent the current page
 at once when its id is not the current one.
+
+Each stream holds a slot (`BoardHub.admit`, taken by the worker before the hand-off) until its
+connection is lost. A reader that does not read is cut: once the bytes waiting for it pass
+`MAX_BUFFERED`, or once some have waited `STREAM_SEND_TIMEOUT` seconds (checked at each
+heartbeat), its connection is aborted; its browser, if it is one, reconnects.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -33,9 +39,10 @@ MAX_BUFFERED = 1 << 20  # a watcher this far behind is dropped; its browser reco
 class Watcher(asyncio.Protocol):
     """One open stream: writes only; anything the client sends is ignored."""
 
-    def __init__(self, hub: StreamHub, channel: Channel, seen: str | None) -> None:
-        self.hub, self.channel, self.seen = hub, channel, seen
+    def __init__(self, hub: StreamHub, channel: Channel, seen: str | None, lease: str | None = None) -> None:
+        self.hub, self.channel, self.seen, self.lease = hub, channel, seen, lease
         self.transport: asyncio.Transport | None = None
+        self.stalled_since: float | None = None  # since when bytes wait for the reader
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -47,6 +54,19 @@ class Watcher(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.hub.leave(self, self.channel)
+        self.hub.release_soon(self.lease)
+        self.lease = None
+
+    def check_stalled(self, now: float, limit: float) -> None:
+        """Abort the connection if bytes have waited for the reader longer than `limit`."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.transport.get_write_buffer_size() == 0:
+            self.stalled_since = None
+        elif self.stalled_since is None:
+            self.stalled_since = now
+        elif now - self.stalled_since > limit:
+            self.transport.abort()
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -76,12 +96,13 @@ class StreamHub(BoardHub):
         read: Callable[[Board], tuple[str, bytes]],
         min_interval: float = MIN_INTERVAL,
         heartbeat: float = HEARTBEAT_INTERVAL,
+        send_timeout: float = 30.0,
         on_change: Callable[[list[str] | None], None] | None = None,
     ) -> None:
         super().__init__(
             read=_framed(read), loop=asyncio.new_event_loop(), min_interval=min_interval, on_change=on_change
         )
-        self.heartbeat = heartbeat
+        self.heartbeat, self.send_timeout = heartbeat, send_timeout
         self.thread = threading.Thread(target=self._run, name="stream-hub", daemon=True)
 
     def start(self) -> StreamHub:
@@ -96,27 +117,31 @@ class StreamHub(BoardHub):
 
     # ---- called from gunicorn's threads
 
-    def attach(self, sock: socket.socket, board: Board, last_event_id: str | None) -> None:
-        """Take over a stream request's socket (the request has been read; nothing answered)."""
-        self.loop.call_soon_threadsafe(self._attach, sock, board, last_event_id)
+    def attach(self, sock: socket.socket, board: Board, last_event_id: str | None, lease: str | None = None) -> None:
+        """Take over a stream request's socket (the request has been read; nothing answered),
+        with the slot it was admitted with."""
+        self.loop.call_soon_threadsafe(self._attach, sock, board, last_event_id, lease)
 
     # ---- on the loop
 
-    def _attach(self, sock: socket.socket, board: Board, last_event_id: str | None) -> None:
-        self._spawn(self._connect(sock, self.channel(board), last_event_id))
+    def _attach(self, sock: socket.socket, board: Board, last_event_id: str | None, lease: str | None) -> None:
+        self._spawn(self._connect(sock, self.channel(board), last_event_id, lease))
 
-    async def _connect(self, sock: socket.socket, channel: Channel, last_event_id: str | None) -> None:
+    async def _connect(self, sock: socket.socket, channel: Channel, last_event_id: str | None, lease: str | None):
         try:
-            await self.loop.connect_accepted_socket(lambda: Watcher(self, channel, last_event_id), sock=sock)
+            await self.loop.connect_accepted_socket(lambda: Watcher(self, channel, last_event_id, lease), sock=sock)
         except OSError:
             sock.close()
             self.drop_if_idle(channel)
+            self.release_soon(lease)
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
+            now = time.monotonic()
             for channel in list(self.channels.values()):
                 for watcher in list(channel.watchers):
+                    watcher.check_stalled(now, self.send_timeout)
                     watcher.write(HEARTBEAT)
 
 
@@ -133,6 +158,9 @@ def hub() -> StreamHub:
             from web.board import board_event
 
             _hub = StreamHub(
-                read=board_event, heartbeat=settings.STREAM_HEARTBEAT_SECONDS, on_change=cache.changed
+                read=board_event,
+                heartbeat=settings.STREAM_HEARTBEAT_SECONDS,
+                send_timeout=settings.STREAM_SEND_TIMEOUT,
+                on_change=cache.changed,
             ).start()
         return _hub

@@ -16,6 +16,11 @@ thirds of a cached page's CPU time (py-spy, docs/BENCHMARKS.md); the request is 
 in the metrics under its route. Anything unusual — another HTTP version, a body, a bad Host,
 the access log on, a page not cached — goes the usual way. The cache's key is the one
 `api.cache` makes for Django's requests, from the raw headers (`api.cache.raw_key`).
+
+Both answers before Django keep Django's limits (docs/SECURITY.md): the request rate per client
+(`guard.limits.request_refusal`, the client from `guard.client`), and for a stream a slot
+(`BoardHub.admit`: 429 past the client's open streams, 503 past everyone's, with
+`Retry-After`). `web.gate.GatedWorker` keeps slow and idle clients off the threads.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from api import cache as response_cache
 from api.cache import Page, raw_key
+from api.watch import Refused
+from guard.client import client_address
+from guard.limits import refusal_bytes, request_refusal
+from web.gate import GatedWorker
 from web.live import STREAM_PATH, stream_board
 
 
@@ -60,8 +69,9 @@ def _date_line() -> bytes:
     return _date[1]
 
 
-class StreamingThreadWorker(ThreadWorker):
-    """gthread, plus `/v1/stream` on an event loop and fresh board pages from memory."""
+class StreamingThreadWorker(GatedWorker, ThreadWorker):
+    """gthread behind the slow-client gate, plus `/v1/stream` on an event loop and fresh board
+    pages from memory."""
 
     def run(self):
         from web.stream import hub
@@ -77,18 +87,41 @@ class StreamingThreadWorker(ThreadWorker):
             if req.path == STREAM_PATH:
                 board = stream_board(req.query or "")
                 if board is not None and host_ok:
-                    from web.stream import hub
-
-                    last_event_id = headers.get("LAST-EVENT-ID")
-                    sock = socket.socket(fileno=conn.sock.detach())
-                    conn.sock = _HandedOff()
-                    hub().attach(sock, board, last_event_id)
-                    return False  # gunicorn forgets the connection; the hub answers on it
+                    return self._stream(req, conn, board, headers)
             elif host_ok:
                 page = self._cached_page(req, headers)
                 if page is not None:
+                    client = self._client(conn, headers)
+                    if (wait := request_refusal(client)) is not None:
+                        return self._refuse(conn, refusal_bytes(429, "rate_limited", "too many requests", wait))
                     return self._answer_cached(req, conn, page)
         return super().handle_request(req, conn)
+
+    @staticmethod
+    def _client(conn, headers: dict[str, str]) -> str:
+        peer = conn.client[0] if isinstance(conn.client, tuple) else None
+        return client_address(peer, headers.get("X-FORWARDED-FOR"))
+
+    @staticmethod
+    def _refuse(conn, response: bytes) -> bool:
+        conn.sock.sendall(response)
+        return False  # closed
+
+    def _stream(self, req, conn, board, headers: dict[str, str]) -> bool:
+        """Admit the stream (the request rate, a slot) and hand its socket to the hub."""
+        from web.stream import hub
+
+        client = self._client(conn, headers)
+        if (wait := request_refusal(client)) is not None:
+            return self._refuse(conn, refusal_bytes(429, "rate_limited", "too many requests", wait))
+        lease = hub().admit(client)
+        if isinstance(lease, Refused):
+            code = "too_many_streams" if lease.status == 429 else "streams_full"
+            return self._refuse(conn, refusal_bytes(lease.status, code, lease.message, lease.retry_after))
+        sock = socket.socket(fileno=conn.sock.detach())
+        conn.sock = _HandedOff()
+        hub().attach(sock, board, headers.get("LAST-EVENT-ID"), lease)
+        return False  # gunicorn forgets the connection; the hub answers on it
 
     def _cached_page(self, req, headers: dict[str, str]) -> Page | None:
         if req.version != (1, 1) or self.log.access_log_enabled:

@@ -20,6 +20,8 @@ What it keeps in Redis, by module (the names themselves are all in `keys`):
 - `heartbeat`: `leaderboard:meta:consumer:<durable>`, the consumers' heartbeat;
 - `announce`: the pub/sub channel `leaderboard:boards:changed:<db>`, the keys of the boards
   each apply changed (the live pages follow it), and `RESULTS_KEY` when results are recorded;
+- `limits`: `leaderboard:limits:*`, the abuse limits' token buckets and the leases of open
+  streams and watches, shared by every process (docs/SECURITY.md);
 - `client`: the Redis client and the registered Lua scripts.
 """
 
@@ -30,6 +32,15 @@ from scoring.redis_boards.build import BoardBuild, BuildLost, builds_drop
 from scoring.redis_boards.client import connection
 from scoring.redis_boards.heartbeat import Heartbeat, consumer_status, heartbeat_write
 from scoring.redis_boards.keys import ARCHIVE_INDEX, BUILD_PREFIX, PAUSED_KEY, PENDING_KEY, READY_KEY, archive_keys
+from scoring.redis_boards.limits import (
+    SLOT_ALL_FULL,
+    SLOT_CLIENT_FULL,
+    SLOT_HELD,
+    bucket_take,
+    slot_acquire,
+    slot_release,
+    slots_renew,
+)
 from scoring.redis_boards.members import MemberBoards, exclusions_epoch, members_set
 from scoring.redis_boards.read import (
     BoardMember,
@@ -59,6 +70,9 @@ __all__ = [
     "PENDING_KEY",
     "READY_KEY",
     "RESULTS_KEY",
+    "SLOT_ALL_FULL",
+    "SLOT_CLIENT_FULL",
+    "SLOT_HELD",
     "BoardBuild",
     "BoardMember",
     "BoardSlice",
@@ -78,6 +92,7 @@ __all__ = [
     "boards_apply",
     "boards_changed",
     "boards_read",
+    "bucket_take",
     "builds_drop",
     "connection",
     "consumer_status",
@@ -96,4 +111,7 @@ __all__ = [
     "ready_token",
     "results_announce",
     "server_run_id",
+    "slot_acquire",
+    "slot_release",
+    "slots_renew",
 ]

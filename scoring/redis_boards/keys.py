@@ -20,15 +20,18 @@ __all__ = [
     "EXCLUSIONS_EPOCH_KEY",
     "HEARTBEAT_PREFIX",
     "KEY_PREFIX",
+    "LIMITS_PREFIX",
     "PAUSED_KEY",
     "PENDING_KEY",
     "READY_KEY",
     "archive_build_key",
     "archive_keys",
     "archive_keys_of",
+    "bucket_key",
     "build_key",
     "changed_channel",
     "heartbeat_key",
+    "slots_keys",
 ]
 
 # The sentinel: present exactly when the boards are whole; it holds the token of the swap
@@ -78,3 +81,16 @@ def changed_channel(db: int) -> str:
     """The changed-boards channel of Redis database `db`: channels are server-wide, so two
     deployments or test runs on one server do not wake each other."""
     return f"{CHANGED_CHANNEL}:{db}"
+
+
+LIMITS_PREFIX = f"{KEY_PREFIX}:limits"  # the abuse limits' counters (guard/, docs/SECURITY.md)
+
+
+def bucket_key(kind: str, client: str) -> str:
+    """The token bucket of one client address for one kind of limit (`requests`, `webhook`)."""
+    return f"{LIMITS_PREFIX}:bucket:{kind}:{client}"
+
+
+def slots_keys(kind: str, client: str) -> tuple[str, str]:
+    """The leases of open connections of one kind (`streams`): the client's, and everyone's."""
+    return f"{LIMITS_PREFIX}:slots:{kind}:{client}", f"{LIMITS_PREFIX}:slots:{kind}"

@@ -30,7 +30,8 @@ def api(server: WebServer, query: str) -> dict:
 
 
 def serious_violations(page) -> list[str]:
-    """What axe-core finds serious or critical on the page open in `page`."""
+    """What axe-core finds serious or critical on the page open in `page` (its context bypasses
+    the pages' CSP, which refuses the injected script; test_csp.py holds the pages to it)."""
     page.add_script_tag(path=str(AXE))
     return page.evaluate(
         """async () => (await axe.run()).violations
@@ -162,7 +163,9 @@ def test_keyboard_reaches_the_tabs_and_rows(web_server, page, seeded):
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_phone_layout_and_screenshots(web_server, browser, seeded, scheme):
-    context = browser.new_context(viewport={"width": 375, "height": 812}, color_scheme=scheme, device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812}, color_scheme=scheme, device_scale_factor=2, bypass_csp=True
+    )
     page = context.new_page()
     try:
         for name, path in [
@@ -176,7 +179,7 @@ def test_phone_layout_and_screenshots(web_server, browser, seeded, scheme):
             assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
             screenshot(page, f"{name}-375-{scheme}")
         if scheme == "dark":
-            desktop = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+            desktop = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark", bypass_csp=True)
             dark = desktop.new_page()
             for name, path in [("board-weekly", "/?timeframe=weekly"), ("contributor", "/contributors/ada")]:
                 dark.goto(web_server.url + path)
@@ -188,7 +191,7 @@ def test_phone_layout_and_screenshots(web_server, browser, seeded, scheme):
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_no_serious_accessibility_violations(web_server, browser, seeded, scheme):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme, bypass_csp=True)
     page = context.new_page()
     try:
         found = {}
@@ -265,7 +268,9 @@ def test_results_on_the_board_page_the_hall_of_fame_and_a_profile(web_server, pa
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_results_pages_at_375_px_and_accessibility(web_server, browser, with_results, scheme):
-    context = browser.new_context(viewport={"width": 375, "height": 812}, color_scheme=scheme, device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812}, color_scheme=scheme, device_scale_factor=2, bypass_csp=True
+    )
     page = context.new_page()
     try:
         found = {}
@@ -309,7 +314,7 @@ def blocked_avatars(ready_boards):
 
 @pytest.mark.parametrize("width", [1280, 375])
 def test_avatars_that_cannot_load_show_the_initials(web_server, browser, blocked_avatars, width):
-    context = browser.new_context(viewport={"width": width, "height": 900})
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)  # test_csp.py
     page = context.new_page()
     try:
         for name, path, expected in [

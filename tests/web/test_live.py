@@ -29,7 +29,7 @@ def live_page(nats_names) -> Iterator[object]:
     """A browser of this test's own, closed before the NATS fixtures clean up (they need the
     thread's event loop that Playwright holds while open)."""
     with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)  # test_csp.py
         yield context.new_page()
         context.close()
 

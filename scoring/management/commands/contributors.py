@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.services import audit_record, command_actor
 from scoring import exclusions
 from scoring.models import Contributor
 
@@ -33,6 +34,14 @@ class Command(BaseCommand):
             if not options["reason"].strip():
                 raise CommandError("--reason must say why")
             done = exclusions.contributor_exclude(contributor, reason=options["reason"])
+            audit_record(
+                actor=command_actor(),
+                via="command",
+                action="exclude",
+                target=_name(contributor),
+                reason=options["reason"].strip(),
+                boards=done.boards,
+            )
             self.stdout.write(
                 f"excluded {_name(contributor)} ({options['reason'].strip()}): off {done.boards} boards"
                 f" and {done.archives} archives in {done.seconds * 1000:.1f} ms"
@@ -42,6 +51,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"{_name(contributor)} is not excluded: nothing to do")
                 return
             done = exclusions.contributor_include(contributor)
+            audit_record(
+                actor=command_actor(), via="command", action="include", target=_name(contributor), boards=done.boards
+            )
             self.stdout.write(
                 f"included {_name(contributor)}: back on {done.boards} boards, exactly as the log says,"
                 f" in {done.seconds * 1000:.1f} ms"

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.services import audit_record, command_actor
 from scoring.maintenance.dry_run import rescore_dry_run
 from scoring.maintenance.rescore import CHUNK, RescoreError, rules_rescore
 from scoring.selectors import contributor_names
@@ -36,6 +37,16 @@ class Command(BaseCommand):
                 f" ({result.seconds:.2f}s)"
             )
             return
+        audit_record(
+            actor=command_actor(),
+            via="command",
+            action="rescore",
+            target=f"rules version {result.target}",
+            previous=result.previous,
+            events=result.events,
+            changed=result.changed,
+            created=result.created,
+        )
         new = " (new)" if result.created else ""
         kept = f", {result.undecodable} kept their points (no message to decode)" if result.undecodable else ""
         self.stdout.write(
