@@ -117,3 +117,9 @@ def swap_record(token: str, source: str) -> None:
     the log (after the swap: a crash in between only makes the next check restore once more)."""
     values = {"token": token, "redis_run_id": redis_boards.server_run_id() or "", "source": source[:1000]}
     BoardsSwap.objects.update_or_create(id=1, defaults={**values, "swapped_at": Now()})
+
+
+def recorded_run_id() -> str | None:
+    """The run id of the Redis server the boards were last swapped in on (where they were made
+    exact), or None when none is recorded."""
+    return BoardsSwap.objects.filter(id=1).values_list("redis_run_id", flat=True).first() or None
