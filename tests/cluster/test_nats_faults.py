@@ -1,19 +1,26 @@
 """A three-node JetStream cluster losing a node under two consumers while events stream in
 (SPEC section 16): the stream leader killed and brought back, the consumer leader killed, a node
-hung (SIGSTOP) longer than an election. Each test shows that its fault happened — the leader
-did change — and ends with the boards, the log and the dead letters exactly what the oracle
-says of every message published, and both consumers still running."""
+hung (SIGSTOP) longer than an election, and the stream leader killed under webhook deliveries.
+Each test shows that its fault happened — the leader did change — and ends with the boards, the
+log and the dead letters exactly what the oracle says of every message published (or accepted),
+and both consumers still running."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
 from deploy.cluster import wait_until
+from scoring.models import ContributionEvent
 from tests.builders import generate
 from tests.cluster.conftest import Streamer, cluster_env
 from tests.fixtures import assert_messages_exact, wait_for, wait_until_drained
+from tests.github import examples
+from tests.github.conftest import SECRET, post
+
+CODERTOCAT = 21031067
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
@@ -84,3 +91,35 @@ def test_node_hung_longer_than_an_election(topology, nats_names, on_cluster, spa
     finally:
         node.resume()
     _ends_exact(topology, nats_names, on_cluster, consumers, messages, streamer)
+
+
+def test_webhook_deliveries_through_a_stream_leader_loss_count_once(
+    topology, nats_names, on_cluster, spawn_consumer, client, settings
+):
+    settings.GITHUB_WEBHOOK_SECRETS = [SECRET]
+    settings.GITHUB_WEBHOOK_PUBLISH_TIMEOUT = 3.0
+    consumers = [spawn_consumer(**on_cluster) for _ in range(2)]
+    push = examples.example("push", nth=4)  # one commit by Codertocat: 1 point (SPEC section 2)
+    accepted: list[str] = []
+    refused = 0
+    killed, started = None, time.monotonic()
+    while time.monotonic() - started < 14:
+        if killed is None and time.monotonic() - started > 3:
+            killed = topology.leaders(nats_names["NATS_STREAM"])[0]
+            topology.node(killed).kill()
+        guid = str(uuid.uuid4())
+        while (response := post(client, "push", push, delivery=guid)).status_code == 503:
+            refused += 1  # no node acknowledged: GitHub shows it failed, and it is delivered again
+        assert (response.status_code, response.json()) == (202, {"event_id": guid})
+        accepted.append(guid)
+    assert _new_leader(topology, nats_names, killed, 0) != killed
+    topology.node(killed).start()
+    wait_until(lambda: topology.jetstream_ready(topology.node(killed).url), 60, f"{killed} back", interval=0.3)
+
+    wait_until_drained(nats_names, timeout=120, processes=consumers)
+    assert sorted(ContributionEvent.objects.values_list("event_id", flat=True)) == sorted(accepted)
+    with topology.primary().client(decode_responses=True) as redis_client:
+        assert redis_client.zscore("leaderboard:global:all_time:all", str(CODERTOCAT)) == len(accepted)
+    print(f"{len(accepted)} deliveries accepted, {refused} answered 503 and delivered again")
+    for consumer in consumers:
+        assert consumer.proc.poll() is None, consumer.output()[-3000:]
