@@ -28,7 +28,7 @@ from scoring.redis_boards.keys import PAUSED_KEY, READY_KEY
 logger = logging.getLogger("leaderboard.redis")
 
 _expected: Callable[[], str | None] = lambda: None  # noqa: E731 - replaced at start-up
-_closed_for: set[str] = set()  # run ids this process closed the boards on (once is enough)
+_closed_for: set[tuple[str, str]] = set()  # (expected, found) run ids this process closed the boards for
 _lock = threading.Lock()
 _last_known: list[str | None] = [None]  # the expected run id last read, for when Postgres is away
 
@@ -68,11 +68,13 @@ def primary_check(connection: redis.connection.AbstractConnection) -> bool:
     if not run_id or not expected or run_id == expected:
         return False
     with _lock:
-        if run_id in _closed_for:
+        # Once per failover and process: the restore's own connections, and others opened before
+        # it records the new run id, would close the boards it has just swapped in.
+        if (expected, run_id) in _closed_for:
             return False
         connection.send_command("DEL", READY_KEY, PAUSED_KEY)
         connection.read_response()
-        _closed_for.add(run_id)
+        _closed_for.add((expected, run_id))
     logger.warning(
         "the Redis primary is another server (run id %s; the boards were exact on %s): a failover, "
         "its boards may lack the last applies; board reads answer 503 until they are restored from the log",
