@@ -4,7 +4,8 @@ Three nats-servers (Debian's /usr/sbin/nats-server) forming one JetStream cluste
 routes, each with its own store directory; a Redis primary, a replica and three sentinels
 (redis-server, the sentinels as `redis-server <conf> --sentinel`). Every server listens on
 127.0.0.1 only, on ports free when it starts, and keeps its files under one directory. No
-Django here: bin/cluster runs it before any setting exists.
+Django settings here (bin/cluster runs it before any exist): NATS is reached through the
+service's one connection maker with the URLs given.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nats
 import redis
+
+from scoring.jetstream.connection import connect
 
 MASTER = "leaderboard"  # REDIS_SENTINEL_MASTER's default
 NATS_BINARY = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -48,14 +50,9 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.1):
     raise TimeoutError(f"{what}: not within {timeout:g}s")
 
 
-async def _quiet(exc: Exception) -> None:
-    pass  # a node still starting or just killed: the caller retries
-
-
 async def _connect(urls: str):
-    return await nats.connect(
-        urls.split(","), allow_reconnect=False, connect_timeout=1, max_reconnect_attempts=1, error_cb=_quiet
-    )
+    # The service's one connection maker, with the URLs given (it reads no setting then).
+    return await connect("cluster-probe", url=urls, connect_timeout=1, reconnect_wait=None)
 
 
 @dataclass
