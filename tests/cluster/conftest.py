@@ -1,6 +1,6 @@
 """The cluster tests' topology (deploy/cluster.py, the one bin/cluster starts): one per module,
-on loopback ports free at its start and files under the module's temporary directory; and a
-publisher that keeps streaming events through the faults."""
+on loopback ports free at its start and files under the module's temporary directory; a
+publisher that keeps streaming events through the faults; the stream and durable as ensured."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 
 from deploy.cluster import Topology
-from scoring.jetstream import JetStreamPublisher, PublishFailed
-from tests.fixtures import consumer_env
+from scoring.jetstream import JetStreamPublisher, PublishFailed, consumer_ensure, stream_ensure
+from tests.fixtures import consumer_env, nats_client
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +87,18 @@ class Streamer(threading.Thread):
         if self.error is not None:
             raise self.error
         assert self.sent == len(self.messages)
+
+
+async def ensured(url: str | None = None) -> tuple[int, int, int]:
+    """Ensure the stream and the durable; (the stream's replicas setting, the copies each has)."""
+    nc = await nats_client(url)
+    try:
+        js = nc.jetstream()
+        await stream_ensure(js)
+        await consumer_ensure(js)
+        stream = await js.stream_info(settings.NATS_STREAM)
+        durable = await js.consumer_info(settings.NATS_STREAM, settings.NATS_DURABLE)
+        copies = [1 + len(info.cluster.replicas or []) if info.cluster else 1 for info in (stream, durable)]
+        return stream.config.num_replicas, *copies
+    finally:
+        await nc.close()

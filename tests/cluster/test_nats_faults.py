@@ -7,6 +7,8 @@ and both consumers still running."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 
@@ -15,7 +17,7 @@ import pytest
 from deploy.cluster import wait_until
 from scoring.models import ContributionEvent
 from tests.builders import generate
-from tests.cluster.conftest import Streamer, cluster_env
+from tests.cluster.conftest import Streamer, cluster_env, ensured
 from tests.fixtures import assert_messages_exact, wait_for, wait_until_drained
 from tests.github import examples
 from tests.github.conftest import SECRET, post
@@ -55,6 +57,12 @@ def _new_leader(topology, nats_names, old: str, which: int, skip: str = "") -> s
         return leader if leader not in (None, old) else None
 
     return wait_until(elected, 60, f"a leader other than {old}", interval=0.2)  # errors while electing: asked again
+
+
+def test_on_the_cluster_the_stream_and_the_durable_are_made_with_three_copies(topology, on_cluster, caplog):
+    with caplog.at_level(logging.ERROR, logger="leaderboard.consumer"):
+        assert asyncio.run(ensured(topology.nats_url)) == (3, 3, 3)  # a leader and two replicas each
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_stream_leader_killed_then_back(topology, nats_names, on_cluster, spawn_consumer):

@@ -6,6 +6,7 @@ written to. Each test shows the primary did move, and ends with boards the oracl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.error
@@ -15,6 +16,7 @@ import pytest
 
 from deploy.cluster import wait_until
 from scoring.redis_boards import READY_KEY
+from scoring.redis_boards.client import async_connection
 from snapshots.models import BoardsSwap
 from tests.builders import generate
 from tests.cluster.conftest import Streamer, cluster_env
@@ -114,3 +116,22 @@ def test_board_reads_answer_503_from_the_failover_until_the_boards_are_restored(
     assert restorer.proc.poll() is None
     old.start()
     wait_until(lambda: old.role() == "slave", 60, "the old primary to come back as a replica")
+
+
+def test_the_asyncio_client_of_the_live_pages_finds_the_primary_through_the_sentinels(topology, settings):
+    settings.REDIS_SENTINELS = [("127.0.0.1", sentinel.port) for sentinel in topology.sentinels]
+    settings.REDIS_URL = "redis://127.0.0.1:6379/3"
+
+    async def primary_seen() -> tuple[tuple[str, int], int, int]:
+        client = async_connection()
+        try:
+            await client.set("asyncio-probe", "1")
+            address = await client.connection_pool.get_master_address()
+            return address, client.connection_pool.connection_kwargs["db"], int(await client.get("asyncio-probe"))
+        finally:
+            await client.aclose()
+
+    primary = topology.primary()
+    assert asyncio.run(primary_seen()) == (("127.0.0.1", primary.port), 3, 1)
+    with primary.client(db=3) as client:
+        assert client.get("asyncio-probe") == b"1"
