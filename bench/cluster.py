@@ -4,6 +4,11 @@ run, alternating; then a Redis failover under a consumer at about `--members` bo
 Sentinel's promotion, the consumer's detection, and the boards exact again from the log.
 
     .venv/bin/python bench/cluster.py [--events 20000] [--runs 2] [--members 100000]
+    .venv/bin/python bench/cluster.py --pauses DIR   # after pytest tests/cluster --basetemp=DIR
+
+With `--pauses`, it reads the consumers' logs the cluster tests left under DIR and prints, per
+test, the longest time without an applied batch from either consumer (the events stream in at
+120/s throughout, so every gap is the fault's).
 
 Everything runs on servers of its own (deploy/cluster.py, and one more nats-server) and a
 database of its own; Postgres is the machine's.
@@ -14,12 +19,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,12 +180,33 @@ def failover(topology: Topology, args, logs: Path) -> None:
     )
 
 
+BATCH_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO leaderboard.consumer batch seq=")
+
+
+def pauses(directory: Path) -> None:
+    """The longest gap between two applied batches (either consumer) of each test under `directory`."""
+    for test in sorted(path for path in directory.iterdir() if path.is_dir() and not path.is_symlink()):
+        stamps = sorted(
+            datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for log in test.glob("consumer-*.log")
+            for found in map(BATCH_LINE.match, log.read_text(errors="replace").splitlines())
+            if found
+        )
+        if len(stamps) > 1:
+            gap = max(b - a for a, b in itertools.pairwise(stamps))
+            print(f"{test.name}: {len(stamps)} batches, longest pause in applies {gap:.2f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--pauses", type=Path, help="only read the cluster tests' consumer logs under this directory")
     args = parser.parse_args()
+    if args.pauses:
+        pauses(args.pauses)
+        return
     print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as directory:
         root = Path(directory)
