@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
+from django.db import DatabaseError
+from django.db import connection as db_connection
 from django.db.models.functions import Now
 
 from scoring import redis_boards
@@ -121,5 +123,10 @@ def swap_record(token: str, source: str) -> None:
 
 def recorded_run_id() -> str | None:
     """The run id of the Redis server the boards were last swapped in on (where they were made
-    exact), or None when none is recorded."""
-    return BoardsSwap.objects.filter(id=1).values_list("redis_run_id", flat=True).first() or None
+    exact), or None when none is recorded. Asked from whichever thread opens a Redis connection:
+    a failure drops that thread's Postgres connection, so that the next call connects afresh."""
+    try:
+        return BoardsSwap.objects.filter(id=1).values_list("redis_run_id", flat=True).first() or None
+    except DatabaseError:
+        db_connection.close()
+        raise
