@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HTTP_PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test install prometheus db lint format proto bench lock clean
+.PHONY: run test install prometheus cluster-servers cluster db lint format proto bench lock clean
 
 # .venv gets the runtime (requirements.txt, what the image installs) and the test and dev tools.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -29,6 +29,22 @@ prometheus:
 	  if command -v systemctl >/dev/null; then systemctl disable --now prometheus >/dev/null 2>&1; fi; \
 	  exit $$status; }
 
+# Debian's nats-server and redis-server (whose `--sentinel` mode runs the sentinels) for bin/cluster
+# and the cluster tests, when missing; their system services are kept from starting, as above.
+cluster-servers:
+	@{ command -v nats-server || test -x /usr/sbin/nats-server; } >/dev/null && command -v redis-server >/dev/null || { \
+	  made=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	    chmod +x /usr/sbin/policy-rc.d; made=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+	    --no-install-recommends nats-server redis-server; status=$$?; \
+	  if [ -n "$$made" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  exit $$status; }
+
+# Three nats-servers, a Redis primary, a replica and three sentinels on loopback (docs/SCALING.md);
+# prints the settings to export; Ctrl-C stops them.
+cluster: install cluster-servers
+	bin/cluster
+
 db: install
 	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --no-input
@@ -42,7 +58,7 @@ run: db
 /usr/bin/chromium:
 	apt-get update && apt-get install -y chromium
 
-test: install prometheus /usr/bin/chromium
+test: install prometheus cluster-servers /usr/bin/chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest

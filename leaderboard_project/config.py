@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import environ
 import yaml
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url
 
 from scoring.rules import ScoringTable  # pure: the table's defaults are the settings' defaults
 
@@ -51,11 +52,14 @@ YAML_KEYS: dict[tuple[str, str], str] = {
     ("grpc_server", "processes"): "GRPC_PROCESSES",
     ("postgres_db", "url"): "DATABASE_URL",
     ("redis", "url"): "REDIS_URL",
+    ("redis", "sentinels"): "REDIS_SENTINELS",
+    ("redis", "sentinel_master"): "REDIS_SENTINEL_MASTER",
     ("nats", "url"): "NATS_URL",
     ("nats", "subject"): "NATS_SUBJECT",
     ("nats", "stream"): "NATS_STREAM",
     ("nats", "durable"): "NATS_DURABLE",
     ("nats", "stream_max_age_days"): "NATS_STREAM_MAX_AGE_DAYS",
+    ("nats", "stream_replicas"): "NATS_STREAM_REPLICAS",
     ("consumer", "batch_size"): "CONSUMER_BATCH_SIZE",
     ("consumer", "fetch_timeout"): "CONSUMER_FETCH_TIMEOUT",
     ("consumer", "ack_wait"): "CONSUMER_ACK_WAIT",
@@ -201,6 +205,27 @@ class Config:
             raise ImproperlyConfigured(f"{name}: {url!r} must start with {' or '.join(s + '://' for s in schemes)}")
         return url
 
+    def urls(self, name: str, default: str, schemes: tuple[str, ...]) -> list[str]:
+        """A comma-separated list of URLs (one at least), each starting with one of `schemes`."""
+        urls = self.list(name, [default])
+        if not urls:
+            raise ImproperlyConfigured(f"{name}: names no server")
+        for url in urls:
+            if not url.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+                raise ImproperlyConfigured(f"{name}: {url!r} must start with {' or '.join(s + '://' for s in schemes)}")
+        return urls
+
+    def host_ports(self, name: str) -> list[tuple[str, int]]:
+        """A comma-separated list of `host:port` (`[v6]:port` for an IPv6 address); empty: none."""
+        found = []
+        for item in self.list(name, []):
+            host, _, port = item.rpartition(":")
+            host = host.strip("[]")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ImproperlyConfigured(f"{name}: {item!r} is not host:port")
+            found.append((host, int(port)))
+        return found
+
     def notify_targets(self, name: str) -> list[tuple[str, str]]:
         """Notification targets as `kind=url` items (comma-separated): [(kind, url)], each kind
         one of NOTIFY_KINDS and each URL http(s)."""
@@ -269,6 +294,43 @@ class Config:
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
                 raise ImproperlyConfigured(f"{name}: {origin!r} is not an origin (https://host[:port])")
         return origins
+
+
+# The host name django-redis is given for the Sentinel-watched primary: never resolved (the pool
+# asks the sentinels for the address), only parsed (scoring/redis_boards/client.py).
+SENTINEL_PRIMARY_HOST = "sentinel-primary"
+
+
+def redis_caches(url: str, sentinels: list[tuple[str, int]], master: str) -> dict[str, dict[str, Any]]:
+    """Django's CACHES: django-redis on `url`, or, with `sentinels`, on the primary the sentinels
+    name for `master` (SPEC section 16) with `url`'s database and password. Every process's
+    Redis client is the pool this builds (`scoring.redis_boards.connection`)."""
+    options: dict[str, Any] = {
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        "SOCKET_CONNECT_TIMEOUT": 2,
+        "SOCKET_TIMEOUT": 30,
+        "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
+    }
+    location: str | list[str] = url
+    if sentinels:
+        parsed = parse_url(url)
+        # One pool, on the primary only: SentinelClient would read from replicas, which lag and
+        # keep the boards of a primary that failed over (scoring/redis_boards/client.py).
+        location = [f"redis://{SENTINEL_PRIMARY_HOST}/{parsed.get('db', 0)}?is_master=1"]
+        for key in ("username", "password"):
+            if parsed.get(key):
+                options["CONNECTION_POOL_KWARGS"][key] = parsed[key]
+        options.update(
+            {
+                "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                "CONNECTION_POOL_CLASS": "scoring.redis_boards.primary.PrimaryPool",
+                "SENTINELS": sentinels,
+                "SENTINEL_KWARGS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            }
+        )
+    cache = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": location, "OPTIONS": options}
+    return {"default": {**cache, "KEY_PREFIX": "cache"}}
 
 
 def _in_range(name: str, value, minimum, maximum):

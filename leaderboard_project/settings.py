@@ -5,7 +5,7 @@ import logging.config
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from leaderboard_project.config import SCORING_DEFAULTS, Config, is_local_host
+from leaderboard_project.config import SCORING_DEFAULTS, Config, is_local_host, redis_caches
 from leaderboard_project.logs import LOG_FORMATS, django_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -143,30 +143,33 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = config.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix"))
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": 2,
-            "SOCKET_TIMEOUT": 30,
-            "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
-        },
-        "KEY_PREFIX": "cache",
-    }
-}
+# SPEC section 16: with sentinels (`host:port`, comma-separated) the primary of REDIS_SENTINEL_MASTER
+# is found through them, and found again after a failover; REDIS_URL gives only the database
+# and the password then.
+REDIS_SENTINELS = config.host_ports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = config.str("REDIS_SENTINEL_MASTER", "leaderboard")
+CACHES = redis_caches(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
 
-NATS_URL = config.url("NATS_URL", "nats://127.0.0.1:4222", ("nats", "tls", "ws", "wss"))
+# One server, or a cluster's (comma-separated): the client connects to any and fails over to
+# the others (SPEC section 16).
+NATS_SERVERS = config.urls("NATS_URL", "nats://127.0.0.1:4222", ("nats", "tls", "ws", "wss"))
+NATS_URL = ",".join(NATS_SERVERS)
 NATS_SUBJECT = config.str("NATS_SUBJECT", "CONTRIBUTION_REGISTERED")
 NATS_STREAM = config.str("NATS_STREAM", "CONTRIBUTIONS")
 NATS_DURABLE = config.str("NATS_DURABLE", "leaderboard-scoring")
 NATS_STREAM_MAX_AGE_DAYS = config.int("NATS_STREAM_MAX_AGE_DAYS", 7, minimum=0)
+# Copies of the stream and of the durable's state (3 on a three-node JetStream cluster); an
+# existing stream with fewer is used but reported in the log at every start.
+NATS_STREAM_REPLICAS = config.int("NATS_STREAM_REPLICAS", 1, minimum=1, maximum=5)
 
 # The development key only where it protects nothing: DEBUG, or everything on this machine.
 _LOCAL = all(is_local_host(host) for host in ALLOWED_HOSTS) and all(
     is_local_host(host)
-    for host in (DATABASES["default"].get("HOST"), urlsplit(REDIS_URL).hostname, urlsplit(NATS_URL).hostname)
+    for host in (
+        DATABASES["default"].get("HOST"),
+        *([host for host, _ in REDIS_SENTINELS] or [urlsplit(REDIS_URL).hostname]),
+        *(urlsplit(url).hostname for url in NATS_SERVERS),
+    )
 )
 SECRET_KEY = config.secret_key(debug=DEBUG, local=_LOCAL)
 

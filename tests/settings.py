@@ -6,11 +6,12 @@ micro-cache and the pages' cache are off, since tests read what they just wrote 
 and test_pagecache turn them on).
 """
 
+from leaderboard_project.config import redis_caches
 from leaderboard_project.settings import *  # noqa: F403
-from leaderboard_project.settings import CACHES, REDIS_URL
+from leaderboard_project.settings import REDIS_SENTINEL_MASTER, REDIS_SENTINELS, REDIS_URL
 from tests.redis_claim import redis_url_claimed
 
 REDIS_URL = redis_url_claimed(REDIS_URL)
-CACHES["default"]["LOCATION"] = REDIS_URL
+CACHES = redis_caches(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
 API_MICROCACHE_SECONDS = 0
 PAGE_CACHE_SECONDS = 0

@@ -138,7 +138,8 @@ def test_the_consumer_writes_json_lines_with_each_batch_range_and_each_dead_lett
         covered.update(range(line["seq_first"], line["seq_last"] + 1))
     assert covered == set(range(1, len(messages) + 1))
     dead = [line for line in lines if line["message"].startswith("dead letter")]
-    assert [(line["stream_sequence"], line["reason"]) for line in dead] == [
+    # Two batch loops: the batch holding 122 may be written before the one holding 61.
+    assert sorted((line["stream_sequence"], line["reason"]) for line in dead) == [
         (
             61,
             "undecodable: Error parsing message with type 'contributions.v1.ContributionEvent': "

@@ -1,6 +1,8 @@
 """Every NATS connection of the service is opened here, and the long-lived ones run on a loop thread.
 
-`connect` is the one place that opens a connection with nats-py: the server's URL comes from settings here, and
+`connect` is the one place that opens a connection with nats-py: the servers' URLs come from settings here
+(NATS_URL, one server or a cluster's, comma-separated: the client picks one and moves to another
+when it is lost), and
 each caller says only how its connection behaves (reconnect or not, buffer while down or not).
 nats-py is asyncio while the consumer's batch loops and the web workers' request threads are
 ordinary synchronous code: a `LoopThread` runs an event loop on a thread of its own, and they
@@ -22,6 +24,11 @@ from nats.aio.client import Client
 
 logger = logging.getLogger("leaderboard.nats")
 
+# A server that stops answering (hung, or its host gone without a reset) is left after this many
+# seconds between pings times this many pings unanswered, for another of NATS_URL's servers
+# (nats-py's defaults, 120 s and 2, would hold a consumer on a hung node for 4 minutes).
+PING_INTERVAL, PINGS_OUTSTANDING = 3, 2
+
 
 async def _error_logged(exc: Exception) -> None:
     # Each failed (re)connect attempt: the owner's disconnected and reconnected messages say enough.
@@ -38,7 +45,8 @@ async def connect(
     disconnected_cb: Callable[[], Awaitable[None]] | None = None,
     reconnected_cb: Callable[[], Awaitable[None]] | None = None,
 ) -> Client:
-    """Open a connection to `url` (settings.NATS_URL by default), shown to the server as `name`.
+    """Open a connection to `url` (settings.NATS_URL by default; a comma-separated list of a
+    cluster's servers), shown to the server as `name`.
 
     With `reconnect_wait` seconds, a lost connection is made again for ever, that often apart;
     nats-py then retries a failing *first* connect for ever too, so a caller that must give up
@@ -56,9 +64,11 @@ async def connect(
     if not buffer_while_down:
         options["pending_size"] = 0
     return await nats.connect(
-        url or settings.NATS_URL,
+        [server.strip() for server in (url or settings.NATS_URL).split(",") if server.strip()],
         name=name,
         connect_timeout=connect_timeout,
+        ping_interval=PING_INTERVAL,
+        max_outstanding_pings=PINGS_OUTSTANDING,
         error_cb=_error_logged,
         disconnected_cb=disconnected_cb,
         reconnected_cb=reconnected_cb,

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import nats
+import nats.js.errors
 from django.conf import settings
 
 from leaderboard_project.exceptions import DependencyUnavailable
@@ -31,6 +32,20 @@ from scoring.jetstream.streams import stream_ensure
 logger = logging.getLogger("leaderboard.nats")
 
 ACK_TIMEOUT = 5.0  # seconds a publish of `publish_many` waits for its acknowledgement (nats-py's default)
+ATTEMPT_TIMEOUT = 1.0  # seconds one attempt of a publish with a message id waits (an election: try again)
+RETRY_FIRST, RETRY_MAX = 0.05, 0.5  # seconds between attempts, doubling
+
+# Failures after which nothing was stored: no stream leader answered (no responders), JetStream
+# answered 503 (an election), or the message never left (disconnected, reconnecting).
+_NOT_STORED = (
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+)
 
 
 class PublishFailed(DependencyUnavailable):
@@ -102,19 +117,33 @@ class JetStreamPublisher:
             raise _failure(exc, timeout) from None
 
     async def _publish(self, where: tuple[str, str], data: bytes, msg_id: str | None, timeout: float) -> int:
+        """Publish until JetStream acknowledges, within `timeout` seconds: on a cluster, a stream
+        leader lost answers no one (no responders) or 503 while another is elected, and the
+        connection moves to another server; each of those is tried again (RETRY_FIRST seconds
+        apart, doubling). A publish whose acknowledgement timed out may have been stored: it is
+        tried again only with a message id (JetStream then drops the second copy)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self._ready(where, timeout)
-        try:
-            ack = await self.js.publish(
-                where[1],
-                data,
-                timeout=max(deadline - loop.time(), 0.01),
-                headers=None if msg_id is None else {"Nats-Msg-Id": msg_id},
-            )
-        except (TimeoutError, nats.errors.Error) as exc:
-            raise _failure(exc, timeout) from None
-        return ack.seq
+        pause = RETRY_FIRST
+        while True:
+            await self._ready(where, max(deadline - loop.time(), 0.01))
+            left = deadline - loop.time()
+            attempt = min(left, ATTEMPT_TIMEOUT) if msg_id is not None else left
+            try:
+                ack = await self.js.publish(
+                    where[1],
+                    data,
+                    timeout=max(attempt, 0.01),
+                    headers=None if msg_id is None else {"Nats-Msg-Id": msg_id},
+                )
+                return ack.seq
+            except (TimeoutError, nats.errors.Error) as exc:
+                again = isinstance(exc, _NOT_STORED) or (msg_id is not None and _timed_out(exc))
+                if not again or deadline - loop.time() <= pause:
+                    raise _failure(exc, timeout) from None
+                logger.info("publish not acknowledged (%s); trying again", type(exc).__name__)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX)
 
     def publish(self, data: bytes, *, msg_id: str, timeout: float) -> int:
         """Publish `data` to the configured subject with `Nats-Msg-Id: msg_id` and wait for
@@ -184,9 +213,13 @@ class JetStreamPublisher:
         self.loop.stop()
 
 
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError | nats.errors.TimeoutError)
+
+
 def _failure(exc: BaseException, timeout: float) -> PublishFailed:
     """What a publish that raised `exc` tells its caller."""
-    if isinstance(exc, TimeoutError | nats.errors.TimeoutError):
+    if _timed_out(exc):
         return PublishFailed(f"no acknowledgement from JetStream within {timeout:g}s")
     return PublishFailed(f"{type(exc).__name__}: {exc}".rstrip(": "))  # disconnected, no stream answering, an API error
 

@@ -181,6 +181,12 @@ class JetStreamSource:
         """Make the stream and the durable again after they went away under us (deleted by an
         operator, or lost by the server). Backs off while it fails; one warning per attempt,
         and attempts are CONNECT_FIRST doubling to CONNECT_MAX seconds apart: no busy loop."""
+        # On a cluster a 503 is mostly an election (no consumer leader for a moment): a durable
+        # that answers again is there, and pulling goes on at once.
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await self._js.consumer_info(settings.NATS_STREAM, settings.NATS_DURABLE, timeout=1)
+            self._missing = False
+            return
         # Wait before each attempt, longer each time: the server removes a deleted stream's
         # files after answering, and a stream made again at once may find them going.
         await asyncio.sleep(min(RECREATE_FIRST * 2**self._recreates, CONNECT_MAX))

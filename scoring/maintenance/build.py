@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
+from django.db import DatabaseError
+from django.db import connection as db_connection
 from django.db.models.functions import Now
 
 from scoring import redis_boards
@@ -119,3 +121,14 @@ def swap_record(token: str, source: str) -> None:
     the log (after the swap: a crash in between only makes the next check restore once more)."""
     values = {"token": token, "redis_run_id": redis_boards.server_run_id() or "", "source": source[:1000]}
     BoardsSwap.objects.update_or_create(id=1, defaults={**values, "swapped_at": Now()})
+
+
+def recorded_run_id() -> str | None:
+    """The run id of the Redis server the boards were last swapped in on (where they were made
+    exact), or None when none is recorded. Asked from whichever thread opens a Redis connection:
+    a failure drops that thread's Postgres connection, so that the next call connects afresh."""
+    try:
+        return BoardsSwap.objects.filter(id=1).values_list("redis_run_id", flat=True).first() or None
+    except DatabaseError:
+        db_connection.close()
+        raise

@@ -11,7 +11,7 @@ import redis
 import redis.asyncio
 
 from scoring.boards import Board
-from scoring.redis_boards.client import connection
+from scoring.redis_boards.client import async_connection, connection
 from scoring.redis_boards.keys import KEY_PREFIX, changed_channel
 
 logger = logging.getLogger("leaderboard.redis")
@@ -52,9 +52,7 @@ def _publish(keys: str) -> None:
 async def boards_changed(*, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[list[str]]:
     """The keys of the boards each announcement names, as they come (redis.asyncio, for the
     stream's event loop). `on_subscribed` runs once the subscription is in place."""
-    from django.conf import settings
-
-    client = redis.asyncio.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+    client = async_connection()
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
         await pubsub.subscribe(_changed_channel(client))

@@ -88,6 +88,9 @@ def test_a_signal_finishes_the_batch_in_hand_and_hands_the_prefetched_one_back(
 
     # Before anything else consumes: what was logged is applied and acked; the batches that
     # were prefetched come straight back to the next puller (a redelivery, long before ack_wait).
+    # The process is gone, so every ack the server still takes in was sent before it exited (the
+    # server applies acks asynchronously: under load its ack floor moves a moment later).
+    wait_for(lambda: durable(nats_names).ack_floor.stream_seq >= INGEST_WORKERS * BATCH, timeout=10)
     info = durable(nats_names)
     logged = ContributionEvent.objects.count()
     in_hand = INGEST_WORKERS * BATCH
