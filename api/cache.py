@@ -4,6 +4,9 @@ policy its route declares (`route_cached(policy, view)` in a urls.py).
 - `MICRO` (`API_MICROCACHE_SECONDS`, 0.1 s): fifty clients polling the top of a board ask for
   the same few URLs hundreds of times a second; each worker renders such an answer at most
   once per interval. The API's board reads and the contributor pages.
+- `MICRO_BEFORE_DJANGO`: the same, and the stream worker answers it before Django (the badges,
+  asked for by every README that shows one). A kept answer with an ETag is a 304 to a request
+  whose If-None-Match names it, with the headers of the view's own 304 (here and in the worker).
 - `UNTIL_BOARD_CHANGES` (`PAGE_CACHE_SECONDS`, 1 s at most): a board page is the same bytes
   for everybody until its board changes. The view names the boards it read
   (`response.page_boards`); the consumer's announcements (`redis_boards.boards_changed`,
@@ -30,7 +33,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils.cache import _if_none_match_passes  # the test Django's own 304s use
+from django.utils.http import parse_etags
 
 from scoring import clock
 
@@ -55,6 +60,8 @@ class CachePolicy:
 
 
 MICRO = CachePolicy("API_MICROCACHE_SECONDS")
+# The badges: MICRO's interval (they say max-age=300 anyway), answered by the stream worker too.
+MICRO_BEFORE_DJANGO = CachePolicy("API_MICROCACHE_SECONDS", before_django=True)
 UNTIL_BOARD_CHANGES = CachePolicy("PAGE_CACHE_SECONDS", follows_boards=True, before_django=True)
 
 
@@ -109,6 +116,11 @@ class Page(NamedTuple):
     boards: frozenset[str]
     wire: bytes  # the response after its status line, as the worker writes it
     policy: CachePolicy | None = None  # the route's; None: kept by no route (the cache's own tests)
+    not_modified_wire: bytes = b""  # the 304 for its ETag, as the worker writes it (b"": no ETag)
+
+    @property
+    def etag(self) -> str | None:
+        return next((value for name, value in self.headers if name.lower() == "etag"), None)
 
 
 class ResponseCache:
@@ -212,6 +224,19 @@ def wire_of(content: bytes, headers: Iterable[tuple[str, str]]) -> bytes:
     return "".join(lines).encode("latin-1") + b"\r\n" + content
 
 
+def not_modified_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The headers of the 304 for an answer with `headers`: Django's for a view's 304 (the
+    view's `get_conditional_response`, then the middleware): all but the body's type, and an
+    empty body."""
+    kept = tuple((name, value) for name, value in headers if name.lower() not in ("content-type", "content-length"))
+    return (*kept, ("Content-Length", "0"))
+
+
+def not_modified(page: Page, if_none_match: str | None) -> bool:
+    """Whether a request with this If-None-Match header is a 304 for `page` (Django's test)."""
+    return bool(if_none_match) and not _if_none_match_passes(page.etag, parse_etags(if_none_match))
+
+
 def _policy_of(request: HttpRequest) -> CachePolicy | None:
     match = getattr(request, "resolver_match", None)
     return getattr(match.func, "cache_policy", None) if match is not None else None
@@ -257,6 +282,7 @@ class ResponseCacheMiddleware:
             policy = _policy_of(request)
             if policy is not None and _keepable(response, policy) and (seconds := policy.seconds()) > 0:
                 headers = tuple(response.items())
+                worker = policy.before_django
                 kept.store(
                     key or request_key(request),
                     Page(
@@ -266,8 +292,9 @@ class ResponseCacheMiddleware:
                         headers,
                         request.resolver_match,
                         frozenset(getattr(response, "page_boards", None) or ()),
-                        wire_of(response.content, headers) if policy.before_django else b"",
+                        wire_of(response.content, headers) if worker else b"",
                         policy,
+                        wire_of(b"", not_modified_headers(headers)) if worker and response.has_header("ETag") else b"",
                     ),
                     started_at=started_at,
                 )
@@ -279,8 +306,15 @@ class ResponseCacheMiddleware:
 
 
 def _replay(request: HttpRequest, page: Page) -> HttpResponse:
+    """The kept answer; the 304 the view would answer when the request's If-None-Match names
+    its ETag."""
+    request.resolver_match = page.resolver_match  # the route the metrics count it under
+    if page.etag is not None and not_modified(page, request.headers.get("If-None-Match")):
+        response = HttpResponseNotModified()
+        for name, value in not_modified_headers(page.headers):
+            response[name] = value
+        return response
     response = HttpResponse(page.content)
     for name, value in page.headers:
         response[name] = value
-    request.resolver_match = page.resolver_match  # the route the metrics count it under
     return response

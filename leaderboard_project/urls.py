@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from api.cache import MICRO_BEFORE_DJANGO, route_cached
 from leaderboard_project.metrics import metrics_view
 from scoring.apis.badges import BadgeSvgApi
 from web.apis import BoardStreamApi
@@ -21,7 +22,11 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),  # Prometheus's text format, all workers' figures
     path("v1/", include("github.urls")),
     path("v1/stream", BoardStreamApi.as_view(), name="board-stream"),
-    path("badges/contributors/<str:contributor>.svg", BadgeSvgApi.as_view(), name="badge-svg"),
+    path(
+        "badges/contributors/<str:contributor>.svg",
+        route_cached(MICRO_BEFORE_DJANGO, BadgeSvgApi.as_view()),
+        name="badge-svg",
+    ),
     path("", include("web.urls")),
 ]
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from api.cache import MICRO, route_cached
+from api.cache import MICRO, MICRO_BEFORE_DJANGO, route_cached
 from scoring.apis import badges, boards, contributors, results, service
 
 urlpatterns = [
@@ -15,7 +15,7 @@ urlpatterns = [
     path("users/<str:user_id>/events", contributors.UserEventsApi.as_view(), name="user-events"),
     path("projects", service.ProjectListApi.as_view(), name="project-list"),
     path("contributors/<str:contributor>", contributors.ContributorApi.as_view(), name="contributor"),
-    path("badges/<str:contributor>", badges.BadgeApi.as_view(), name="badge"),
+    path("badges/<str:contributor>", route_cached(MICRO_BEFORE_DJANGO, badges.BadgeApi.as_view()), name="badge"),
     path("rules", service.RulesApi.as_view(), name="rules"),
     path("results", results.ResultsApi.as_view(), name="results"),
 ]

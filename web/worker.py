@@ -1,5 +1,5 @@
 """A gunicorn gthread worker that hands SSE streams to an asyncio loop and answers fresh board
-pages from the page cache (docs/LIVE.md, docs/BENCHMARKS.md).
+pages and badges from the page cache (docs/LIVE.md, docs/BENCHMARKS.md).
 
 Pages and the API run as before: a request takes a thread from the pool for as long as it
 takes to answer, a few milliseconds. A stream would hold its thread for hours, so a request
@@ -8,14 +8,15 @@ socket from gunicorn and gives it to this process's `StreamHub`, which answers o
 loop. The thread is free again at once, and a thousand idle streams cost a thousand sockets.
 Any other stream request (a bad query) goes to Django, which answers the API's 400.
 
-A board page that the response cache (`api.cache`) holds (fresh, or stale while another thread renders it
-again) is written straight from the cache: the bytes Django answered the first time, its
-headers included, behind gunicorn's own status line and `Server`, `Date` and `Connection`
-headers, in one write. Django, its middleware and gunicorn's response object were about two
+A board page or a badge that the response cache (`api.cache`) holds (fresh, or stale while
+another thread renders it again) is written straight from the cache: the bytes Django answered
+the first time, its headers included, behind gunicorn's own status line and `Server`, `Date`
+and `Connection` headers, in one write (a badge asked for with its ETag in If-None-Match: the
+view's 304, kept with it). Django, its middleware and gunicorn's response object were about two
 thirds of a cached page's CPU time (py-spy, docs/BENCHMARKS.md); the request is still counted
 in the metrics under its route. Anything unusual — another HTTP version, a body, a bad Host,
-the access log on, a page not cached — goes the usual way. The cache's key is the one
-`api.cache` makes for Django's requests, from the raw headers (`api.cache.raw_key`).
+the access log on, a page not cached, If-Modified-Since — goes the usual way. The cache's key
+is the one `api.cache` makes for Django's requests, from the raw headers (`api.cache.raw_key`).
 
 Both answers before Django keep Django's limits (docs/SECURITY.md): the request rate per client
 (`guard.limits.request_refusal`, the client from `guard.client`), and for a stream a slot
@@ -41,6 +42,8 @@ from guard.client import client_address
 from guard.limits import refusal_bytes, request_refusal
 from web.gate import GatedWorker
 from web.live import STREAM_PATH, stream_board
+
+STATUS_LINES = {200: b"HTTP/1.1 200 OK\r\n", 304: b"HTTP/1.1 304 Not Modified\r\n"}
 
 
 class _HandedOff:
@@ -94,7 +97,9 @@ class StreamingThreadWorker(GatedWorker, ThreadWorker):
                     client = self._client(conn, headers)
                     if (wait := request_refusal(client)) is not None:
                         return self._refuse(conn, refusal_bytes(429, "rate_limited", "too many requests", wait))
-                    return self._answer_cached(req, conn, page)
+                    if page.not_modified_wire and response_cache.not_modified(page, headers.get("IF-NONE-MATCH")):
+                        return self._answer_cached(req, conn, page.resolver_match, 304, page.not_modified_wire)
+                    return self._answer_cached(req, conn, page.resolver_match, 200, page.wire)
         return super().handle_request(req, conn)
 
     @staticmethod
@@ -128,12 +133,14 @@ class StreamingThreadWorker(GatedWorker, ThreadWorker):
             return None
         if headers.get("CONTENT-LENGTH", "0") != "0" or "TRANSFER-ENCODING" in headers:
             return None
+        if "IF-MODIFIED-SINCE" in headers:
+            return None  # Django's to judge
         page = response_cache.cache.servable(raw_key(headers, req.scheme, req.path, req.query or ""))
         if page is None or page.policy is None or not page.policy.before_django or page.policy.seconds() <= 0:
             return None
         return page
 
-    def _answer_cached(self, req, conn, page: Page) -> bool:
+    def _answer_cached(self, req, conn, route, status: int, wire: bytes) -> bool:
         """What gunicorn's handle_request does for a response, for bytes already made."""
         # imported here: gunicorn's master loads this module before its config has named the
         # metrics directory that prometheus-client reads when it is imported
@@ -150,8 +157,8 @@ class StreamingThreadWorker(GatedWorker, ThreadWorker):
             and len(self.keepalived_conns) < self.max_keepalived
             and not req.should_close()
         )
-        head = b"HTTP/1.1 200 OK\r\nServer: " + SERVER.encode() + b"\r\n" + _date_line()
+        head = STATUS_LINES[status] + b"Server: " + SERVER.encode() + b"\r\n" + _date_line()
         head += b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
-        conn.sock.sendall(head + page.wire)
-        request_observe(page.resolver_match.view_name, "GET", 200, time.perf_counter() - started)
+        conn.sock.sendall(head + wire)
+        request_observe(route.view_name, "GET", status, time.perf_counter() - started)
         return keep_alive

@@ -151,3 +151,28 @@ def test_the_text_is_readable_on_each_ground_whatever_the_page_behind(ground):
     # each part is opaque: its own ground, not the page's, is what the text must stand out from
     lighter, darker = sorted((luminance(TEXT_COLOR), luminance(ground)), reverse=True)
     assert (lighter + 0.05) / (darker + 0.05) >= 4.5
+
+
+@pytest.mark.parametrize("path", ["/v1/badges/octocat", "/badges/contributors/octocat.svg"])
+def test_a_badge_kept_by_the_micro_cache_answers_as_the_view_does(client, ranked, ready_boards, settings, path):
+    view_200 = client.get(path)
+    view_304 = client.get(path, HTTP_IF_NONE_MATCH=view_200["ETag"])
+    settings.API_MICROCACHE_SECONDS = 60
+    client.get(path)  # rendered and kept
+    ready_boards.zincrby("leaderboard:global:all_time:all", 1000, "5346")  # behind the service's back
+    kept_200 = client.get(path)
+    kept_304 = client.get(path, HTTP_IF_NONE_MATCH=f'"other", {view_200["ETag"]}')
+    other = client.get(path, HTTP_IF_NONE_MATCH='"other"')
+    settings.API_MICROCACHE_SECONDS = 0
+    assert client.get(path)["ETag"] != view_200["ETag"]  # the board did change: the answers above were kept
+    assert (kept_200.status_code, kept_200.content, dict(kept_200.items())) == (
+        200,
+        view_200.content,
+        dict(view_200.items()),
+    )
+    assert (kept_304.status_code, kept_304.content, dict(kept_304.items())) == (
+        304,
+        b"",
+        dict(view_304.items()),
+    )
+    assert (other.status_code, other.content) == (200, view_200.content)

@@ -138,9 +138,10 @@ def test_only_marked_answers_of_200_are_kept(cached):
 # ---- the stream worker
 
 
-def _raw_get(server: WebServer, path: str, host: str = "127.0.0.1") -> bytes:
+def _raw_get(server: WebServer, path: str, host: str = "127.0.0.1", headers: str = "") -> bytes:
+    """`headers`: more header lines, each ending in CRLF."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n".encode())
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
@@ -179,5 +180,33 @@ def test_the_worker_answers_from_the_cache_until_the_board_is_announced(ready_bo
             if line.startswith("http_requests_total{") and 'route="web:project"' in line and 'status="200"' in line
         ]
         assert served and served[0] >= 4  # the answers from the cache are counted too
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_answers_a_kept_badge_and_its_304(ready_boards, tmp_path, clock):
+    ingest(push(1, 5, at=clock.now()))
+    server = WebServer(tmp_path / "gunicorn.log", env={"API_MICROCACHE_SECONDS": "3600"}).start()
+    try:
+        first = _raw_get(server, "/badges/contributors/1.svg")  # Django's
+        assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"#1 \xc2\xb7 5 pts" in first
+        etag = re.search(rb"\r\nETag: (\"[0-9a-f]{32}\")\r\n", first).group(1).decode()
+        ready_boards.zincrby("leaderboard:global:all_time:all", 1, "1")  # behind the service's back
+        assert _without_date(_raw_get(server, "/badges/contributors/1.svg")) == _without_date(first)
+        not_modified = _raw_get(server, "/badges/contributors/1.svg", headers=f"If-None-Match: {etag}\r\n")
+        head, body = not_modified.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        assert (lines[0], body) == ("HTTP/1.1 304 Not Modified", b"")
+        fields = dict(line.split(": ", 1) for line in lines[1:])
+        assert (fields["ETag"], fields["Cache-Control"], fields["Content-Length"]) == (
+            etag,
+            "public, max-age=300",
+            "0",
+        )
+        assert "Content-Type" not in fields
+        other = _raw_get(server, "/badges/contributors/1.svg", headers='If-None-Match: "other"\r\n')
+        assert _without_date(other) == _without_date(first)
     finally:
         server.stop()
