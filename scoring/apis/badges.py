@@ -66,7 +66,8 @@ def badge_of(request: HttpRequest, contributor: str) -> tuple[Badge, int]:
         return Badge(label, NOT_RANKED, NOT_RANKED_COLOR, key), 404
     name = (found.login if found is not None else None) or f"#{user_id}"
     now = clock.now()
-    standing = user_standing(board=Board(GLOBAL, timeframe, period_of(timeframe, now)), user_id=user_id, now=now)
+    board = Board(GLOBAL, timeframe, period_of(timeframe, now))
+    standing = user_standing(board=board, user_id=user_id, now=now, named=False)  # the name is found above
     if standing is None:  # known but with no points in this period (200), or not known at all
         if found is None:
             return Badge(label, NOT_RANKED, NOT_RANKED_COLOR, key), 404

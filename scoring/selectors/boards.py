@@ -100,10 +100,11 @@ def board_page(*, board: Board, limit: int, offset: int, now: datetime | None = 
 
 
 def user_standing(
-    *, board: Board, user_id: int, around: int | None = None, now: datetime | None = None
+    *, board: Board, user_id: int, around: int | None = None, now: datetime | None = None, named: bool = True
 ) -> Standing | None:
     """The user's rank and score on `board`, with `around` rows either side when given;
-    None when the user is not on the board."""
+    None when the user is not on the board. `named=False` leaves the names out and Postgres
+    unasked (a caller that has the name already: a badge)."""
     now = now or clock.now()
     source: Source = "event_log" if board_from_event_log(board, now=now) else "redis"
     if source == "event_log":
@@ -116,7 +117,7 @@ def user_standing(
     if found is None:
         return None
     rows = _ranked(found.around) if found.around is not None else None
-    names = contributor_names({user_id, *(row.user_id for row in rows or ())})
+    names = contributor_names({user_id, *(row.user_id for row in rows or ())}) if named else {}
     login, avatar_url = names.get(user_id, (None, None))
     rows = _named(rows, names) if rows is not None else None
     return Standing(board, user_id, found.higher + 1, found.score, found.total, rows, source, login, avatar_url)
