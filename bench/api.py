@@ -34,6 +34,7 @@ import threading
 import time
 import urllib.request
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.client import HTTPConnection
 from pathlib import Path
@@ -110,8 +111,10 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, connections: int, duration: int, threads: int) -> Run:
+def run_wrk(url: str, connections: int, duration: int, threads: int, headers: Sequence[str] = ()) -> Run:
+    """`headers` ("Name: value") go with every request."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    command += [arg for header in headers for arg in ("-H", header)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     latency = dict(re.findall(r"^\s*(50|99)%\s+([\d.]+(?:us|ms|s))\s*$", output, re.MULTILINE))
 
@@ -167,10 +170,71 @@ def run_python(url: str, connections: int, duration: int) -> Run:
     return Run(len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, errors[0], len(latencies))
 
 
-def _cpu(server_pid: int | None, client: redis.Redis) -> float | None:
+def request_cpu(server_pid: int | None, client: redis.Redis) -> float | None:
+    """CPU seconds so far of the server's process tree, this process's children (wrk) and Redis."""
     if server_pid is None:
         return None
     return process_tree_cpu(server_pid) + children_cpu() + redis_cpu(client)
+
+
+def drive(
+    url: str,
+    *,
+    connections: int,
+    duration: int,
+    runs: int,
+    threads: int,
+    cpu: Callable[[], float | None],
+    headers: Sequence[str] = (),
+) -> tuple[str, list[Run]]:
+    """`runs` runs of `duration` seconds at `url` (wrk, or the Python generator if it is
+    missing), each printed as it ends, with its CPU per request from `cpu` (CPU seconds so far,
+    or None: not measured). Returns the generator's name and the runs."""
+    tool = "wrk" if shutil.which("wrk") else "python"
+    if tool == "python":
+        print("wrk not found (apt-get install -y wrk): using the slower Python load generator", file=sys.stderr)
+        if headers:
+            raise SystemExit("the Python load generator sends no extra headers: install wrk")
+    done = []
+    for n in range(1, runs + 1):
+        cpu_before = cpu()
+        if tool == "wrk":
+            run = run_wrk(url, connections, duration, threads, headers)
+        else:
+            run = run_python(url, connections, duration)
+        if cpu_before is not None and run.requests:
+            run.cpu_us = (cpu() - cpu_before) / run.requests * 1e6
+        done.append(run)
+        cpu_text = f"  CPU {run.cpu_us:.0f} us/request" if run.cpu_us is not None else ""
+        print(
+            f"run {n}: {run.requests_per_second:,.0f} req/s  p50 {run.p50_ms:.2f} ms  p99 {run.p99_ms:.2f} ms"
+            f"  errors {run.errors}{cpu_text}",
+            flush=True,
+        )
+    return tool, done
+
+
+def summary(what: str, tool: str, runs: list[Run], connections: int, cpu_of: str) -> str:
+    """The medians and ranges of `runs`; with CPU per request (`cpu_of`: what it counts), the
+    requests/s this machine's cores would serve idle at that cost."""
+    rps = [r.requests_per_second for r in runs]
+    p50 = [r.p50_ms for r in runs]
+    p99 = [r.p99_ms for r in runs]
+    lines = [
+        f"{what}, {connections} connections, {tool}: "
+        f"median {statistics.median(rps):,.0f} req/s (range {min(rps):,.0f}-{max(rps):,.0f}), "
+        f"p50 median {statistics.median(p50):.2f} ms, "
+        f"p99 median {statistics.median(p99):.2f} ms (range {min(p99):.2f}-{max(p99):.2f})"
+    ]
+    cpu = [r.cpu_us for r in runs if r.cpu_us is not None]
+    if cpu:
+        cores = os.cpu_count() or 1
+        lines.append(
+            f"CPU per request ({cpu_of}): median {statistics.median(cpu):.0f} us "
+            f"(range {min(cpu):.0f}-{max(cpu):.0f}): {cores} idle cores would serve about "
+            f"{cores / statistics.median(cpu) * 1e6:,.0f} req/s"
+        )
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -195,42 +259,18 @@ def main() -> int:
         if f'"total":{args.users}'.encode() not in body:
             print(f"the server at {args.url} does not read {args.redis_url}: {body[:200]!r}", file=sys.stderr)
             return 1
-        tool = "wrk" if shutil.which("wrk") else "python"
-        if tool == "python":
-            print("wrk not found (apt-get install -y wrk): using the slower Python load generator", file=sys.stderr)
-        runs = []
-        for n in range(1, args.runs + 1):
-            cpu_before = _cpu(args.server_pid, client)
-            if tool == "wrk":
-                run = run_wrk(url, args.connections, args.duration, args.threads)
-            else:
-                run = run_python(url, args.connections, args.duration)
-            if cpu_before is not None and run.requests:
-                run.cpu_us = (_cpu(args.server_pid, client) - cpu_before) / run.requests * 1e6
-            runs.append(run)
-            cpu = f"  CPU {run.cpu_us:.0f} us/request" if run.cpu_us is not None else ""
-            print(
-                f"run {n}: {run.requests_per_second:,.0f} req/s  p50 {run.p50_ms:.2f} ms  p99 {run.p99_ms:.2f} ms"
-                f"  errors {run.errors}{cpu}",
-                flush=True,
-            )
+        tool, runs = drive(
+            url,
+            connections=args.connections,
+            duration=args.duration,
+            runs=args.runs,
+            threads=args.threads,
+            cpu=lambda: request_cpu(args.server_pid, client),
+        )
     finally:
         client.delete(BOARD_KEY)
-    rps = [r.requests_per_second for r in runs]
-    p99 = [r.p99_ms for r in runs]
-    print(
-        f"GET top-50 of a {args.users:,}-user board, {args.connections} connections, {tool}: "
-        f"median {statistics.median(rps):,.0f} req/s (range {min(rps):,.0f}-{max(rps):,.0f}), "
-        f"p99 median {statistics.median(p99):.2f} ms (range {min(p99):.2f}-{max(p99):.2f})"
-    )
-    cpu = [r.cpu_us for r in runs if r.cpu_us is not None]
-    if cpu:
-        cores = os.cpu_count() or 1
-        print(
-            f"CPU per request (server + {tool} + Redis): median {statistics.median(cpu):.0f} us "
-            f"(range {min(cpu):.0f}-{max(cpu):.0f}): {cores} idle cores would serve about "
-            f"{cores / statistics.median(cpu) * 1e6:,.0f} req/s"
-        )
+    what = f"GET top-50 of a {args.users:,}-user board"
+    print(summary(what, tool, runs, args.connections, f"server + {tool} + Redis"))
     return 0 if all(r.errors == 0 for r in runs) else 1
 
 

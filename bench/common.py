@@ -210,25 +210,39 @@ def manage(target: Target, *args: str, check: bool = True) -> subprocess.Complet
 
 
 class Process:
-    """A long-running process (a consumer) with its output in a log file."""
+    """A long-running process (a consumer) with its output in a log file. With `group`, it leads
+    a process group of its own (a server and its workers), and `stop` signals the whole group."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path, *, group: bool = False) -> None:
         self.log = log
+        self.group = group
         self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=group
+        )
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def _signal(self, signum: int) -> None:
+        if self.group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signum)  # the group's id is the leader's pid
+        else:
+            self.proc.send_signal(signum)
+
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, wait; SIGKILL if it will not go. Returns the exit code."""
         if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
+            self._signal(signal.SIGTERM)
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self._signal(signal.SIGKILL)
             code = self.proc.wait()
+        if self.group:  # a worker that outlived its master
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self._out.close()
         return code
 
