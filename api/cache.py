@@ -234,7 +234,11 @@ def not_modified_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str,
 
 def not_modified(page: Page, if_none_match: str | None) -> bool:
     """Whether a request with this If-None-Match header is a 304 for `page` (Django's test)."""
-    return bool(if_none_match) and not _if_none_match_passes(page.etag, parse_etags(if_none_match))
+    if not if_none_match:
+        return False
+    if if_none_match == page.etag:  # what a client sends back: no parse
+        return True
+    return not _if_none_match_passes(page.etag, parse_etags(if_none_match))
 
 
 def _policy_of(request: HttpRequest) -> CachePolicy | None:
