@@ -177,19 +177,22 @@ def request_cpu(server_pid: int | None, client: redis.Redis) -> float | None:
     return process_tree_cpu(server_pid) + children_cpu() + redis_cpu(client)
 
 
+def load_options(parser: argparse.ArgumentParser) -> None:
+    """The load's options (`drive` reads them): connections, seconds per run, runs, wrk threads."""
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+
+
 def drive(
-    url: str,
-    *,
-    connections: int,
-    duration: int,
-    runs: int,
-    threads: int,
-    cpu: Callable[[], float | None],
-    headers: Sequence[str] = (),
+    url: str, load: argparse.Namespace, cpu: Callable[[], float | None], headers: Sequence[str] = ()
 ) -> tuple[str, list[Run]]:
-    """`runs` runs of `duration` seconds at `url` (wrk, or the Python generator if it is
-    missing), each printed as it ends, with its CPU per request from `cpu` (CPU seconds so far,
-    or None: not measured). Returns the generator's name and the runs."""
+    """`load.runs` runs of `load.duration` seconds at `url` over `load.connections` connections
+    (wrk, or the Python generator if it is missing), each printed as it ends, with its CPU per
+    request from `cpu` (CPU seconds so far, or None: not measured). Returns the generator's name
+    and the runs."""
+    connections, duration, runs, threads = load.connections, load.duration, load.runs, load.threads
     tool = "wrk" if shutil.which("wrk") else "python"
     if tool == "python":
         print("wrk not found (apt-get install -y wrk): using the slower Python load generator", file=sys.stderr)
@@ -242,10 +245,7 @@ def main() -> int:
     parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('HTTP_PORT', '8000')}")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--users", type=int, default=10000)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    load_options(parser)
     parser.add_argument("--server-pid", type=int, help="gunicorn's master: also measure CPU per request")
     args = parser.parse_args()
 
@@ -259,14 +259,7 @@ def main() -> int:
         if f'"total":{args.users}'.encode() not in body:
             print(f"the server at {args.url} does not read {args.redis_url}: {body[:200]!r}", file=sys.stderr)
             return 1
-        tool, runs = drive(
-            url,
-            connections=args.connections,
-            duration=args.duration,
-            runs=args.runs,
-            threads=args.threads,
-            cpu=lambda: request_cpu(args.server_pid, client),
-        )
+        tool, runs = drive(url, args, lambda: request_cpu(args.server_pid, client))
     finally:
         client.delete(BOARD_KEY)
     what = f"GET top-50 of a {args.users:,}-user board"

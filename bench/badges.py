@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.api import Run, drive, request_cpu, seed, summary
+from bench.api import Run, drive, load_options, request_cpu, seed, summary
 from bench.common import Target, cpu_seconds, database_name, durable_name, postgres_backends, redis_claim, run_announce
 from bench.web import GLOBAL_KEY, prepare, start_server
 from scoring.redis_boards.keys import READY_KEY
@@ -68,10 +68,7 @@ def postgres_cpu(database: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=10000)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    load_options(parser)
     args = parser.parse_args()
 
     logs = Path(tempfile.mkdtemp(prefix="bench-badges-"))
@@ -112,15 +109,7 @@ def main() -> int:
         ]
         for name, case_url, headers in cases:
             print(f"{name}: GET {case_url.removeprefix(url)}", flush=True)
-            tool, runs = drive(
-                case_url,
-                connections=args.connections,
-                duration=args.duration,
-                runs=args.runs,
-                threads=args.threads,
-                cpu=cpu,
-                headers=headers,
-            )
+            tool, runs = drive(case_url, args, cpu, headers)
             results.append((name, tool, runs))
         redis_client.close()
     finally:

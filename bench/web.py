@@ -124,6 +124,7 @@ def start_server(target: Target, logs: Path, workers: int = 2, threads: int = 8)
             return server, url
         except OSError:
             time.sleep(0.2)
+    server.stop()  # the caller has no server to stop
     raise RuntimeError(f"the server did not start:\n{server.output()[-2000:]}")
 
 
