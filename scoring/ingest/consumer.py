@@ -58,6 +58,7 @@ RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds: the first wait after a failure, do
 # written (docs/BENCHMARKS.md has the gain).
 INGEST_WORKERS = 2
 HEARTBEAT_EVERY = 1.0  # seconds between two heartbeats of the main loop
+AWARD_SHARE = 20  # an achievements turn waits at least this many times its own length
 
 
 class Consumer:
@@ -315,11 +316,15 @@ class Consumer:
     def _maybe_award(self) -> None:
         """Streak days and achievements of the rows logged since the last turn
         (scoring/achievements/), every ACHIEVEMENTS_SWEEP_INTERVAL seconds: a profile is that
-        fresh. Its cost grows with the rows, not with the turns; a failure waits for the next."""
+        fresh. A turn re-reads every contributor the rows name, so while a backlog drains the
+        turns are spaced out to AWARD_SHARE times their own length: they never take more than
+        a small share of this loop, whatever the rate. A failure waits for the next turn."""
         if time.monotonic() < self._next_award:
             return
-        self._next_award = time.monotonic() + self.award_every
+        started = time.monotonic()
         achievements_sweep()
+        spent = time.monotonic() - started
+        self._next_award = time.monotonic() + max(self.award_every, AWARD_SHARE * spent)
 
     def _sweep_one_by_one(self, older_than: timedelta) -> tuple[int, int]:
         """The sweep, one event at a time: an event whose apply fails for good is moved from
