@@ -76,12 +76,17 @@ def test_every_board_and_page_equals_the_rest_api(client, boards, spawn_grpc):
                 assert grpc_rows(response) == rest_rows(client, name, project, page_size, offset), (name, project)
             assert all(user != str(CHEATER) for _, user, _ in rest_rows(client, name, project, 1000, 0))
     daily = grpc_rows(stub.GetLeaderboard(rankr.GetLeaderboardRequest(timeframe=rankr.TIMEFRAME_DAILY, page_size=9)))
-    weekly = grpc_rows(stub.GetLeaderboard(rankr.GetLeaderboardRequest(timeframe=rankr.TIMEFRAME_WEEKLY, page_size=9)))
     # competition ranks: 40, 30, 27, then 20, 20 share the 4th, 10, 10 the 6th
     top = [(1, "11", 40), (2, "1", 30), (3, "2", 27), (4, "4", 20), (4, "3", 20), (6, "6", 10), (6, "5", 10)]
     assert daily[:7] == top
-    if (START - timedelta(days=1)).isocalendar()[:2] == START.isocalendar()[:2]:
-        assert ("8" in {row[1] for row in weekly[:3]}) and ("8" not in {row[1] for row in daily[:3]})
+    # user 8: 1 point today, 25 the day before: on this week's board with both when that day is
+    # in this week (any day but a Monday), and on today's board with 1 alone
+    full = rankr.GetLeaderboardRequest(timeframe=rankr.TIMEFRAME_WEEKLY, page_size=100)
+    weekly = {user: score for _, user, score in grpc_rows(stub.GetLeaderboard(full))}
+    same_week = (START - timedelta(days=1)).isocalendar()[:2] == START.isocalendar()[:2]
+    assert weekly["8"] == (26 if same_week else 1)
+    full.timeframe = rankr.TIMEFRAME_DAILY
+    assert {user: score for _, user, score in grpc_rows(stub.GetLeaderboard(full))}["8"] == 1
 
 
 def test_paged_as_rankrs_statistics_service_pages_until_a_short_page(client, boards, spawn_grpc):
