@@ -3,10 +3,12 @@ policy its route declares (`route_cached(policy, view)` in a urls.py).
 
 - `MICRO` (`API_MICROCACHE_SECONDS`, 0.1 s): fifty clients polling the top of a board ask for
   the same few URLs hundreds of times a second; each worker renders such an answer at most
-  once per interval. The API's board reads and the contributor pages.
-- `MICRO_BEFORE_DJANGO`: the same, and the stream worker answers it before Django (the badges,
-  asked for by every README that shows one). A kept answer with an ETag is a 304 to a request
-  whose If-None-Match names it, with the headers of the view's own 304 (here and in the worker).
+  once per interval. The contributor pages.
+- `MICRO_BEFORE_DJANGO`: the same, and the stream worker answers it before Django: the API's
+  board reads (a board's page, a user's standing) and the badges, asked for by every README
+  that shows one: Django is most of a kept answer's CPU (docs/BENCHMARKS.md, "API reads"). A
+  kept answer with an ETag is a 304 to a request whose If-None-Match names it, with the headers
+  of the view's own 304 (here and in the worker).
 - `UNTIL_BOARD_CHANGES` (`PAGE_CACHE_SECONDS`, 1 s at most): a board page is the same bytes
   for everybody until its board changes. The view names the boards it read
   (`response.page_boards`); the consumer's announcements (`redis_boards.boards_changed`,
@@ -19,7 +21,9 @@ policy its route declares (`route_cached(policy, view)` in a urls.py).
   (`web.worker`), with the bytes kept here.
 
 A stale answer is rendered again by one thread; the others meanwhile answer with the copy
-they have. Only 200 answers, not streamed, with no cookie and no `Vary`, are kept. The key is
+they have, for `MAX_STALE_SECONDS` at most past its time (a render stuck on a stalled Redis
+does not keep an old answer going: past that, every request renders, and answers what Redis
+or the error says). Only 200 answers, not streamed, with no cookie and no `Vary`, are kept. The key is
 (scheme, host, path and query), decided once in `key_of`: an `https` visitor never gets a copy
 rendered for `http`, nor one host the links written for another.
 """
@@ -43,6 +47,8 @@ MAX_ENTRIES = 4096  # the two caches this one replaced kept 2048 each
 MAX_CHANGES = 20_000
 # A page stays fresh this long after its read even if its board changes meanwhile.
 MIN_FRESH_SECONDS = 0.1
+# A stale answer stands in for one being rendered again this long at most past its time.
+MAX_STALE_SECONDS = 1.0
 # Headers the server writes itself on every answer (the worker writes its own, fresh).
 SERVER_HEADERS = frozenset({"date", "server", "connection"})
 
@@ -60,7 +66,7 @@ class CachePolicy:
 
 
 MICRO = CachePolicy("API_MICROCACHE_SECONDS")
-# The badges: MICRO's interval (they say max-age=300 anyway), answered by the stream worker too.
+# The board reads and the badges: MICRO's interval, answered by the stream worker too.
 MICRO_BEFORE_DJANGO = CachePolicy("API_MICROCACHE_SECONDS", before_django=True)
 UNTIL_BOARD_CHANGES = CachePolicy("PAGE_CACHE_SECONDS", follows_boards=True, before_django=True)
 
@@ -145,9 +151,10 @@ class ResponseCache:
         return None
 
     def servable(self, key: Key) -> Page | None:
-        """The page if it is fresh, or stale while a thread renders it again."""
+        """The page if it is fresh, or stale (by MAX_STALE_SECONDS at most) while a thread renders
+        it again."""
         page = self.pages.get(key)
-        if page is not None and (page.fresh_until > clock.monotonic() or key in self.refreshing):
+        if page is not None and _servable(page, clock.monotonic(), refreshing=key in self.refreshing):
             return page
         return None
 
@@ -205,6 +212,10 @@ class ResponseCache:
 
 
 cache = ResponseCache()
+
+
+def _servable(page: Page, now: float, *, refreshing: bool) -> bool:
+    return page.fresh_until > now or (refreshing and page.fresh_until + MAX_STALE_SECONDS > now)
 
 
 def _changed(page: Page) -> Page:
@@ -272,12 +283,16 @@ class ResponseCacheMiddleware:
             key = request_key(request)
             page = kept.pages.get(key)
             if page is not None and page.policy is not None and page.policy.seconds() > 0:
-                if page.fresh_until > clock.monotonic():
+                now = clock.monotonic()
+                if page.fresh_until > now:
                     return _replay(request, page)
                 with kept.lock:  # stale: one thread renders it again, the others answer with this copy
                     if key in kept.refreshing:
-                        return _replay(request, page)
-                    kept.refreshing.add(key)
+                        if _servable(page, now, refreshing=True):
+                            return _replay(request, page)
+                        page = None  # too old to stand in: render it too (the other render owns the mark)
+                    else:
+                        kept.refreshing.add(key)
             else:
                 page = None
         try:

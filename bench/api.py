@@ -111,10 +111,13 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, connections: int, duration: int, threads: int, headers: Sequence[str] = ()) -> Run:
-    """`headers` ("Name: value") go with every request."""
+def run_wrk(
+    url: str, connections: int, duration: int, threads: int, headers: Sequence[str] = (), script: str | None = None
+) -> Run:
+    """`headers` ("Name: value") go with every request; `script`: a wrk Lua script's path."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
     command += [arg for header in headers for arg in ("-H", header)]
+    command += ["-s", script] if script else []
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     latency = dict(re.findall(r"^\s*(50|99)%\s+([\d.]+(?:us|ms|s))\s*$", output, re.MULTILINE))
 
@@ -186,23 +189,27 @@ def load_options(parser: argparse.ArgumentParser) -> None:
 
 
 def drive(
-    url: str, load: argparse.Namespace, cpu: Callable[[], float | None], headers: Sequence[str] = ()
+    url: str,
+    load: argparse.Namespace,
+    cpu: Callable[[], float | None],
+    headers: Sequence[str] = (),
+    script: str | None = None,
 ) -> tuple[str, list[Run]]:
     """`load.runs` runs of `load.duration` seconds at `url` over `load.connections` connections
-    (wrk, or the Python generator if it is missing), each printed as it ends, with its CPU per
-    request from `cpu` (CPU seconds so far, or None: not measured). Returns the generator's name
-    and the runs."""
+    (wrk, or the Python generator if it is missing; `script`: a wrk Lua script that makes the
+    requests), each printed as it ends, with its CPU per request from `cpu` (CPU seconds so far,
+    or None: not measured). Returns the generator's name and the runs."""
     connections, duration, runs, threads = load.connections, load.duration, load.runs, load.threads
     tool = "wrk" if shutil.which("wrk") else "python"
     if tool == "python":
         print("wrk not found (apt-get install -y wrk): using the slower Python load generator", file=sys.stderr)
-        if headers:
-            raise SystemExit("the Python load generator sends no extra headers: install wrk")
+        if headers or script:
+            raise SystemExit("the Python load generator sends no extra headers or scripts: install wrk")
     done = []
     for n in range(1, runs + 1):
         cpu_before = cpu()
         if tool == "wrk":
-            run = run_wrk(url, connections, duration, threads, headers)
+            run = run_wrk(url, connections, duration, threads, headers, script)
         else:
             run = run_python(url, connections, duration)
         if cpu_before is not None and run.requests:

@@ -108,14 +108,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(target: Target, logs: Path, workers: int = 2, threads: int = 8) -> tuple[Process, str]:
+def start_server(target: Target, logs: Path, workers: int = 2, threads: int = 8, **env: str) -> tuple[Process, str]:
     """gunicorn with bin/run's flags (`make run`), on a free port, in a process group of its own,
-    working on `target`; once it answers, with its base URL."""
+    working on `target` (`env`: settings of its own); once it answers, with its base URL."""
     port = free_port()
     argv = [str(Path(PYTHON).parent / "gunicorn"), "-c", "gunicorn.conf.py", "leaderboard_project.wsgi"]
     argv += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     argv += ["--worker-class", "web.worker.StreamingThreadWorker", "--threads", str(threads)]
-    server = Process(argv, target.env(), logs / "server.log", group=True)
+    server = Process(argv, target.env(**env), logs / "server.log", group=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -242,6 +242,9 @@ GITHUB_WEBHOOK_PUBLISH_TIMEOUT = config.float("GITHUB_WEBHOOK_PUBLISH_TIMEOUT", 
 API_MICROCACHE_SECONDS = config.float("API_MICROCACHE_SECONDS", 0.1, minimum=0.0)
 # A board page is kept until one of its boards changes, and this many seconds at most (0: off).
 PAGE_CACHE_SECONDS = config.float("PAGE_CACHE_SECONDS", 1.0, minimum=0.0)
+# The names (login, avatar) on board rows are kept this many seconds by each process (0: a query
+# for every board read the response cache does not answer): a rename shows within that.
+NAMES_CACHE_SECONDS = config.float("NAMES_CACHE_SECONDS", 60.0, minimum=0.0)
 
 # The live stream (docs/LIVE.md): a comment line this often keeps idle connections open.
 STREAM_HEARTBEAT_SECONDS = config.float("STREAM_HEARTBEAT_SECONDS", 15.0)

@@ -50,6 +50,15 @@ def rules_forgotten():
     versions.rules_forget()
 
 
+@pytest.fixture(autouse=True)
+def names_forgotten():
+    """A test that keeps board names (NAMES_CACHE_SECONDS) starts with none kept: the same ids
+    may have had other names in an earlier test's database."""
+    from scoring.selectors.contributors import names_cache
+
+    names_cache.clear()
+
+
 def pytest_unconfigure(config):
     client = redis_connect()
     if client.get(CLAIM_KEY) == CLAIM.encode():

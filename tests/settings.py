@@ -2,8 +2,8 @@
 
 The same settings as production, read from the same environment, except: Redis is the
 configured server's database that this run claimed (tests/redis_claim.py), and the API's
-micro-cache and the pages' cache are off, since tests read what they just wrote (test_microcache
-and test_pagecache turn them on).
+micro-cache, the pages' cache and the board names' cache are off, since tests read what they
+just wrote (test_microcache, test_pagecache and test_names_cache turn them on).
 """
 
 from leaderboard_project.config import redis_caches
@@ -15,3 +15,4 @@ REDIS_URL = redis_url_claimed(REDIS_URL)
 CACHES = redis_caches(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
 API_MICROCACHE_SECONDS = 0
 PAGE_CACHE_SECONDS = 0
+NAMES_CACHE_SECONDS = 0

@@ -3,22 +3,82 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection
 
+from cachetools import TTLCache
+from django.conf import settings
 from django.db import DatabaseError, connection
 
+from scoring import clock
 from scoring.models import Contributor
 
 logger = logging.getLogger("leaderboard.selectors")
 
 U64_DIGITS = 20
+MAX_NAMES = 200_000  # about 200 bytes each: 40 MB at most per process
 
 
-def contributor_names(user_ids: Collection[int]) -> dict[int, tuple[str | None, str | None]]:
-    """(login, avatar_url) of each of `user_ids` that is a known contributor, None for what
-    is not known: one query. Nothing when Postgres is down (callers answer without names)."""
+Name = tuple[str | None, str | None]  # (login, avatar_url); None: not known
+
+
+class NameCache:
+    """(login, avatar_url) by user id, kept by this process for `NAMES_CACHE_SECONDS` (0: not
+    kept), at most `MAX_NAMES` of them: a board page read again after its response-cache entry
+    went stale needs no Postgres query for the names of its rows (docs/BENCHMARKS.md, "API
+    reads"). A name changes only when a newer event names the user otherwise, or when it
+    first appears: a board shows that within the setting's seconds. An id that is no
+    contributor is kept too (as not known), so that a row without a name costs no query either."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ttl = -1.0
+        self._kept: TTLCache[int, Name] | None = None
+
+    def _cache(self) -> TTLCache[int, Name] | None:
+        ttl = settings.NAMES_CACHE_SECONDS
+        if ttl != self._ttl:  # a new setting (the tests change it): start over
+            self._ttl, self._kept = ttl, TTLCache(MAX_NAMES, ttl, timer=lambda: clock.monotonic()) if ttl > 0 else None
+        return self._kept
+
+    def names(self, user_ids: Collection[int]) -> dict[int, Name]:
+        with self._lock:
+            kept = self._cache()
+            if kept is None:
+                return _names_query(user_ids) or {}
+            found = {user_id: kept[user_id] for user_id in user_ids if user_id in kept}
+        missing = [user_id for user_id in user_ids if user_id not in found]
+        if missing:
+            queried = _names_query(missing)
+            if queried is None:
+                return found  # Postgres is down: what is kept, and no more (nothing is kept of it)
+            fetched = {user_id: queried.get(user_id, (None, None)) for user_id in missing}
+            with self._lock:
+                kept.update(fetched)
+            found.update(fetched)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            if self._kept is not None:
+                self._kept.clear()
+
+
+names_cache = NameCache()
+
+
+def contributor_names(user_ids: Collection[int]) -> dict[int, Name]:
+    """(login, avatar_url) of each of `user_ids`: (None, None) for an id not known (or one left
+    out). From this process's `names_cache`, with one query for those it does not hold; only
+    what it holds when Postgres is down (callers answer without names)."""
     if not user_ids:
         return {}
+    return names_cache.names(user_ids)
+
+
+def _names_query(user_ids: Collection[int]) -> dict[int, Name] | None:
+    """The names of those of `user_ids` that are known contributors: one query. None when
+    Postgres is down."""
     try:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -27,7 +87,7 @@ def contributor_names(user_ids: Collection[int]) -> dict[int, tuple[str | None, 
             found = cursor.fetchall()
     except DatabaseError as exc:
         logger.warning("contributor names unavailable: %s", exc)
-        return {}
+        return None
     return {int(user_id): (login or None, avatar_url or None) for user_id, login, avatar_url in found}
 
 

@@ -43,3 +43,23 @@ def test_errors_are_not_kept(cached, redis_client):
     assert cached.get("/v1/leaderboard/users/2").status_code == 404
     redis_client.zadd("leaderboard:global:all_time:all", {"2": 5})
     assert cached.get("/v1/leaderboard/users/2").status_code == 200
+
+
+def test_a_stale_answer_stands_in_for_a_render_under_way_for_a_second_at_most(cached, redis_client, monkeypatch):
+    from api.cache import cache, key_of
+
+    seconds = [1000.0]
+    monkeypatch.setattr(clock, "monotonic", lambda: seconds[0])
+    url = "/v1/leaderboard/public?timeframe=all_time&limit=7"  # a key no other test kept
+    assert scores(cached.get(url)) == [("1", 10)]
+    redis_client.zadd("leaderboard:global:all_time:all", {"1": 25})
+    key = key_of("http", "testserver", url)
+    cache.refreshing.add(key)  # another thread renders it again, on a Redis that stalls
+    try:
+        seconds[0] += 0.3 + 0.999
+        assert scores(cached.get(url)) == [("1", 10)]  # the stale copy stands in
+        seconds[0] += 0.001
+        assert scores(cached.get(url)) == [("1", 25)]  # a second past its time: rendered here too
+        assert key in cache.refreshing  # the mark is the other render's to take away
+    finally:
+        cache.refreshing.discard(key)

@@ -10,6 +10,7 @@ import re
 import socket
 
 import pytest
+from django.urls import resolve
 
 from api import cache as pagecache
 from api.cache import Page, wire_of
@@ -54,6 +55,18 @@ def test_a_page_is_fresh_until_its_time_or_a_change_of_one_of_its_boards(monkeyp
     assert cache.fresh(KEY) is not None  # but a page read just now stays fresh for 0.1 s
     seconds[0] = 10.1
     assert cache.fresh(KEY) is None
+
+
+def test_a_stale_page_stands_in_for_its_render_for_a_second_at_most(monkeypatch):
+    seconds = [5.0]
+    monkeypatch.setattr(scoring_clock, "monotonic", lambda: seconds[0])
+    cache = PageCache()
+    cache.store(KEY, page(set(), read_at=4.9, fresh_until=5.1), started_at=cache.count)
+    cache.refreshing.add(KEY)  # a thread renders it again, on a Redis that stalls
+    seconds[0] = 6.099
+    assert cache.servable(KEY).content == b"<p>"
+    seconds[0] = 6.1  # a second past its time: not answered any more, however long the render takes
+    assert cache.servable(KEY) is None
 
 
 def test_a_board_that_changes_all_the_time_costs_a_render_per_tenth_of_a_second(monkeypatch):
@@ -208,5 +221,32 @@ def test_the_worker_answers_a_kept_badge_and_its_304(ready_boards, tmp_path, clo
         assert "Content-Type" not in fields
         other = _raw_get(server, "/badges/contributors/1.svg", headers='If-None-Match: "other"\r\n')
         assert _without_date(other) == _without_date(first)
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_answers_kept_board_reads_of_the_api(ready_boards, tmp_path, clock):
+    for path in ("/v1/leaderboard/public", "/v1/leaderboard/users/1"):
+        assert resolve(path).func.cache_policy.before_django  # the stream worker may answer it
+    ingest(push(1, 5, at=clock.now()), push(2, 3, at=clock.now()))
+    server = WebServer(tmp_path / "gunicorn.log", env={"API_MICROCACHE_SECONDS": "3600"}).start()
+    try:
+        paths = ("/v1/leaderboard/public?limit=1", "/v1/leaderboard/users/2?around=1")
+        first = {path: _raw_get(server, path) for path in paths}  # Django's
+        assert b'"user_id":"1","score":5' in first[paths[0]] and b'"rank":2,"score":3' in first[paths[1]]
+        ready_boards.zincrby("leaderboard:global:all_time:all", 10, "2")  # behind the service's back
+        for path in paths:
+            assert _without_date(_raw_get(server, path)) == _without_date(first[path])  # kept, byte for byte
+        assert b'"user_id":"2","score":13' in _raw_get(server, "/v1/leaderboard/public?limit=2")  # not kept yet
+        metrics = _raw_get(server, "/metrics").decode()
+        for route in ("board-page", "user-standing"):
+            (served,) = [
+                float(line.rsplit(" ", 1)[1])
+                for line in metrics.splitlines()
+                if line.startswith("http_requests_total{") and f'route="{route}"' in line and 'status="200"' in line
+            ]
+            assert served == (3 if route == "board-page" else 2)  # the kept answers are counted too
     finally:
         server.stop()
