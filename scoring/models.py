@@ -137,8 +137,9 @@ class ContributionEvent(models.Model):
     kind = models.PositiveSmallIntegerField(choices=KIND_CHOICES)
     user_id = models.DecimalField(**U64)
     # Not indexed on its own: event_project_time below leads with it. No foreign key in the
-    # database: the one statement that logs events upserts their projects first, and checking
-    # each row again at commit cost an eighth of Postgres's CPU per event (docs/BENCHMARKS.md).
+    # database: the one statement that logs events upserts their projects in the same
+    # transaction, and checking each row again at commit cost an eighth of Postgres's CPU per
+    # event (docs/BENCHMARKS.md).
     project = models.ForeignKey(
         Project, on_delete=models.PROTECT, related_name="events", db_index=False, db_constraint=False
     )
