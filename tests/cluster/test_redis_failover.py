@@ -135,3 +135,39 @@ def test_the_asyncio_client_of_the_live_pages_finds_the_primary_through_the_sent
     assert asyncio.run(primary_seen()) == (("127.0.0.1", primary.port), 3, 1)
     with primary.client(db=3) as client:
         assert client.get("asyncio-probe") == b"1"
+
+
+def test_primary_hung_past_a_failover_then_resumed(topology, nats_names, on_cluster, spawn_consumer):
+    """A hung primary (SIGSTOP), not a dead one: the consumers' connections to it stay open and
+    their applies wait on it while Sentinel promotes the replica; resumed, it takes what its
+    sockets held until Sentinel demotes it. Whatever it took is dropped with its data: the boards
+    on the new primary are made exact from the log."""
+    consumers = [spawn_consumer(**on_cluster) for _ in range(2)]
+    messages = generate(1500, seed=3003)
+    streamer = Streamer(topology.nats_url, messages, rate=120.0)
+    streamer.start()
+    old = topology.primary()
+    old_run_id = old.run_id()
+    wait_for(lambda: streamer.sent >= 500 and _recorded_run_id() == old_run_id, timeout=60, message="applies")
+
+    old.hang()
+    try:
+        new_port = wait_until(
+            lambda: (port := topology.primary_port()) not in (None, old.port) and port, 60, "a failover"
+        )
+        time.sleep(2)  # hung past the promotion
+    finally:
+        old.resume()
+    assert new_port != old.port  # the primary moved
+    wait_until(lambda: old.role() == "slave", 60, "the old primary demoted once it answers again")
+
+    streamer.finish()
+    wait_until_drained(nats_names, timeout=120, processes=consumers)
+    new = topology.primary()
+    assert new.port == new_port
+    wait_for(lambda: _recorded_run_id() == new.run_id(), timeout=60, message="the boards made exact on the new one")
+    with new.client(decode_responses=True) as client:
+        assert_messages_exact(client, messages, verify_env=cluster_env(nats_names, on_cluster))
+    for consumer in consumers:
+        assert consumer.proc.poll() is None, consumer.output()[-3000:]
+        assert "Traceback" not in consumer.output()
