@@ -77,6 +77,7 @@ def consumer_env(nats_names: dict[str, str], **extra: str) -> dict[str, str]:
             "CONSUMER_FETCH_TIMEOUT": "0.2",
             "CONSUMER_SWEEP_INTERVAL": "1",
             "CONSUMER_METRICS_PORT": "0",  # a test that scrapes a consumer gives it a port of its own
+            "NAMES_CACHE_SECONDS": "0",  # an API process reads the names a test just wrote
             "PYTHONUNBUFFERED": "1",
             CLOCK_ENV: clock.now().isoformat(),  # the process runs at the test's time
         }

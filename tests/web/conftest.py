@@ -89,6 +89,7 @@ class WebServer:
             DJANGO_SECRET_KEY="test",
             API_MICROCACHE_SECONDS="0",
             PAGE_CACHE_SECONDS="0",  # tests read what they just wrote (test_pagecache turns it on)
+            NAMES_CACHE_SECONDS="0",  # ... and the names too: the server outlives a test's database
         )
         self.env = {**base, **(env or {})}
 
@@ -120,7 +121,10 @@ class WebServer:
             if self.proc.poll() is not None:
                 raise AssertionError(f"gunicorn exited:\n{self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/static/web/site.css", timeout=2):
+                # one probe, however long the start takes: the listener is open already, so the request
+                # waits for the first worker (a probe given up on would still be answered, and be
+                # counted by a test of the request rate)
+                with urllib.request.urlopen(f"{self.url}/static/web/site.css", timeout=30):
                     return self
             except OSError:
                 time.sleep(0.1)
