@@ -2,7 +2,8 @@
 API beside them.
 
     .venv/bin/python bench/streams.py [--streams 1000,10000] [--rate 1000] [--seconds 30]
-                                      [--procs 2] [--rounds 2] [--duration 10] [--no-write]
+                                      [--every 1] [--procs 2] [--rounds 2] [--duration 10]
+                                      [--one-worker-from 1001] [--profile DIR] [--no-write]
 
 On a database, a Redis database, a JetStream stream and a durable of its own (the run's token,
 `bench/common.py`), with one consumer, for each count N of `--streams` it starts gunicorn as
@@ -27,11 +28,16 @@ past 1,000 streams, so that the figure is what one process holds — and then:
    score, the time from the publish of the newest probe it reflects.
 
 The streams are opened from `--procs` client processes (asyncio, one protocol object per
-socket and no task per read; each reports its own CPU use, so that it is seen not to be the
-bottleneck). Their address is 127.0.0.1 for all: the run sets `STREAMS_PER_CLIENT=0` (no
+socket and no task per read), each in a session of its own: the kernel's autogroup scheduling
+gives a session one share of the CPU, and clients sharing the benchmark's session with the
+consumer and the publishers ran seconds late on a busy machine. Each reports its CPU, how late
+its loop ran a 20 ms timer and how long it waited for a CPU, so that it is seen not to be the
+bottleneck. Their address is 127.0.0.1 for all: the run sets `STREAMS_PER_CLIENT=0` (no
 per-address limit; `bench/common.py`) and `STREAMS_TOTAL` to twice the largest N.
 
-Prints the figures and writes them into the "## Many streams" section of docs/BENCHMARKS.md.
+With `--profile DIR`, py-spy records each gunicorn worker during the live runs (raw collapsed
+stacks, one file per worker). Prints the figures and writes them into the "## Many streams"
+section of docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
