@@ -11,8 +11,9 @@ On a database, a Redis database, a JetStream stream and a durable of its own (th
 past 1,000 streams, so that the figure is what one process holds — and then:
 
 1. `--rounds` rounds of: the API's top-50 (`bench/api.py`, wrk, 50 connections) with no
-   stream open, then with N idle streams open (on a board nothing changes: heartbeats only),
-   alternating, so that the neighbours move both alike. The first time the N streams open,
+   stream open, then with N idle streams open (on a board nothing changes: heartbeats only;
+   measured `SETTLE` seconds after they opened), alternating, so that the neighbours move both
+   alike. The first time the N streams open,
    the gunicorn workers' resident memory (VmRSS) and open descriptors are read before and
    once they are all connected: memory per idle stream = the RSS delta / N (later rounds
    reuse what the allocator already has).
@@ -99,6 +100,7 @@ BUSY_QUERY = "timeframe=all_time"  # the global all-time board: every batch chan
 IDLE_QUERY = f"project_id={MARKER_PROJECT - 2}"  # a board no event changes
 LIFT_EVENTS = 200  # the probe user's lead: 2,000 points
 CONNECTING = 64  # streams a client process opens at once (the gate holds 256 per peer)
+SETTLE = 8.0  # seconds between the idle streams' opening and the API's run beside them
 
 
 # ---- the client processes
@@ -373,6 +375,10 @@ def idle_rounds(target: Target, url: str, server: Process, count: int, args, env
             idle.open_seconds = time.perf_counter() - started
             time.sleep(2)
             idle.rss_after_kib, idle.fds_after = sum(map(rss_kib, pids)), sum(map(fds, pids))
+        # Opening 10,000 streams makes 120,000 objects in the worker, and the full garbage
+        # collections their arrival sets off (0.1-0.3 s each, every thread stopped) run for a few
+        # seconds after: the API is measured beside streams that are open, not opening.
+        time.sleep(SETTLE)
         idle.connected.append(clients.connected)
         try:
             output, rps, cpu = api_figure(target, url, server, 1, args.duration)
@@ -674,7 +680,8 @@ def section(args, started: datetime, load_start: float, load_end: float, figures
     lines += [
         "",
         f"**Idle**: N streams open on a board nothing changes; the API's top-50 (`bench/api.py`, wrk, 50 "
-        f"connections, {args.duration} s) in {args.rounds} alternating rounds without and with them.",
+        f"connections, {args.duration} s) in {args.rounds} alternating rounds without and with them "
+        f"(measured {SETTLE:g} s after they opened: their opening sets off full garbage collections).",
         "",
         "| streams | opened in | gunicorn RSS before → after | **per idle stream** | descriptors | API req/s "
         "without | with | medians | gunicorn CPU a request, without → with |",
