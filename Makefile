@@ -92,6 +92,7 @@ bench: db /usr/bin/wrk /usr/bin/h2load
 	$(PY) bench/run.py
 	$(PY) bench/webhooks.py
 	$(PY) bench/web.py
+	$(PY) bench/streams.py
 	$(PY) bench/exclusions.py
 	$(PY) bench/rescore.py
 	$(PY) bench/grpc.py

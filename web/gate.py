@@ -18,7 +18,10 @@ of the pool, on the worker's main loop:
 - at most `GATED_PER_PEER` connections from one peer address wait at the gate of a worker; a
   further one is closed at once (unless the peer is a trusted proxy, whose clients it holds);
 - a connection closed after its answer is drained of what is already there, never waited on
-  (gunicorn's graceful close waits up to 2 s on the main loop, which a client could hold).
+  (gunicorn's graceful close waits up to 2 s on the main loop, which a client could hold);
+- a worker out of descriptors (EMFILE: its open-files limit; ENFILE, ENOBUFS, ENOMEM) stops
+  accepting for `ACCEPT_PAUSE` seconds and leaves new connections in the listen queue:
+  gunicorn's own `accept` raises there, and the worker dies with every stream it holds.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ GATED_PER_PEER = 256  # connections of one peer waiting for their request at one
 BUFFERED_BODY = 1 << 20  # bodies up to this are read on the main loop, whole, before a thread
 MAX_HEAD = 64 * 1024  # a head not ended by then goes to gunicorn's parser, which refuses it (400)
 READ_SIZE = 64 * 1024
+ACCEPT_PAUSE = 0.5  # seconds a worker out of descriptors accepts nothing (then up to 1 s more: its loop's tick)
+OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n", re.IGNORECASE)
 _CHUNKED = re.compile(rb"\r\ntransfer-encoding:", re.IGNORECASE)
 _EXPECT = re.compile(rb"\r\nexpect:", re.IGNORECASE)  # 100-continue: the body waits for gunicorn's answer
@@ -133,24 +138,39 @@ class GatedConn(TConn):
 
 
 class GatedWorker:
-    """The gate, for a gthread worker (a mixin: it overrides `accept`, `enqueue_req`, `handle`
-    and `murder_pending`)."""
+    """The gate, for a gthread worker (a mixin: it overrides `accept`, `set_accept_enabled`,
+    `enqueue_req`, `handle` and `murder_pending`)."""
 
     def init_process(self):
         self.gated: deque[GatedConn] = deque()
         self.gated_peers: Counter[str] = Counter()
+        self.accept_paused_until = 0.0
         super().init_process()
 
     def accept(self, listener):
         try:
             client_sock, client_addr = listener.accept()
         except OSError as e:
+            if e.errno in OUT_OF_DESCRIPTORS:
+                return self._pause_accepting(e)
             if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
         self.nr_conns += 1
         timed = TimedSocket(client_sock, settings.HTTP_REQUEST_TIMEOUT)
         self.enqueue_req(GatedConn(self.cfg, timed, client_addr, listener.getsockname()))
+
+    def _pause_accepting(self, error: OSError) -> None:
+        if time.monotonic() >= self.accept_paused_until + 1.0:  # once per episode, not per pause
+            self.log.warning("out of descriptors (%s): new connections wait in the listen queue", error)
+        self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE
+        self.set_accept_enabled(False)
+
+    def set_accept_enabled(self, enabled):
+        """gthread's loop turns accepting back on at each tick: not during a pause."""
+        if enabled and time.monotonic() < self.accept_paused_until:
+            return
+        super().set_accept_enabled(enabled)
 
     def enqueue_req(self, conn):
         if conn.passed or not isinstance(conn, GatedConn):

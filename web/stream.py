@@ -11,14 +11,18 @@ whose last seen id differs. A watcher resuming with `Last-Event-ID` is sent the 
 at once when its id is not the current one.
 
 Each stream holds a slot (`BoardHub.admit`, taken by the worker before the hand-off) until its
-connection is lost. A reader that does not read is cut: once the bytes waiting for it pass
-`MAX_BUFFERED`, or once some have waited `STREAM_SEND_TIMEOUT` seconds (checked at each
-heartbeat), its connection is aborted; its browser, if it is one, reconnects.
+connection is lost, and one of this process's descriptors: the hub holds at most its open-files
+limit less `DESCRIPTORS_KEPT` (`hold`, also taken before the hand-off), so that a worker full of
+streams still has descriptors for its requests and its own connections. A reader that does
+not read is cut: once the bytes waiting for it pass `MAX_BUFFERED`, or once some have waited
+`STREAM_SEND_TIMEOUT` seconds (checked at each heartbeat), its connection is aborted; its
+browser, if it is one, reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import socket
 import threading
 import time
@@ -34,6 +38,13 @@ __all__ = ["Channel", "StreamHub", "Watcher", "hub"]
 
 HEARTBEAT_INTERVAL = 15.0
 MAX_BUFFERED = 1 << 20  # a watcher this far behind is dropped; its browser reconnects
+DESCRIPTORS_KEPT = 100  # of the open-files limit, kept from streams: requests, Postgres, Redis, logs
+
+
+def streams_room(kept: int = DESCRIPTORS_KEPT) -> int:
+    """How many streams this process may hold: its open-files soft limit less `kept`."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 30 if soft == resource.RLIM_INFINITY else max(soft - kept, 0)
 
 
 class Watcher(asyncio.Protocol):
@@ -55,6 +66,7 @@ class Watcher(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.hub.leave(self, self.channel)
         self.hub.release_soon(self.lease)
+        self.hub.unhold()
         self.lease = None
 
     def check_stalled(self, now: float, limit: float) -> None:
@@ -104,6 +116,9 @@ class StreamHub(BoardHub):
         )
         self.heartbeat, self.send_timeout = heartbeat, send_timeout
         self.thread = threading.Thread(target=self._run, name="stream-hub", daemon=True)
+        self.room = streams_room()  # sockets this hub may hold
+        self.held = 0  # sockets held or about to be (from `hold` until the connection is lost)
+        self.held_lock = threading.Lock()  # held from gunicorn's threads, let go on the loop
 
     def start(self) -> StreamHub:
         self.thread.start()
@@ -116,6 +131,20 @@ class StreamHub(BoardHub):
         self.loop.run_forever()
 
     # ---- called from gunicorn's threads
+
+    def hold(self) -> bool:
+        """Take one of the descriptors streams may have (before `attach`); False when there is
+        none left: the stream is to be refused."""
+        with self.held_lock:
+            if self.held >= self.room:
+                return False
+            self.held += 1
+            return True
+
+    def unhold(self) -> None:
+        """Give back what `hold` took (the stream was refused, or its connection is gone)."""
+        with self.held_lock:
+            self.held -= 1
 
     def attach(self, sock: socket.socket, board: Board, last_event_id: str | None, lease: str | None = None) -> None:
         """Take over a stream request's socket (the request has been read; nothing answered),
@@ -134,6 +163,7 @@ class StreamHub(BoardHub):
             sock.close()
             self.drop_if_idle(channel)
             self.release_soon(lease)
+            self.unhold()
 
     async def _beat(self) -> None:
         while True:

@@ -19,9 +19,11 @@ the access log on, a page not cached, If-Modified-Since — goes the usual way. 
 is the one `api.cache` makes for Django's requests, from the raw headers (`api.cache.raw_key`).
 
 Both answers before Django keep Django's limits (docs/SECURITY.md): the request rate per client
-(`guard.limits.request_refusal`, the client from `guard.client`), and for a stream a slot
-(`BoardHub.admit`: 429 past the client's open streams, 503 past everyone's, with
-`Retry-After`). `web.gate.GatedWorker` keeps slow and idle clients off the threads.
+(`guard.limits.request_refusal`, the client from `guard.client`), and for a stream a descriptor
+of the worker's (`StreamHub.hold`: 503 once its streams would leave fewer than
+`DESCRIPTORS_KEPT` of its open-files limit) and a slot (`BoardHub.admit`: 429 past the client's
+open streams, 503 past everyone's), with `Retry-After`. `web.gate.GatedWorker` keeps slow and
+idle clients off the threads.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from api import cache as response_cache
 from api.cache import Page, raw_key
-from api.watch import Refused
+from api.watch import RETRY_AFTER, Refused
 from guard.client import client_address
 from guard.limits import refusal_bytes, request_refusal
 from web.gate import GatedWorker
@@ -119,8 +121,12 @@ class StreamingThreadWorker(GatedWorker, ThreadWorker):
         client = self._client(conn, headers)
         if (wait := request_refusal(client)) is not None:
             return self._refuse(conn, refusal_bytes(429, "rate_limited", "too many requests", wait))
+        if not hub().hold():  # this worker's descriptors for streams are all taken
+            message = f"this server process holds the {hub().room} open streams its open-files limit allows"
+            return self._refuse(conn, refusal_bytes(503, "streams_full", message, RETRY_AFTER))
         lease = hub().admit(client)
         if isinstance(lease, Refused):
+            hub().unhold()
             code = "too_many_streams" if lease.status == 429 else "streams_full"
             return self._refuse(conn, refusal_bytes(lease.status, code, lease.message, lease.retry_after))
         sock = socket.socket(fileno=conn.sock.detach())

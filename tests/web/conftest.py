@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -73,8 +74,16 @@ class WebServer:
     moment it is chosen; `port` names the one of a server started again (a taken one fails at
     once)."""
 
-    def __init__(self, log: Path, port: int | None = None, env: dict[str, str] | None = None, threads: int = 4) -> None:
+    def __init__(
+        self,
+        log: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        threads: int = 4,
+        open_files: int | None = None,
+    ) -> None:
         self.threads = threads
+        self.open_files = open_files  # the server's soft limit on open files (None: this process's)
         self.listener = listening_socket(port or 0)
         self.port = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -115,6 +124,7 @@ class WebServer:
             stdout=self.handle,
             stderr=subprocess.STDOUT,
             pass_fds=(self.listener.fileno(),),
+            preexec_fn=None if self.open_files is None else self._limit_open_files,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -129,6 +139,17 @@ class WebServer:
             except OSError:
                 time.sleep(0.1)
         raise AssertionError("gunicorn did not answer within 30 s")
+
+    def _limit_open_files(self) -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, hard))
+
+    def workers(self) -> list[int]:
+        """The pids of gunicorn's workers."""
+        found = []
+        for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+            found += [int(pid) for pid in Path(f"/proc/{self.proc.pid}/task/{task}/children").read_text().split()]
+        return found
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: open streams just drop
