@@ -13,5 +13,7 @@ COPY . .
 # collected as root, read by the app user: the code and static files are not writable at run time
 RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --no-input --verbosity 0
 USER 10001:10001
-EXPOSE 8000
-CMD ["gunicorn", "leaderboard_project.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--worker-class", "gthread", "--threads", "8"]
+EXPOSE 8000 8070
+# as bin/run starts it: gunicorn.conf.py's limits and logs, and the stream worker (streams on an
+# event loop, cached answers before Django; docs/LIVE.md). The open-files limit is compose's.
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "leaderboard_project.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--worker-class", "web.worker.StreamingThreadWorker", "--threads", "8"]

@@ -4,6 +4,7 @@ Redis without persistence and without eviction."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -50,6 +51,19 @@ def test_the_image_installs_the_runtime_only_and_runs_unprivileged():
     assert users and users[-1].split(":")[0] not in ("root", "0")
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert {"tests", "bench", ".venv"} <= set(ignored)
+
+
+def test_the_image_serves_as_bin_run_does_and_compose_runs_every_process_of_it():
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
+    image = json.loads(cmd)
+    run = (ROOT / "bin" / "run").read_text()
+    for flag in ("-c", "--worker-class"):  # the same config file and worker class as make run
+        assert image[image.index(flag) + 1] in run, flag
+    assert image[image.index("--worker-class") + 1] == "web.worker.StreamingThreadWorker"
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    commands = {" ".join(service.get("command", [])) for service in services.values()}
+    assert {"python manage.py consume_contributions", "python manage.py serve_grpc"} <= commands
+    assert services["api"]["ulimits"]["nofile"]["soft"] >= 10_000  # STREAMS_TOTAL's descriptors
 
 
 def test_compose_requires_the_secrets_and_runs_redis_without_persistence_or_eviction():
