@@ -28,6 +28,7 @@ idle clients off the threads.
 
 from __future__ import annotations
 
+import gc
 import socket
 import time
 from email.utils import formatdate
@@ -82,6 +83,10 @@ class StreamingThreadWorker(GatedWorker, ThreadWorker):
         from web.stream import hub
 
         hub()  # follows the board announcements from the start: the page cache needs them
+        # What the worker has loaded (Django, the app: ~100,000 objects) lives as long as it
+        # does: out of the collector's sight, a full collection, which stops every thread and
+        # every stream, looks at the objects made since (docs/LIVE.md).
+        gc.freeze()
         super().run()
 
     def handle_request(self, req, conn):
