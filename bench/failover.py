@@ -65,8 +65,9 @@ from bench.common import (  # noqa: E402
     kept_database_options,
     percentile,
     postgres_backends,
+    run_announce,
 )
-from deploy.cluster import Topology, wait_until  # noqa: E402
+from deploy.cluster import DOWN_AFTER_MS, MASTER, Topology, wait_until  # noqa: E402
 
 STREAM, SUBJECT, DURABLE = "BENCH_FAILOVER", "bench.failover.CONTRIBUTION_REGISTERED", "bench-failover"
 FAILOVER_LINE = "the Redis primary is another server"
@@ -106,6 +107,7 @@ def seed(members: int, batch: int) -> None:
     from django.db import connection
 
     from scoring.ingest.record import batch_record
+    from scoring.rules.versions import ACTIVE_VERSION
 
     count, chunk = 3 * members, 30_000
     end = time.time()
@@ -122,7 +124,7 @@ def seed(members: int, batch: int) -> None:
         cursor.execute("TRUNCATE scoring_unapplied")
         cursor.execute(
             "INSERT INTO scoring_achievementswatermark (id, log_snapshot, rules_version, held_back)"
-            " SELECT 1, txid_current_snapshot()::text, number, '{}' FROM scoring_rulesversion WHERE active"
+            f" VALUES (1, txid_current_snapshot()::text, {ACTIVE_VERSION}, '{{}}')"
             " ON CONFLICT (id) DO UPDATE SET log_snapshot = EXCLUDED.log_snapshot"
         )
         cursor.execute("VACUUM ANALYZE")
@@ -222,11 +224,15 @@ def drained() -> bool:
 
 
 def replica_in_step(topology: Topology) -> bool:
-    """Whether the replica has every byte the primary wrote (its offset is the primary's)."""
-    with topology.primary().client(decode_responses=True) as client:
-        info = client.info("replication")
-    replicas = [info[key] for key in info if key.startswith("slave") and isinstance(info[key], dict)]
-    return bool(replicas) and all(r["offset"] == info["master_repl_offset"] for r in replicas)
+    """Whether the replica has acknowledged every write the primary took so far (`WAIT`)."""
+    with topology.primary().client() as client:
+        return client.execute_command("WAIT", 1, 1000) >= 1
+
+
+def sentinels_down_after(topology: Topology, milliseconds: int) -> None:
+    for sentinel in topology.sentinels:
+        with sentinel.client() as client:
+            client.sentinel_set(MASTER, "down-after-milliseconds", milliseconds)
 
 
 def recorded_run_id() -> str | None:
@@ -406,7 +412,14 @@ def run(args, topology: Topology, env: dict[str, str], logs: Path) -> None:
     manage(env, "restore_leaderboards", watch=CpuWatch(redis_pids, database), profile=args.profile)
     manage(env, "results", "finalize")
     wait_until(lambda: replica_in_step(topology), 300, "the replica in step")
+    # verify's ZRANGEs of million-member boards hold Redis up for longer than Sentinel's
+    # down-after (1 s): a failover then, before the one measured. Its check is not measured.
+    primary = topology.primary().port
+    sentinels_down_after(topology, 30_000)
     manage(env, "verify_leaderboards")
+    sentinels_down_after(topology, DOWN_AFTER_MS)
+    if topology.primary().port != primary:
+        raise SystemExit("the primary moved during the verify: not the failover to measure")
     with topology.primary().client() as client:
         members = client.zcard("leaderboard:global:all_time:all")
         memory = client.info("memory")["used_memory_human"]
@@ -450,6 +463,8 @@ def run(args, topology: Topology, env: dict[str, str], logs: Path) -> None:
         watch = CpuWatch({"consumer": consumer.proc.pid, new.name: new.proc.pid}, database)
         wait_until(lambda: recorded_run_id() == new_run_id != old_run_id, 900, "the boards restored", interval=0.02)
         exact = time.monotonic()
+        with contextlib.suppress(TimeoutError):  # logged just after the run id is recorded
+            wait_until(lambda: RESTORED_LINE.search(consumer.output()), 10, "the restore's line")
         restored = RESTORED_LINE.findall(consumer.output())
         say(
             f"Redis failover at {members:,} members: primary SIGKILLed -> Sentinel promoted the replica "
@@ -471,6 +486,7 @@ def run(args, topology: Topology, env: dict[str, str], logs: Path) -> None:
         if args.verify_after:
             wait_until(drained, 300, "the consumer to apply the last events", interval=0.2)
             consumer.stop()
+            sentinels_down_after(topology, 30_000)
             manage(env, "verify_leaderboards")
     finally:
         consumer.stop()
@@ -496,6 +512,7 @@ def main() -> None:
 
     say(f"load average before: {os.getloadavg()}")
     database = args.database or database_name("failover")
+    run_announce(database=database + (" (kept)" if args.database else ""))  # and SIGTERM unwinds as Ctrl-C does
     reused = bool(args.database and args.reuse and database_exists(database))
     with tempfile.TemporaryDirectory(prefix="bench-failover-") as directory:
         root = Path(directory)
