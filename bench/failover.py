@@ -73,7 +73,8 @@ STREAM, SUBJECT, DURABLE = "BENCH_FAILOVER", "bench.failover.CONTRIBUTION_REGIST
 FAILOVER_LINE = "the Redis primary is another server"
 RESTORED_LINE = re.compile(r"restored (\d+) boards, (\d+) members from (.+) in ([\d.]+)s")
 FRESH_PROJECT = 1_000_001  # the freshness events' project: no seeded event names it
-FRESH_USER_BASE = 10**12  # the freshness events' users: one each, none of them seeded
+# The freshness events' users: one each, new in every run (a kept log holds an earlier run's).
+FRESH_USER_BASE = 10**12 + int(time.time()) * 10**5
 KEEP_SEEN = 2000  # events already seen that each read asks again (a stale read loses one)
 
 
@@ -279,7 +280,7 @@ def publisher(state: Freshness, rate: float) -> None:
             if ahead > 0:
                 time.sleep(ahead)
             event = event_build(
-                event_id=f"fresh-{n}",
+                event_id=f"fresh-{FRESH_USER_BASE + n}",
                 kind=pb.PULL_REQUEST_OPENED,
                 user_id=FRESH_USER_BASE + n,
                 project_id=FRESH_PROJECT,
@@ -429,7 +430,9 @@ def run(args, topology: Topology, env: dict[str, str], logs: Path) -> None:
     consumer = Process([PYTHON, str(ROOT / "manage.py"), "consume_contributions"], env, logs / "consumer.log")
     try:
         if args.live:
-            live = list(events_generate(GeneratorOptions(count=args.live, users=args.members, projects=20, seed=9)))
+            # events of their own in every run: a kept log holds an earlier run's live events
+            options = GeneratorOptions(count=args.live, users=args.members, projects=20, seed=time.time_ns())
+            live = list(events_generate(options))
             nats = JetStreamPublisher("bench")
             try:
                 nats.publish_many(live)
