@@ -295,6 +295,10 @@ class ResponseCacheMiddleware:
                         kept.refreshing.add(key)
             else:
                 page = None
+        # A kept answer rendered again is rendered whole: with the request's If-None-Match the
+        # view would answer a 304, which is not kept, and every request after it would render
+        # again. The request is then answered from what was kept, a 304 where its ETag matches.
+        etags = request.META.pop("HTTP_IF_NONE_MATCH", None) if page is not None else None
         try:
             started_at, read_at = kept.count, clock.monotonic()
             response = self.get_response(request)
@@ -302,22 +306,24 @@ class ResponseCacheMiddleware:
             if policy is not None and _keepable(response, policy) and (seconds := policy.seconds()) > 0:
                 headers = tuple(response.items())
                 worker = policy.before_django
-                kept.store(
-                    key or request_key(request),
-                    Page(
-                        clock.monotonic() + seconds,
-                        read_at,
-                        response.content,
-                        headers,
-                        request.resolver_match,
-                        frozenset(getattr(response, "page_boards", None) or ()),
-                        wire_of(response.content, headers) if worker else b"",
-                        policy,
-                        wire_of(b"", not_modified_headers(headers)) if worker and response.has_header("ETag") else b"",
-                    ),
-                    started_at=started_at,
+                fresh = Page(
+                    clock.monotonic() + seconds,
+                    read_at,
+                    response.content,
+                    headers,
+                    request.resolver_match,
+                    frozenset(getattr(response, "page_boards", None) or ()),
+                    wire_of(response.content, headers) if worker else b"",
+                    policy,
+                    wire_of(b"", not_modified_headers(headers)) if worker and response.has_header("ETag") else b"",
                 )
+                kept.store(key or request_key(request), fresh, started_at=started_at)
+                if etags is not None:
+                    request.META["HTTP_IF_NONE_MATCH"] = etags
+                    response = _replay(request, fresh)
         finally:
+            if etags is not None:
+                request.META["HTTP_IF_NONE_MATCH"] = etags
             if page is not None:
                 with kept.lock:
                     kept.refreshing.discard(key)

@@ -176,3 +176,27 @@ def test_a_badge_kept_by_the_micro_cache_answers_as_the_view_does(client, ranked
         dict(view_304.items()),
     )
     assert (other.status_code, other.content) == (200, view_200.content)
+
+
+def test_a_kept_badge_asked_for_only_with_its_etag_is_rendered_whole_when_stale(
+    client, ranked, ready_boards, settings, monkeypatch
+):
+    """Clients that hold the badge ask with If-None-Match: once the kept answer is stale, its
+    render must still keep a 200 (a view's 304 is not kept), or every request renders."""
+    from scoring import clock
+
+    seconds = [1000.0]
+    monkeypatch.setattr(clock, "monotonic", lambda: seconds[0])
+    settings.API_MICROCACHE_SECONDS = 0.1
+    path = "/badges/contributors/5346.svg"
+    etag = client.get(path)["ETag"]  # rendered and kept
+    seconds[0] += 0.2  # stale
+    same = client.get(path, HTTP_IF_NONE_MATCH=etag)  # rendered whole and kept, answered from it
+    assert (same.status_code, same.content) == (304, b"")
+    ready_boards.zincrby("leaderboard:global:all_time:all", 1000, "5346")  # behind the service's back
+    kept = client.get(path, HTTP_IF_NONE_MATCH=etag)
+    assert (kept.status_code, kept.content) == (304, b"")  # the render above was kept: fresh
+    seconds[0] += 0.2
+    rendered = client.get(path, HTTP_IF_NONE_MATCH=etag)  # stale again: the change shows
+    assert rendered.status_code == 200 and rendered["ETag"] != etag
+    assert client.get(path, HTTP_IF_NONE_MATCH=rendered["ETag"]).status_code == 304
