@@ -87,6 +87,7 @@ from bench.web import (
     MARKER_PROJECT,
     MARKER_USER,
     api_figure,
+    lift_marker_user,
     marker_score,
     prepare,
     start_server,
@@ -308,35 +309,6 @@ def rss_kib(pid: int) -> int:
 
 def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def probe_lift(target: Target, url: str) -> None:
-    """Put the probe user 2,000 points ahead of any generated user (on the global boards)."""
-
-    async def publish() -> None:
-        nc = await nats.connect(NATS_URL)
-        js = nc.jetstream()
-        for n in range(LIFT_EVENTS):
-            event = event_build(
-                event_id=f"lift-{uuid.uuid4().hex}-{n}",
-                kind=pb.PULL_REQUEST_CLOSED,
-                user_id=MARKER_USER,
-                project_id=MARKER_PROJECT,
-                occurred_at=datetime.now(UTC),
-            )
-            await js.publish(SUBJECT, event.SerializeToString())
-        await nc.close()
-
-    asyncio.run(publish())
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if marker_score(url, "") >= 10 * LIFT_EVENTS:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the probe user did not reach the board")
 
 
 @dataclass
@@ -612,7 +584,7 @@ def main() -> int:
             server, url = start_server(_Env(env), logs, workers=worker_count)
             try:
                 if not lifted:
-                    probe_lift(target, url)
+                    lift_marker_user(target, url, merged=LIFT_EVENTS, timeout=60)  # the probe user
                     lifted = True
                 print(f"N={count}: {worker_count} gunicorn worker(s); API rounds with and without idle streams")
                 idle = idle_rounds(target, url, server, count, args, env)

@@ -385,13 +385,13 @@ def marker_score(url: str, query: str) -> int:
         return int(__import__("json").loads(response.read())["score"])
 
 
-def lift_marker_user(target: Target, url: str) -> None:
-    """Put the marker user on top of the global board (40 merged PRs, 400 points)."""
+def lift_marker_user(target: Target, url: str, merged: int = 40, timeout: float = 30) -> None:
+    """Put the marker user on top of the global board (`merged` merged PRs, 10 points each)."""
 
     async def publish() -> None:
         nc = await nats.connect(NATS_URL)
         js = nc.jetstream()
-        for n in range(40):
+        for n in range(merged):
             event = event_build(
                 event_id=f"lift-{uuid.uuid4().hex}-{n}",
                 kind=pb.PULL_REQUEST_CLOSED,
@@ -403,10 +403,10 @@ def lift_marker_user(target: Target, url: str) -> None:
         await nc.close()
 
     asyncio.run(publish())
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if marker_score(url, "") >= 400:
+            if marker_score(url, "") >= 10 * merged:
                 return
         except OSError:
             pass
