@@ -34,27 +34,33 @@ def _recorded_run_id() -> str | None:
     return BoardsSwap.objects.filter(id=1).values_list("redis_run_id", flat=True).first()
 
 
-def _failed_over(topology, old) -> int:
-    """Kill the primary `old`; wait until the sentinels agree on another one; its port."""
-    old.kill()
+def _another_primary(topology, old) -> int:
+    """Wait until the sentinels agree on a primary other than `old`; its port."""
     return wait_until(lambda: (port := topology.primary_port()) not in (None, old.port) and port, 60, "a failover")
 
 
-def test_primary_killed_mid_applies_then_back_as_a_replica(topology, nats_names, on_cluster, spawn_consumer):
+def _failed_over(topology, old) -> int:
+    """Kill the primary `old`; wait until the sentinels agree on another one; its port."""
+    old.kill()
+    return _another_primary(topology, old)
+
+
+def _applies_under_way(topology, on_cluster, spawn_consumer, seed: int):
+    """Two consumers applying 1,500 events streamed at 120/s, once 500 are sent and the boards
+    are exact on the primary: the consumers, the messages, the streamer and the primary."""
     consumers = [spawn_consumer(**on_cluster) for _ in range(2)]
-    messages = generate(1500, seed=3001)
+    messages = generate(1500, seed=seed)
     streamer = Streamer(topology.nats_url, messages, rate=120.0)
     streamer.start()
     old = topology.primary()
     old_run_id = old.run_id()
     wait_for(lambda: streamer.sent >= 500 and _recorded_run_id() == old_run_id, timeout=60, message="applies")
+    return consumers, messages, streamer, old
 
-    new_port = _failed_over(topology, old)
-    assert new_port != old.port  # the primary moved
-    wait_for(lambda: any(FAILOVER_LINE in c.output() for c in consumers), timeout=60, message="the failover seen")
-    old.start()  # empty (no persistence), as a primary of its own until Sentinel makes it a replica
-    wait_until(lambda: old.role() == "slave", 60, "the old primary to come back as a replica")
 
+def _ends_exact_on(topology, nats_names, on_cluster, consumers, messages, streamer, new_port: int) -> dict:
+    """The stream drained, the boards exact on the primary at `new_port` (the run id recorded
+    is its own), no consumer gone or failed; the boards' state."""
     streamer.finish()
     wait_until_drained(nats_names, timeout=120, processes=consumers)
     new = topology.primary()
@@ -63,11 +69,24 @@ def test_primary_killed_mid_applies_then_back_as_a_replica(topology, nats_names,
     with new.client(decode_responses=True) as client:
         assert_messages_exact(client, messages, verify_env=cluster_env(nats_names, on_cluster))
         boards = redis_boards_state(client)
-    with old.client(decode_responses=True) as replica:  # a copy of the new primary's, nothing of its own
-        wait_until(lambda: redis_boards_state(replica) == boards, 30, "the replica in step")
     for consumer in consumers:
         assert consumer.proc.poll() is None, consumer.output()[-3000:]
         assert "Traceback" not in consumer.output()
+    return boards
+
+
+def test_primary_killed_mid_applies_then_back_as_a_replica(topology, nats_names, on_cluster, spawn_consumer):
+    consumers, messages, streamer, old = _applies_under_way(topology, on_cluster, spawn_consumer, seed=3001)
+
+    new_port = _failed_over(topology, old)
+    assert new_port != old.port  # the primary moved
+    wait_for(lambda: any(FAILOVER_LINE in c.output() for c in consumers), timeout=60, message="the failover seen")
+    old.start()  # empty (no persistence), as a primary of its own until Sentinel makes it a replica
+    wait_until(lambda: old.role() == "slave", 60, "the old primary to come back as a replica")
+
+    boards = _ends_exact_on(topology, nats_names, on_cluster, consumers, messages, streamer, new_port)
+    with old.client(decode_responses=True) as replica:  # a copy of the new primary's, nothing of its own
+        wait_until(lambda: redis_boards_state(replica) == boards, 30, "the replica in step")
 
 
 def _read(url: str) -> tuple[int, dict, str]:
@@ -142,32 +161,15 @@ def test_primary_hung_past_a_failover_then_resumed(topology, nats_names, on_clus
     their applies wait on it while Sentinel promotes the replica; resumed, it takes what its
     sockets held until Sentinel demotes it. Whatever it took is dropped with its data: the boards
     on the new primary are made exact from the log."""
-    consumers = [spawn_consumer(**on_cluster) for _ in range(2)]
-    messages = generate(1500, seed=3003)
-    streamer = Streamer(topology.nats_url, messages, rate=120.0)
-    streamer.start()
-    old = topology.primary()
-    old_run_id = old.run_id()
-    wait_for(lambda: streamer.sent >= 500 and _recorded_run_id() == old_run_id, timeout=60, message="applies")
+    consumers, messages, streamer, old = _applies_under_way(topology, on_cluster, spawn_consumer, seed=3003)
 
     old.hang()
     try:
-        new_port = wait_until(
-            lambda: (port := topology.primary_port()) not in (None, old.port) and port, 60, "a failover"
-        )
+        new_port = _another_primary(topology, old)
         time.sleep(2)  # hung past the promotion
     finally:
         old.resume()
     assert new_port != old.port  # the primary moved
     wait_until(lambda: old.role() == "slave", 60, "the old primary demoted once it answers again")
 
-    streamer.finish()
-    wait_until_drained(nats_names, timeout=120, processes=consumers)
-    new = topology.primary()
-    assert new.port == new_port
-    wait_for(lambda: _recorded_run_id() == new.run_id(), timeout=60, message="the boards made exact on the new one")
-    with new.client(decode_responses=True) as client:
-        assert_messages_exact(client, messages, verify_env=cluster_env(nats_names, on_cluster))
-    for consumer in consumers:
-        assert consumer.proc.poll() is None, consumer.output()[-3000:]
-        assert "Traceback" not in consumer.output()
+    _ends_exact_on(topology, nats_names, on_cluster, consumers, messages, streamer, new_port)
