@@ -8,7 +8,10 @@ of the pool, on the worker's main loop:
 
 - a connection is read there, without blocking, until its request head is in — and its body
   too, up to `BUFFERED_BODY` bytes (every request the pages, the API and the admin take) — and
-  only then given to a thread, the bytes read put back in front of gunicorn's parser;
+  only then given to a thread, the bytes read put back in front of gunicorn's parser (or
+  answered right there, if the worker can: `answer_at_gate`, web.worker's kept answers). A
+  kept-alive connection that the poller finds readable is read at once: its request is
+  usually all there;
 - a connection whose head (and small body) is not in `HTTP_HEADER_TIMEOUT` seconds after its
   first byte was awaited is closed, as is one that is idle that long before its first request
   (idle kept-alive connections: gunicorn's `keepalive` seconds, gunicorn.conf.py);
@@ -177,35 +180,44 @@ class GatedWorker:
             conn.passed = False
             return super().enqueue_req(conn)
         conn.head = bytearray(conn.parser.unreader.take_buffered() if conn.parser is not None else b"")
+        conn.sock.setblocking(False)
+        # a kept-alive connection the poller found readable has its request there already
+        if not request_ready(conn.head) and not self._read(conn):
+            self.nr_conns -= 1  # the client left before its request was in
+            conn.close()
+            return None
         if request_ready(conn.head):
-            return self._pass(conn)
+            return self._request_in(conn)
         conn.peer = conn.client[0] if isinstance(conn.client, tuple) else ""
         if self.gated_peers[conn.peer] >= GATED_PER_PEER and not is_trusted_proxy(conn.peer):
             self.nr_conns -= 1
             conn.close()
             return None
-        conn.sock.setblocking(False)
         conn.deadline = time.monotonic() + settings.HTTP_HEADER_TIMEOUT
         self.gated.append(conn)
         self.gated_peers[conn.peer] += 1
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._gate_readable, conn))
 
-    def _gate_readable(self, conn: GatedConn, sock) -> None:
+    @staticmethod
+    def _read(conn: GatedConn) -> bool:
+        """What the socket holds now, added to the head: False if the client has closed it."""
         try:
             data = conn.sock._sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
-            return
+            return True
         except OSError:
-            data = b""
-        if data:
-            conn.head += data
-            if not request_ready(conn.head):
-                return
+            return False
+        conn.head += data
+        return bool(data)
+
+    def _gate_readable(self, conn: GatedConn, sock) -> None:
+        if (left := self._read(conn)) and not request_ready(conn.head):
+            return
         self.poller.unregister(conn.sock)
         self.gated.remove(conn)
         self._ungate(conn)
-        if data:
-            self._pass(conn)
+        if left:
+            self._request_in(conn)
         else:  # the client left before its request was in
             self.nr_conns -= 1
             conn.close()
@@ -215,10 +227,17 @@ class GatedWorker:
         if self.gated_peers[conn.peer] <= 0:
             del self.gated_peers[conn.peer]
 
-    def _pass(self, conn: GatedConn) -> None:
-        conn.passed = True
-        conn.data_ready = True
-        self.enqueue_req(conn)
+    def _request_in(self, conn: GatedConn) -> None:
+        """The request is in: answered on this loop if it can be (`answer_at_gate`), else given
+        to a thread."""
+        if not self.answer_at_gate(conn):
+            conn.passed = True
+            conn.data_ready = True
+            self.enqueue_req(conn)
+
+    def answer_at_gate(self, conn: GatedConn) -> bool:
+        """Overridden by a worker that can answer some requests without a thread."""
+        return False
 
     def handle(self, conn):
         head = getattr(conn, "head", None)
