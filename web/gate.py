@@ -87,7 +87,7 @@ class TimedSocket:
         if flag:
             self._deadline = time.monotonic() + self._limit
             self._sock.settimeout(self._limit)
-        else:
+        elif self._sock.gettimeout() != 0.0:  # already non-blocking (the gate asks for every request): no syscall
             self._deadline = None
             self._sock.setblocking(False)
 
