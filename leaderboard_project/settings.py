@@ -176,8 +176,9 @@ SECRET_KEY = config.secret_key(debug=DEBUG, local=_LOCAL)
 # The consumer: events fetched per batch, seconds to wait for a batch, JetStream ack_wait
 # (seconds) and max_deliver (-1: redeliver until acked, so a valid event is never dropped).
 # The most messages one batch takes (a quiet stream's batches are smaller: a fetch returns what
-# is there). 3,000 rather than 1,000: fewer ZINCRBYs and statements per event (docs/BENCHMARKS.md).
-CONSUMER_BATCH_SIZE = config.int("CONSUMER_BATCH_SIZE", 3000, minimum=1, maximum=10000)
+# is there). 8,000 rather than 1,000 or 3,000: fewer ZINCRBYs and statements per event, for a
+# Lua call that holds Redis ~0.1 s while a backlog drains (docs/BENCHMARKS.md, "The batch size").
+CONSUMER_BATCH_SIZE = config.int("CONSUMER_BATCH_SIZE", 8000, minimum=1, maximum=10000)
 CONSUMER_FETCH_TIMEOUT = config.float("CONSUMER_FETCH_TIMEOUT", 1.0, minimum=0.01)
 CONSUMER_ACK_WAIT = config.int("CONSUMER_ACK_WAIT", 60, minimum=1)
 CONSUMER_MAX_DELIVER = config.int("CONSUMER_MAX_DELIVER", -1, minimum=-1)
