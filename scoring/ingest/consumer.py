@@ -14,7 +14,10 @@ Threads of one consumer process, and what each owns:
 - `boards-apply` (scoring/ingest/apply.py): runs a batch's Lua apply on Redis while the batch loop
   that asked has Postgres mark the rows applied, inside that loop's transaction;
 - `board-writer` (scoring/maintenance/build.py): during a restore, feeds the boards built
-  aside to Redis while the restoring loop streams the aggregate from Postgres.
+  aside to Redis while the restoring loop streams the aggregate from Postgres;
+- `awards` (this module): a turn of streak days and achievements every
+  ACHIEVEMENTS_SWEEP_INTERVAL seconds, on its own Postgres connection, so that no batch waits
+  for one.
 
 Every retry through an outage of Postgres or Redis goes through `Consumer._until_done`.
 
@@ -59,6 +62,7 @@ RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds: the first wait after a failure, do
 INGEST_WORKERS = 2
 HEARTBEAT_EVERY = 1.0  # seconds between two heartbeats of the main loop
 AWARD_SHARE = 20  # an achievements turn waits at least this many times its own length
+AWARDS_STOP_WAIT = 30.0  # seconds a stopping consumer waits for an achievements turn to end
 
 
 class Consumer:
@@ -81,7 +85,6 @@ class Consumer:
         self.sweep_every = settings.CONSUMER_SWEEP_INTERVAL
         self._next_sweep = time.monotonic() + self.sweep_every
         self.award_every = settings.ACHIEVEMENTS_SWEEP_INTERVAL
-        self._next_award = time.monotonic() + self.award_every
         self._stats_lock = threading.Lock()
         self._failure: BaseException | None = None
         self._last_batch_at: float | None = None  # unix time of the last batch applied, any loop
@@ -93,8 +96,9 @@ class Consumer:
         helpers = [
             threading.Thread(target=self._helper, name=f"ingest-{n}", daemon=True) for n in range(1, self.workers)
         ]
-        for helper in helpers:
-            helper.start()
+        awards = threading.Thread(target=self._awards, name="awards", daemon=True)
+        for thread in (*helpers, awards):
+            thread.start()
         try:
             self._loop(sweeps=True)
         except BaseException:
@@ -103,6 +107,7 @@ class Consumer:
         finally:
             for helper in helpers:
                 helper.join()
+            awards.join(AWARDS_STOP_WAIT)  # a turn is one transaction: cut short, it rolls back
         if self._failure is not None:
             raise self._failure
         return self.stats
@@ -142,7 +147,6 @@ class Consumer:
                     self._until_done(lambda: exclusions.contributors_sync(wait=False), "exclusions sync")
             if sweeps:
                 self._maybe_sweep()
-                self._maybe_award()
                 self._heartbeat()
         msgs = upcoming.result()
         if msgs:
@@ -313,18 +317,23 @@ class Consumer:
         if applied or skipped:
             logger.info("sweep applied=%d already_applied=%d", applied, skipped)
 
-    def _maybe_award(self) -> None:
-        """Streak days and achievements of the rows logged since the last turn
-        (scoring/achievements/), every ACHIEVEMENTS_SWEEP_INTERVAL seconds: a profile is that
-        fresh. A turn re-reads every contributor the rows name, so while a backlog drains the
-        turns are spaced out to AWARD_SHARE times their own length: they never take more than
-        a small share of this loop, whatever the rate. A failure waits for the next turn."""
-        if time.monotonic() < self._next_award:
-            return
-        started = time.monotonic()
-        achievements_sweep()
-        spent = time.monotonic() - started
-        self._next_award = time.monotonic() + max(self.award_every, AWARD_SHARE * spent)
+    def _awards(self) -> None:
+        """The `awards` thread: streak days and achievements of the rows logged since the last
+        turn (scoring/achievements/), every ACHIEVEMENTS_SWEEP_INTERVAL seconds: a profile is
+        that fresh. On a thread of its own, so that no batch waits for a turn (on the main loop
+        a turn held that loop's batch for its whole length: docs/BENCHMARKS.md, "Ingest"). A
+        turn re-reads every contributor the rows name, so while a backlog drains the turns are
+        spaced out to AWARD_SHARE times their own length: they never take more than a small
+        share of the machine, whatever the rate. A failure is logged and waits for the next
+        turn (`achievements_sweep`); a stop request ends the thread between turns."""
+        wait = self.award_every
+        try:
+            while not self.stop.wait(wait):
+                started = time.monotonic()
+                achievements_sweep()
+                wait = max(self.award_every, AWARD_SHARE * (time.monotonic() - started))
+        finally:
+            connection.close()  # this thread's own Postgres connection
 
     def _sweep_one_by_one(self, older_than: timedelta) -> tuple[int, int]:
         """The sweep, one event at a time: an event whose apply fails for good is moved from
