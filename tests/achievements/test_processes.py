@@ -1,21 +1,24 @@
 """Achievements with real consumer processes: a consumer SIGKILLed at each of the sweep's crash
 points (`faults.point`, CONSUMER_CRASH_AT), then two consumers sweeping side by side. Every
 achievement is awarded exactly once, with the event the oracle names (tests/achievements/oracle.py),
-and every contributor's streaks are the oracle's."""
+and every contributor's streaks are the oracle's. A turn that waits for Postgres holds no batch."""
 
 from __future__ import annotations
 
 import signal
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from scoring.models import Achievement, AchievementsWatermark, ContributionEvent
+from scoring.redis_boards.heartbeat import consumer_status
 from tests.achievements import oracle
 from tests.achievements.events import at, contributions, span, wire
 from tests.builders import publish
 from tests.clock import START
-from tests.fixtures import wait_for, wait_until_drained
+from tests.fixtures import assert_messages_exact, pg_connect, wait_for, wait_until_drained
 from tests.oracle import points
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -84,3 +87,50 @@ def test_awarded_once_through_a_crash_and_two_consumers(redis_client, nats_names
         assert client.get(f"/v1/contributors/{user}").json()["streaks"] == oracle.streaks(events, user, TODAY)
     for consumer in (first, second):
         assert consumer.proc.poll() is None, consumer.output()[-3000:]
+
+
+def award_turn_waiting() -> bool:
+    """Whether a backend waits for a lock on the awards' watermark (a turn's first read)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'scoring_achievementswatermark'::regclass AND NOT granted"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def heartbeat_seen_at(durable: str) -> float:
+    """When the consumers' heartbeat was last written (0 if there is none: it expired)."""
+    heartbeat, _ = consumer_status(durable)
+    return 0.0 if heartbeat is None else heartbeat.seen_at
+
+
+def test_a_waiting_award_turn_holds_no_batch(redis_client, nats_names, spawn_consumer, client):
+    """The awards run on a thread of their own: while a turn waits for Postgres, the batches are
+    applied and the heartbeat (written between the main loop's batches) stays fresh; the turn
+    ends once Postgres lets it, and awards exactly what the oracle says."""
+    opening = [wire("opening-99", "push", 99, at(TODAY - timedelta(days=60), 8))]  # the turns' first rows
+    messages = histories()
+    events = contributions(messages)
+    want = expected(events)
+    consumer = spawn_consumer(**ENV, ACHIEVEMENTS_SWEEP_INTERVAL="0.1")
+    publish(opening)
+    wait_until_drained(nats_names, processes=[consumer])
+    durable = nats_names["NATS_DURABLE"]
+    with pg_connect() as locker:
+        locker.execute("LOCK TABLE scoring_achievementswatermark IN ACCESS EXCLUSIVE MODE")
+        wait_for(award_turn_waiting, message="an award turn to wait on the lock")  # the fault is on
+        waiting_since = time.time()
+        publish(messages)
+        wait_until_drained(nats_names, processes=[consumer])
+        assert ContributionEvent.objects.count() == len(events) + 1
+        wait_for(
+            lambda: heartbeat_seen_at(durable) > waiting_since + 2,
+            message="a heartbeat written 2 s into the turn's wait",
+        )
+        assert award_turn_waiting()  # still waiting: all of the above happened beside it
+        locker.rollback()
+    histories_awarded = lambda: {award for award in awarded() if award[0] != 99}  # noqa: E731
+    wait_for(lambda: histories_awarded() == want, timeout=60, message="the awards once the turn goes on")
+    assert Achievement.objects.exclude(user_id=99).count() == len(want)  # once each
+    assert_messages_exact(redis_client, opening + messages)
+    assert consumer.proc.poll() is None, consumer.output()[-3000:]
