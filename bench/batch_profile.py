@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PG_HOST, PG_USER, PYTHON, ROOT, Target, cpu_seconds, in_process_target
+from bench.common import INGEST_MIX, PG_HOST, PG_USER, PYTHON, ROOT, Target, cpu_seconds, in_process_target
 
 
 class Phases:
@@ -110,7 +110,7 @@ def _profile(args: argparse.Namespace, target: Target) -> None:
             self.data = data
 
     boards_restore(only_if_missing=True)
-    options = GeneratorOptions(count=args.events, users=2_000, projects=20, days=30, seed=2026)  # run.py's mix
+    options = GeneratorOptions(count=args.events, **{**INGEST_MIX, "invalid": 0.0})  # no dead letters here
     messages = [Msg(data) for data in events_generate(options)]
     phases = Phases()
 

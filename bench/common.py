@@ -41,6 +41,10 @@ PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 NATS_URL = "nats://127.0.0.1:4222"
 
+# The usual ingest mix (`scoring.event_generator.GeneratorOptions`' fields): what `make bench`
+# generates unless told otherwise, and what the scripts that time one part of ingest feed it.
+INGEST_MIX = {"users": 2_000, "projects": 20, "days": 30, "duplicates": 0.05, "invalid": 0.01, "seed": 2026}
+
 
 def _run_token() -> str:
     token = os.environ.get("BENCH_RUN") or uuid.uuid4().hex[:8]

@@ -22,7 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import NATS_URL, STREAM, SUBJECT, Durables, durable_name, run_announce, stream_delete, stream_recreate
+from bench.common import (
+    INGEST_MIX,
+    NATS_URL,
+    STREAM,
+    SUBJECT,
+    Durables,
+    durable_name,
+    run_announce,
+    stream_delete,
+    stream_recreate,
+)
 
 DURABLE = durable_name("pull")
 os.environ.update(
@@ -87,9 +97,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     run_announce(stream=STREAM, durable=DURABLE)
-    mix = {"users": 2000, "projects": 20, "days": 30, "duplicates": 0.05, "invalid": 0.01, "seed": 1}  # bench/run.py's
-    options = GeneratorOptions(count=args.events, **mix)
-    messages = list(events_generate(options))
+    messages = list(events_generate(GeneratorOptions(count=args.events, **INGEST_MIX)))
     cpu: dict[str, list[float]] = {"each": [], "batched": []}
     try:
         for round_ in range(1, args.rounds + 1):

@@ -45,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    INGEST_MIX,
     NATS_URL,
     PG_HOST,
     PG_PORT,
@@ -522,12 +523,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--events", type=int, default=30_000)
-    parser.add_argument("--users", type=int, default=2_000)
-    parser.add_argument("--projects", type=int, default=20)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--duplicates", type=float, default=0.05)
-    parser.add_argument("--invalid", type=float, default=0.01)
-    parser.add_argument("--seed", type=int, default=2026, help="generator seed (the same events every run)")
+    parser.add_argument("--users", type=int, default=INGEST_MIX["users"])
+    parser.add_argument("--projects", type=int, default=INGEST_MIX["projects"])
+    parser.add_argument("--days", type=int, default=INGEST_MIX["days"])
+    parser.add_argument("--duplicates", type=float, default=INGEST_MIX["duplicates"])
+    parser.add_argument("--invalid", type=float, default=INGEST_MIX["invalid"])
+    parser.add_argument(
+        "--seed", type=int, default=INGEST_MIX["seed"], help="generator seed (the same events every run)"
+    )
     parser.add_argument("--fresh-rate", type=float, default=1_000.0)
     parser.add_argument("--fresh-seconds", type=float, default=10.0)
     parser.add_argument("--no-seed", action="store_true", help="skip the seed design")

@@ -108,7 +108,9 @@ def test_a_waiting_award_turn_holds_no_batch(redis_client, nats_names, spawn_con
     """The awards run on a thread of their own: while a turn waits for Postgres, the batches are
     applied and the heartbeat (written between the main loop's batches) stays fresh; the turn
     ends once Postgres lets it, and awards exactly what the oracle says."""
-    opening = [wire("opening-99", "push", 99, at(TODAY - timedelta(days=60), 8))]  # the turns' first rows
+    # Applied before the lock, so that the consumer is up and its turns under way; then all of the
+    # histories reach one turn together, as the oracle has them.
+    opening = [wire("opening-99", "push", 99, at(TODAY - timedelta(days=60), 8))]
     messages = histories()
     events = contributions(messages)
     want = expected(events)
@@ -129,8 +131,11 @@ def test_a_waiting_award_turn_holds_no_batch(redis_client, nats_names, spawn_con
         )
         assert award_turn_waiting()  # still waiting: all of the above happened beside it
         locker.rollback()
-    histories_awarded = lambda: {award for award in awarded() if award[0] != 99}  # noqa: E731
-    wait_for(lambda: histories_awarded() == want, timeout=60, message="the awards once the turn goes on")
+    wait_for(
+        lambda: {award for award in awarded() if award[0] != 99} == want,
+        timeout=60,
+        message="the awards once the turn goes on",
+    )
     assert Achievement.objects.exclude(user_id=99).count() == len(want)  # once each
     assert_messages_exact(redis_client, opening + messages)
     assert consumer.proc.poll() is None, consumer.output()[-3000:]
