@@ -4,6 +4,7 @@ durable) a starting consumer creates — against the real NATS and Postgres."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import os
 import subprocess
@@ -15,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring.management.commands.consume_contributions import GC_THRESHOLD, collector_tuned
 from tests.clock import START
 from tests.fixtures import ROOT, database_url, nats_client, pg_connect, wait_for
 from tests.oracle import valid_events
@@ -160,3 +162,16 @@ def test_the_stream_a_consumer_creates_carries_the_configured_max_age(nats_names
     assert durable.config.ack_wait == 7
     assert durable.config.max_deliver == 9
     assert durable.config.filter_subject == nats_names["NATS_SUBJECT"]
+
+
+def test_the_consumer_collects_less_often_while_it_runs_and_puts_the_collector_back():
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLD and gc.get_freeze_count() == 0
+    with collector_tuned():
+        assert gc.get_threshold() == GC_THRESHOLD == (50_000, 10, 10)
+        # what was made before (Django, the tests) is out of every collection, a full one included
+        assert gc.get_freeze_count() > 10_000
+        gc.collect()
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
