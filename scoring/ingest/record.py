@@ -15,6 +15,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connection, transaction
 
@@ -37,9 +38,9 @@ class DeadLetterIn:
     stream_sequence: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """A contribution with the points it earned under rules version `version`."""
+class Scored(NamedTuple):
+    """A contribution with the points it earned under rules version `version` (one per event:
+    a named tuple, like `Contribution`)."""
 
     contribution: Contribution
     points: int

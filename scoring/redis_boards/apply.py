@@ -9,8 +9,8 @@ removed once Postgres has recorded them as applied (so the hash holds only in-fl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from scoring.boards import Board
 from scoring.redis_boards.client import connection, script, text
@@ -18,9 +18,9 @@ from scoring.redis_boards.keys import PENDING_KEY, READY_KEY
 from scoring.redis_boards.ready import NOT_READY, BoardsNotReady
 
 
-@dataclass(frozen=True, slots=True)
-class Increment:
-    """One event's points for one user on a set of boards."""
+class Increment(NamedTuple):
+    """One event's points for one user on a set of boards (one per event: a named tuple,
+    like `Contribution`)."""
 
     event_id: str
     user_id: int

@@ -89,8 +89,7 @@ def table_diff(wanted: ScoringTable, active: ScoringTable) -> list[RowChange]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
+class Contribution(NamedTuple):
     """One valid event as plain values: what the service logs and scores.
 
     The payload-specific facts that scoring needs are flattened into `merged`,
@@ -98,6 +97,10 @@ class Contribution:
     `login` (None when the message names no actor for the credited user), `avatar_url` and
     `is_bot` say who the user is; `url` is the activity on the provider's site. None of them
     changes the points.
+
+    Immutable as a named tuple rather than a frozen dataclass: one is built for every event,
+    and a frozen dataclass sets each of its fifteen fields through `object.__setattr__` (5.3
+    against 1.5 us a construction, docs/BENCHMARKS.md, "Ingest").
     """
 
     event_id: str

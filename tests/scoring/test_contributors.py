@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -52,7 +51,7 @@ def test_nul_characters_are_dropped_from_the_texts():
 
 def named(event_id: str, user: int, at: datetime, login: str, **fields):
     (push,) = pushes(event_id, user, 1, at)
-    return replace(push, login=login, **fields)
+    return push._replace(login=login, **fields)
 
 
 def contributors() -> list[tuple]:
