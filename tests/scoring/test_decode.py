@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proto.contributions.v1 import contribution_pb2 as pb
 from scoring.event_generator import event_build
@@ -86,6 +88,39 @@ def test_u64_ids_survive():
     event.push_payload.user_id = 2**64 - 2
     c = decode(event.SerializeToString())
     assert (c.project_id, c.user_id) == (2**64 - 1, 2**64 - 2)
+
+
+FIRST, LAST = -62_135_596_800, 253_402_300_799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+
+
+@given(
+    seconds=st.one_of(st.integers(FIRST, LAST), st.sampled_from([FIRST, LAST, 0, -1])),
+    nanos=st.one_of(st.integers(0, 999_999_999), st.sampled_from([0, 999, 1_000, 999_999_999])),
+)
+def test_the_time_is_what_protobuf_makes_of_it_over_the_whole_range(seconds, nanos):
+    event = wire()
+    event.time.seconds, event.time.nanos = seconds, nanos
+    occurred_at = decode(event.SerializeToString()).occurred_at
+    assert occurred_at == event.time.ToDatetime(tzinfo=UTC)
+    assert occurred_at.tzinfo is UTC and occurred_at.microsecond == nanos // 1000
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "reason"),
+    [
+        (FIRST - 1, 0, "Seconds -62135596801 must be in range"),
+        (LAST + 1, 0, "Seconds 253402300800 must be in range"),
+        (0, -1, "Nanos -1 must be in a range"),
+        (0, 1_000_000_000, "Nanos 1000000000 must be in a range"),
+        (-(2**63), -(2**31), "must be in range"),
+    ],
+)
+def test_a_time_a_timestamp_cannot_hold_says_so(seconds, nanos, reason):
+    event = wire()
+    event.time.seconds, event.time.nanos = seconds, nanos
+    with pytest.raises(InvalidEvent, match=r"^time is out of range: Timestamp is not valid: ") as caught:
+        decode(event.SerializeToString())
+    assert reason in str(caught.value)
 
 
 def _without_time():
