@@ -1,12 +1,12 @@
 """The write path against the real Postgres and Redis, in process."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.db import connection
 
 from scoring import ingest, redis_boards
-from scoring.models import ContributionEvent, DeadLetter, Project
+from scoring.models import ContributionEvent, Contributor, DeadLetter, Project
 from scoring.redis_boards import PENDING_KEY, BoardsNotReady
 from scoring.rules import Contribution, EventKind, IssueCloseReason
 from tests.clock import START
@@ -160,3 +160,26 @@ def test_a_failure_inside_the_copy_is_a_django_database_error():
     with pytest.raises(DataError):
         ingest.events_record(scored=ingest.contributions_score([c("bad\x00id", 2)]))
     assert ingest.batch_ingest(contributions=[c("good", 2)]).applied == 1
+
+
+def test_every_instant_a_timestamp_holds_is_logged_exactly(redis_client):
+    india = timezone(timedelta(hours=5, minutes=30))
+    instants = {
+        "first": datetime(1, 1, 1, tzinfo=UTC),
+        "first-plus-1us": datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+        "before-epoch": datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        "epoch": datetime(1970, 1, 1, tzinfo=UTC),
+        "now": NOW.replace(microsecond=123456),
+        "elsewhere": datetime(2026, 3, 29, 1, 30, 0, 654321, tzinfo=india),
+        "last": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    }
+    events = [c(name, user_id=n + 1, login=f"u{n}") for n, name in enumerate(instants)]
+    events = [e._replace(occurred_at=instants[e.event_id]) for e in events]
+    events.append(c("first-again", user_id=1, login="u0")._replace(occurred_at=instants["last"]))  # user 1 twice
+    assert ingest.batch_ingest(contributions=events).logged == len(instants) + 1
+    logged = dict(ContributionEvent.objects.values_list("event_id", "occurred_at"))
+    assert logged == {**instants, "first-again": instants["last"]}
+    seen = {int(i): (f, s) for i, f, s in Contributor.objects.values_list("id", "first_seen_at", "last_seen_at")}
+    assert seen[1] == (instants["first"], instants["last"])
+    assert seen[6] == (instants["elsewhere"], instants["elsewhere"])
+    assert seen[7] == (instants["last"], instants["last"])
