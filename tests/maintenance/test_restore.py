@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
@@ -40,6 +41,11 @@ def test_restore_without_a_snapshot_reads_the_whole_log(ready_boards, ingest, fl
     assert_exact(events)
 
 
+def utc_day(moment: datetime) -> int:
+    """A log row's time as the apply reads it: its UTC date's ordinal."""
+    return moment.astimezone(UTC).date().toordinal()
+
+
 def _apply_and_hold(events, applied: threading.Event, release: threading.Event) -> None:
     """A consumer stopped between its Lua apply and its commit (events_apply's steps)."""
     try:
@@ -51,7 +57,8 @@ def _apply_and_hold(events, applied: threading.Event, release: threading.Event) 
                 " WHERE e.event_id = ANY(%s) AND e.points > 0 ORDER BY e.event_id FOR UPDATE OF u",
                 [ids],
             )
-            rows = [(e, int(u), int(p), pts, t, False) for e, u, p, pts, t in cursor.fetchall()]  # none excluded
+            fetched = cursor.fetchall()
+            rows = [(e, int(u), int(p), pts, utc_day(t), False) for e, u, p, pts, t in fetched]  # none excluded
             apply._apply_locked(rows, BoardPlan())
             applied.set()
             release.wait(10)
@@ -100,7 +107,7 @@ def test_a_redelivered_in_flight_event_is_skipped_after_restore(ready_boards, in
             " WHERE event_id = ANY(%s) AND points > 0 FOR UPDATE",
             [[c.event_id for c in in_flight]],
         )
-        rows = [(e, int(u), int(p), pts, t, False) for e, u, p, pts, t in cursor.fetchall()]  # none excluded
+        rows = [(e, int(u), int(p), pts, utc_day(t), False) for e, u, p, pts, t in cursor.fetchall()]  # none excluded
         apply._apply_locked(rows, BoardPlan())
         raise RuntimeError("killed before the commit")
     flush_redis()

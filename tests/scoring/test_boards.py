@@ -1,6 +1,6 @@
 """Periods, keys and retention (SPEC section 3), at the calendar's edges (no servers)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -18,6 +18,7 @@ from scoring.boards import (
     period_start,
     validate_period,
 )
+from scoring.ingest import BoardPlan
 
 RETENTION = {"daily": 35, "weekly": 91, "monthly": 400}
 
@@ -145,3 +146,20 @@ def test_a_board_is_retained_exactly_until_it_expires(timeframe):
         expiry = expires_at(timeframe, board.period, RETENTION)
         assert is_retained(board, expiry - timedelta(seconds=1), RETENTION)
         assert not is_retained(board, expiry, RETENTION)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [  # no year 1: a plan's clock there has no retention to subtract (test_poison applies events of that year)
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),  # 2026-03-28 in UTC
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_the_apply_finds_an_events_boards_by_its_utc_date_alone(moment):
+    """The apply reads a log row's UTC date as an ordinal, not its time: the same ten boards."""
+    expected = tuple(boards_of(42, moment))  # all retained: the plan's day is the event's
+    assert BoardPlan(now=moment).boards_on(42, moment.astimezone(UTC).date().toordinal()) == expected
+    assert BoardPlan(now=moment).boards(42, moment) == expected
+    daily = Board(GLOBAL, Timeframe.DAILY, moment.astimezone(UTC).date().isoformat())
+    assert daily in expected and len(expected) == 10
