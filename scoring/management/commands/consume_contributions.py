@@ -61,7 +61,7 @@ GC_THRESHOLD = (50_000, 10, 10)
 def collector_tuned():
     """Collect less often, and never walk again what start-up made: it lives as long as the
     process (`gc.freeze` moves it to a generation no collection visits; the few cycles start-up
-    left unreachable stay with it, as a collection first would cost ~50 ms of the start). The
+    left unreachable stay with it, as a collection first would cost ~80 ms of the start). The
     collector's settings are put back when the consumer returns."""
     previous = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLD)
