@@ -12,6 +12,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+# The Unix epoch, which the integer times of the ingest path (microseconds in the COPY, a
+# protobuf Timestamp's seconds) count from.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def now() -> datetime:
     """The current time, in UTC."""

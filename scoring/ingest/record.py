@@ -15,12 +15,13 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import NamedTuple
 
 from django.db import connection, transaction
 
 from scoring import exclusions, redis_boards
+from scoring.clock import EPOCH
 from scoring.eventlog.sql import UNAPPLIED
 from scoring.gate import GATE_LOCK
 from scoring.rules import Contribution, points
@@ -185,7 +186,7 @@ RETURNING stream_sequence, digest
 """
 
 
-_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def copy_rows(scored: Sequence[Scored]) -> bytes:
@@ -198,7 +199,7 @@ def copy_rows(scored: Sequence[Scored]) -> bytes:
         login = "\\N" if c.login is None else _copy_text(c.login)
         lines.append(
             f"{_copy_text(c.event_id)}\t{c.kind.value}\t{c.user_id}\t{c.project_id}"
-            f"\t{(c.occurred_at - _EPOCH) // _MICROSECOND}\t{s.points}\t\\\\x{c.raw.hex()}\t{_copy_text(c.url)}"
+            f"\t{(c.occurred_at - EPOCH) // _MICROSECOND}\t{s.points}\t\\\\x{c.raw.hex()}\t{_copy_text(c.url)}"
             f"\t{login}\t{_copy_text(c.avatar_url)}\t{'t' if c.is_bot else 'f'}\n"
         )
     return "".join(lines).encode()

@@ -13,6 +13,7 @@ from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import DecodeError
 
 from proto.contributions.v1 import contribution_pb2 as pb
+from scoring.clock import EPOCH
 from scoring.rules import Contribution, EventKind, IssueCloseReason, PrCloseReason, ReviewState, ScoringFacts
 
 MAX_EVENT_ID_LENGTH = 256
@@ -101,7 +102,6 @@ def decode(data: bytes) -> Contribution:
 
 # What a protobuf Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 _SECONDS_MIN, _SECONDS_MAX, _NANOS_PER_SECOND = -62_135_596_800, 253_402_300_799, 1_000_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _occurred_at(time) -> datetime:
@@ -110,7 +110,7 @@ def _occurred_at(time) -> datetime:
     twice and checks the range again (3.1 against 1.4 us); an invalid one gets its error."""
     seconds, nanos = time.seconds, time.nanos
     if _SECONDS_MIN <= seconds <= _SECONDS_MAX and 0 <= nanos < _NANOS_PER_SECOND:
-        return _EPOCH + timedelta(0, seconds, nanos // 1000)
+        return EPOCH + timedelta(0, seconds, nanos // 1000)
     try:
         return time.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError) as exc:

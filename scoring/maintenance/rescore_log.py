@@ -18,6 +18,7 @@ from django.db import connection, transaction
 
 from scoring import ingest
 from scoring.boards import Board
+from scoring.clock import EPOCH
 from scoring.eventlog.aggregate import LIVE_POINTS, day_scores
 from scoring.eventlog.sql import UNAPPLIED, is_applied, user_excluded
 from scoring.ingest import wire
@@ -30,7 +31,6 @@ CHUNK = 50_000  # log ids per bulk transaction
 # Whether a row's contributor is excluded from every board (SPEC section 9), as the apply asks.
 EXCLUDED = user_excluded("e.user_id")
 APPLIED = is_applied("e")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STAGE = "CREATE TEMP TABLE IF NOT EXISTS rescore_stage (id bigint, points integer) ON COMMIT DELETE ROWS"
 _COPY = "COPY rescore_stage (id, points) FROM STDIN"
 # The row keeps its live points (those of the active version) in points_prev; no column of any
@@ -216,7 +216,7 @@ def rows_move(
     scores: dict[Board, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for user_id, project_id, micros, new, excluded in moved:
         if new > 0 and not excluded:  # as the apply: an excluded contributor is on no board
-            for board in plan.boards(int(project_id), _EPOCH + timedelta(microseconds=micros)):
+            for board in plan.boards(int(project_id), EPOCH + timedelta(microseconds=micros)):
                 scores[board][int(user_id)] += new
     for board, members in scores.items():
         build.add(board, members.items(), plan.expires[board])
