@@ -30,7 +30,7 @@ from api.bounds import (
     PAGE_MAX,
     U64_MAX,
 )
-from leaderboard_project.exceptions import InvalidParameter, invalid_message
+from leaderboard_project.errors import InvalidParameter, invalid_message
 from scoring.boards import (
     GLOBAL,
     PERIOD_FORMATS,

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from leaderboard_project.exceptions import DependencyUnavailable
+from leaderboard_project.errors import DependencyUnavailable
 from scoring import redis_boards
 from scoring.boards import Board
 

@@ -302,7 +302,7 @@ def publisher(state: Freshness, rate: float) -> None:
 
 def reader(state: Freshness) -> None:
     """Poll the read path for every event not yet found (and the last KEEP_SEEN found)."""
-    from leaderboard_project.exceptions import DependencyUnavailable
+    from leaderboard_project.errors import DependencyUnavailable
     from scoring.boards import GLOBAL, Board, Timeframe
     from scoring.selectors import board_ranks
 

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.bounds import U64_MAX
-from leaderboard_project.exceptions import ApplicationError
+from leaderboard_project.errors import ApplicationError
 from proto.contributions.v1 import contribution_pb2 as pb
 
 INT32_MAX = 2**31 - 1

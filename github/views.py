@@ -33,7 +33,8 @@ from github.translate import Ignored, delivery_translate
 from guard.bounds import JSON_MAX_DEPTH, json_depth
 from guard.client import request_client
 from guard.limits import retry_seconds, webhook_failed, webhook_throttled
-from leaderboard_project.exceptions import ApplicationError, application_error_response
+from leaderboard_project.errors import ApplicationError
+from leaderboard_project.exceptions import application_error_response
 from scoring.jetstream import process_publisher
 
 logger = logging.getLogger("leaderboard.github")

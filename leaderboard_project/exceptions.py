@@ -1,6 +1,7 @@
 """One error family for the service, mapped to HTTP in one place.
 
-Services and selectors raise `ApplicationError` subclasses; DRF's own errors and the
+Services and selectors raise `ApplicationError` subclasses (`leaderboard_project.errors`,
+which does not import DRF); DRF's own errors and the
 dependency failures (Postgres, Redis down) are folded into the same JSON shape:
 `{"error": {"code": ..., "message": ..., "details": {...}}}`.
 
@@ -12,62 +13,20 @@ says when to try again (`Retry-After`).
 
 from __future__ import annotations
 
-import logging
-from typing import Any, NamedTuple
+from typing import Any
 
-import psycopg
-import redis
-from django.db import DatabaseError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
 from api.errors import error_body
-
-logger = logging.getLogger("leaderboard.api")
-
-
-class ApplicationError(Exception):
-    """Base of the service's errors: a code, a message for people, and details."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "error"
-
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
-
-
-class InvalidParameter(ApplicationError):
-    code = "invalid_parameter"
-
-
-class NotFound(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
-    code = "not_found"
-
-
-class DependencyUnavailable(ApplicationError):
-    """A dependency cannot answer now (e.g. the boards are being restored): a 503."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    code = "dependency_unavailable"
+from leaderboard_project.errors import ApplicationError, dependency_failure, invalid_message
 
 
 def application_error_response(exc: ApplicationError) -> JsonResponse:
     """The error as plain Django views answer it (the same JSON shape as the DRF handler's)."""
     return _json(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
-
-
-def invalid_message(details: dict[str, Any]) -> str:
-    """ "invalid parameter limit: must be an integer from 1 to 1000" — each name and why."""
-    parts = []
-    for name, problems in details.items():
-        text = " ".join(str(p) for p in problems) if isinstance(problems, list) else str(problems)
-        parts.append(f"{name}: {text}")
-    return f"invalid parameter{'s' if len(parts) > 1 else ''} " + "; ".join(parts)
 
 
 RETRY_AFTER_SECONDS = 5
@@ -101,31 +60,6 @@ def _error_response(exc: Exception) -> Response | None:
             error_body("dependency_unavailable", failed.message, {failed.dependency: failed.what}),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-    return None
-
-
-class DependencyFailure(NamedTuple):
-    """Which dependency failed (`redis`, `postgres`) and what (`unavailable`, `timed out`)."""
-
-    dependency: str
-    what: str
-
-    @property
-    def message(self) -> str:
-        return f"{self.dependency} timed out" if self.what == "timed out" else f"{self.dependency} is {self.what}"
-
-
-def dependency_failure(exc: Exception) -> DependencyFailure | None:
-    """The dependency whose failure `exc` is (logged with its detail), or None: the one reading
-    of Redis' and Postgres' errors for the REST API's 503 and gRPC's UNAVAILABLE."""
-    if isinstance(exc, redis.RedisError):
-        logger.warning("redis unavailable: %s: %s", type(exc).__name__, exc)
-        return DependencyFailure("redis", "timed out" if isinstance(exc, redis.TimeoutError) else "unavailable")
-    if isinstance(exc, DatabaseError):
-        logger.warning("postgres unavailable: %s: %s", type(exc).__name__, exc)
-        if isinstance(exc, OperationalError) and isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
-            return DependencyFailure("postgres", "timed out")  # API_STATEMENT_TIMEOUT_MS
-        return DependencyFailure("postgres", "unavailable")
     return None
 
 

@@ -9,7 +9,6 @@ import json
 
 from django.conf import settings
 
-from api import shapes
 from scoring.boards import GLOBAL
 from scoring.results.selectors import Result
 
@@ -42,6 +41,11 @@ def delivery_body(kind: str, result: Result) -> str:
         return json.dumps({"text": winners_text(result)})
     if kind == "discord":
         return json.dumps({"content": winners_text(result)[:2000]})  # Discord's limit
+    # Imported here: the API's shapes bring DRF (and through it `requests` and `pygments`),
+    # ~0.15 s of every consumer's start-up for a body sent a few times a day (docs/BENCHMARKS.md,
+    # "Ingest"); a webhook's result is the API's, from the one declaration.
+    from api import shapes
+
     return json.dumps({"event": "period_result.final", "result": shapes.PeriodResult.body(result)}, default=str)
 
 

@@ -29,7 +29,7 @@ from api.cache import MICRO, Key, Page, cache, key_of
 from api.query import BoardQuery, QueryError
 from api.watch import BoardHub, Refused
 from guard.client import grpc_client
-from leaderboard_project.exceptions import DependencyUnavailable, NotFound, dependency_failure
+from leaderboard_project.errors import DependencyUnavailable, NotFound, dependency_failure
 from proto.leaderboard.v1 import leaderboard_pb2 as ours
 from proto.leaderboard.v1 import leaderboard_pb2_grpc as ours_grpc
 from proto.leaderboardscoring.v1 import leaderboardscoring_pb2 as rankr

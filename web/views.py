@@ -26,7 +26,7 @@ from api.query import (
     board_query_parse,
     query_parse,
 )
-from leaderboard_project.exceptions import DependencyUnavailable
+from leaderboard_project.errors import DependencyUnavailable
 from scoring import clock
 from scoring.achievements.selectors import contributor_achievements, contributor_streaks
 from scoring.boards import GLOBAL, Board, Timeframe, period_of, period_shift

@@ -10,7 +10,7 @@ from api import shapes
 from api.errors import ERRORS, Error
 from api.links import offset_links
 from api.query import AROUND, BOARD, LIMIT, OFFSET, USER_ID
-from leaderboard_project.exceptions import NotFound
+from leaderboard_project.errors import NotFound
 from scoring import clock
 from scoring.apis.base import QueryApi, cached, openapi_parameters
 from scoring.selectors import board_page, period_is_closed, user_standing

@@ -11,7 +11,7 @@ from api.cursor import decode_cursor
 from api.errors import ERRORS, Error
 from api.links import cursor_link
 from api.query import BOARD, CURSOR, LIMIT, USER_ID, Text
-from leaderboard_project.exceptions import NotFound
+from leaderboard_project.errors import NotFound
 from scoring import clock
 from scoring.achievements.selectors import contributor_achievements, contributor_streaks
 from scoring.apis.base import QueryApi, cached, openapi_parameters

@@ -10,7 +10,7 @@ from api import shapes
 from api.errors import ERRORS, Error
 from api.links import link
 from api.query import LIMIT, OFFSET, PERIOD, PROJECT_ID, TIMEFRAME, QueryError, period_check
-from leaderboard_project.exceptions import NotFound
+from leaderboard_project.errors import NotFound
 from scoring import clock
 from scoring.apis.base import QueryApi, cached, openapi_parameters
 from scoring.boards import GLOBAL, Board, Timeframe

@@ -25,7 +25,7 @@ import nats
 import nats.js.errors
 from django.conf import settings
 
-from leaderboard_project.exceptions import DependencyUnavailable
+from leaderboard_project.errors import DependencyUnavailable
 from scoring.jetstream.connection import LoopThread, connect
 from scoring.jetstream.streams import stream_ensure
 

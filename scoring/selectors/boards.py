@@ -21,7 +21,7 @@ from typing import Literal, NamedTuple
 
 from django.conf import settings
 
-from leaderboard_project.exceptions import DependencyUnavailable
+from leaderboard_project.errors import DependencyUnavailable
 from scoring import clock, redis_boards
 from scoring.boards import Board, is_retained, period_end
 from scoring.ranking import ranks_of_rows

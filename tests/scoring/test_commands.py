@@ -175,3 +175,20 @@ def test_the_consumer_collects_less_often_while_it_runs_and_puts_the_collector_b
         assert gc.get_freeze_count() > 10_000
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_the_consumer_starts_without_the_web_framework():
+    """The consumer's start imports what it uses: DRF (and `requests` and `pygments`, which DRF
+    pulls in) cost ~0.15 s of every start (docs/BENCHMARKS.md, "Ingest"); the web's error
+    classes and a webhook's shape are reachable from the consumer's modules without them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_",))}
+    env.update({"DJANGO_SECRET_KEY": "test", "DJANGO_SETTINGS_MODULE": "leaderboard_project.settings"})
+    probe = (
+        "import sys, django; django.setup();"
+        " import scoring.management.commands.consume_contributions;"
+        " print(sorted(m for m in ('rest_framework.serializers', 'rest_framework.response', 'requests',"
+        " 'pygments', 'api.shapes') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
