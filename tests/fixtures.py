@@ -139,6 +139,12 @@ async def _consumer_state(stream: str, durable: str) -> tuple[int, int]:
         await nc.close()
 
 
+def durable_pending(nats_names: dict[str, str]) -> int:
+    """How many messages wait undelivered on the test's durable."""
+    pending, _ = asyncio.run(_consumer_state(nats_names["NATS_STREAM"], nats_names["NATS_DURABLE"]))
+    return pending
+
+
 def wait_until_drained(nats_names: dict[str, str], timeout: float = 60, processes=()) -> None:
     """Block until the durable has nothing pending and nothing unacked."""
     deadline = time.monotonic() + timeout

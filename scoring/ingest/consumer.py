@@ -62,7 +62,18 @@ RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds: the first wait after a failure, do
 INGEST_WORKERS = 2
 HEARTBEAT_EVERY = 1.0  # seconds between two heartbeats of the main loop
 AWARD_SHARE = 20  # an achievements turn waits at least this many times its own length
+# While a backlog drains (a full batch or more waits undelivered on the durable), a due turn
+# yields to the batches, for up to AWARDS_YIELD_MAX seconds since the last turn: on two cores a
+# turn's CPU comes out of the drain (docs/ACHIEVEMENTS.md, "Freshness").
+AWARDS_YIELD_MAX = 30.0
 AWARDS_STOP_WAIT = 30.0  # seconds a stopping consumer waits for an achievements turn to end
+
+
+def awards_yield(pending: int | None, batch_size: int, since_last_turn: float) -> bool:
+    """Whether a due achievements turn waits: a full batch or more waits undelivered (`pending`,
+    the durable's count; None before it was first read) and the last turn (or the start) was
+    less than AWARDS_YIELD_MAX seconds ago."""
+    return pending is not None and pending >= batch_size and since_last_turn < AWARDS_YIELD_MAX
 
 
 class Consumer:

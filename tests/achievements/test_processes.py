@@ -1,7 +1,8 @@
 """Achievements with real consumer processes: a consumer SIGKILLed at each of the sweep's crash
 points (`faults.point`, CONSUMER_CRASH_AT), then two consumers sweeping side by side. Every
 achievement is awarded exactly once, with the event the oracle names (tests/achievements/oracle.py),
-and every contributor's streaks are the oracle's. A turn that waits for Postgres holds no batch."""
+and every contributor's streaks are the oracle's. A turn that waits for Postgres holds no batch;
+a turn waits while a backlog drains."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tests.achievements import oracle
 from tests.achievements.events import at, contributions, span, wire
 from tests.builders import publish
 from tests.clock import START
-from tests.fixtures import assert_messages_exact, pg_connect, wait_for, wait_until_drained
+from tests.fixtures import assert_messages_exact, durable_pending, pg_connect, wait_for, wait_until_drained
 from tests.oracle import points
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -138,4 +139,38 @@ def test_a_waiting_award_turn_holds_no_batch(redis_client, nats_names, spawn_con
     )
     assert Achievement.objects.exclude(user_id=99).count() == len(want)  # once each
     assert_messages_exact(redis_client, opening + messages)
+    assert consumer.proc.poll() is None, consumer.output()[-3000:]
+
+
+def watermark() -> str | None:
+    """The awards' watermark (a txid snapshot: every turn writes a new one), None before any."""
+    return AchievementsWatermark.objects.values_list("log_snapshot", flat=True).first()
+
+
+def test_a_due_award_turn_waits_while_a_backlog_drains(redis_client, nats_names, spawn_consumer):
+    """While a full batch or more waits on the durable, a due turn yields to the batches (on two
+    cores its CPU would come out of the drain); once the backlog is gone, the turns go on."""
+    opening = [wire("opening-99", "push", 99, at(TODAY - timedelta(days=60), 8))]
+    consumer = spawn_consumer(**ENV, ACHIEVEMENTS_SWEEP_INTERVAL="0.1")
+    publish(opening)
+    wait_until_drained(nats_names, processes=[consumer])
+    wait_for(lambda: watermark() is not None, message="a first turn")
+    seen = watermark()
+    wait_for(lambda: watermark() != seen, message="turns every 0.1 s while nothing waits")
+
+    backlog = [wire(f"push-40-{n}", "push", 40, at(TODAY - timedelta(days=1), 8, n % 60)) for n in range(300)]
+    with pg_connect() as locker:
+        locker.execute("LOCK TABLE scoring_contributionevent IN EXCLUSIVE MODE")  # the batches stall
+        publish(backlog)
+        time.sleep(1.5)  # the consumer reads the durable's counts every second
+        assert durable_pending(nats_names) >= 25  # the fault is on: more than a batch waits
+        held = watermark()
+        time.sleep(2)  # twenty turns due meanwhile
+        assert watermark() == held
+        assert ContributionEvent.objects.count() == 1  # the stall held: nothing more was logged
+        locker.rollback()
+    wait_until_drained(nats_names, processes=[consumer])
+    wait_for(lambda: watermark() != held, message="a turn once the backlog is gone")
+    assert ContributionEvent.objects.count() == 1 + len(backlog)
+    assert_messages_exact(redis_client, opening + backlog)
     assert consumer.proc.poll() is None, consumer.output()[-3000:]
