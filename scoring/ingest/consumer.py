@@ -332,17 +332,23 @@ class Consumer:
         """The `awards` thread: streak days and achievements of the rows logged since the last
         turn (scoring/achievements/), every ACHIEVEMENTS_SWEEP_INTERVAL seconds: a profile is
         that fresh. On a thread of its own, so that no batch waits for a turn (on the main loop
-        a turn held that loop's batch for its whole length: docs/BENCHMARKS.md, "Ingest"). A
-        turn re-reads every contributor the rows name, so while a backlog drains the turns are
-        spaced out to AWARD_SHARE times their own length: they never take more than a small
-        share of the machine, whatever the rate. A failure is logged and waits for the next
-        turn (`achievements_sweep`); a stop request ends the thread between turns."""
+        a turn held that loop's batch for its whole length: docs/BENCHMARKS.md, "Ingest").
+        While a backlog drains, a due turn yields to it (`awards_yield`), and the turns are
+        spaced out to AWARD_SHARE times their own length (a turn re-reads every contributor
+        the rows name): they take a small share of the machine, whatever the rate. A failure
+        is logged and waits for the next turn (`achievements_sweep`); a stop request ends the
+        thread between turns."""
         wait = self.award_every
+        last = time.monotonic()  # the last turn, or the start
         try:
             while not self.stop.wait(wait):
+                wait = self.award_every
+                if awards_yield(self.source.pending, self.batch_size, time.monotonic() - last):
+                    continue
                 started = time.monotonic()
                 achievements_sweep()
-                wait = max(self.award_every, AWARD_SHARE * (time.monotonic() - started))
+                last = time.monotonic()
+                wait = max(self.award_every, AWARD_SHARE * (last - started))
         finally:
             connection.close()  # this thread's own Postgres connection
 
