@@ -28,6 +28,13 @@ def live_points(row: str = LOG) -> str:
     return f"CASE WHEN {row}.rules_version = {ACTIVE_VERSION} THEN {row}.points ELSE {row}.points_prev END"
 
 
+def utc_day(row: str = LOG) -> str:
+    """SQL: the UTC date of the log row `row`'s time as its ordinal (Python's `date.toordinal`:
+    0001-01-01 is 1), all the boards' periods depend on (`BoardPlan.boards_on`): an integer
+    needs no datetime made per row in Python."""
+    return f"({row}.occurred_at AT TIME ZONE 'UTC')::date - date '0001-01-01' + 1"
+
+
 def live_points_expression() -> models.Case:
     """`live_points` for the ORM (aliases and subqueries included)."""
     active = Coalesce(models.Subquery(RulesVersion.objects.filter(active=True).values("number")[:1]), 1)

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 
 from scoring import clock, faults, redis_boards
 from scoring.boards import Board, boards_of, expires_at, is_retained
-from scoring.eventlog.sql import LOG, UNAPPLIED, is_applied, user_excluded
+from scoring.eventlog.sql import LOG, UNAPPLIED, is_applied, user_excluded, utc_day
 from scoring.gate import gate_shared
 from scoring.ingest.record import Recorded, Scored
 from scoring.redis_boards import Increment
@@ -155,11 +155,7 @@ def events_apply(
 # gate was taken: see `gate_shared`). Of its time only the UTC date matters (the boards'
 # periods), read as its ordinal (`date.toordinal`): psycopg parses timestamptz text in Python,
 # which cost the consumer a fifth more CPU per batch, and an integer needs no datetime per row.
-_LOG_ROW = (
-    "e.event_id, e.user_id, e.project_id, e.points,"
-    " (e.occurred_at AT TIME ZONE 'UTC')::date - date '0001-01-01' + 1,"
-    f" {user_excluded('e.user_id')}"
-)
+_LOG_ROW = f"e.event_id, e.user_id, e.project_id, e.points, {utc_day('e')}, {user_excluded('e.user_id')}"
 # The unapplied rows that `where` names (a condition on the log row `e`), their ledger rows
 # locked in `order` (event id order, as every worker locks: no deadlock between them), then
 # read. A ledger row another worker deleted while this one waited for it is left out.

@@ -12,15 +12,14 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 from django.db import connection, transaction
 
 from scoring import ingest
 from scoring.boards import Board
-from scoring.clock import EPOCH
 from scoring.eventlog.aggregate import LIVE_POINTS, day_scores
-from scoring.eventlog.sql import UNAPPLIED, is_applied, user_excluded
+from scoring.eventlog.sql import UNAPPLIED, is_applied, user_excluded, utc_day
 from scoring.ingest import wire
 from scoring.models import Contributor
 from scoring.redis_boards import BoardBuild
@@ -41,10 +40,9 @@ WITH moved AS (
        SET points_prev = {LIVE_POINTS}, points = s.points, rules_version = %(target)s
       FROM rescore_stage s
      WHERE e.id = s.id AND e.rules_version <> %(target)s{{where}}
-    RETURNING e.id, e.user_id, e.project_id, (extract(epoch FROM e.occurred_at) * 1000000)::bigint AS micros,
-              e.points, {EXCLUDED} AS excluded
+    RETURNING e.id, e.user_id, e.project_id, {utc_day("e")} AS day, e.points, {EXCLUDED} AS excluded
 ){{settle}}
-SELECT user_id, project_id, micros, points, excluded FROM moved
+SELECT user_id, project_id, day, points, excluded FROM moved
 """
 # Bulk: only applied rows (an unapplied row keeps the active version's points for its apply),
 # one id range. The switch: every row left, and one worth nothing now needs no apply (its
@@ -214,9 +212,9 @@ def rows_move(
     cursor.execute(statement, {"target": target})
     moved = cursor.fetchall()
     scores: dict[Board, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for user_id, project_id, micros, new, excluded in moved:
+    for user_id, project_id, day, new, excluded in moved:
         if new > 0 and not excluded:  # as the apply: an excluded contributor is on no board
-            for board in plan.boards(int(project_id), EPOCH + timedelta(microseconds=micros)):
+            for board in plan.boards_on(int(project_id), day):
                 scores[board][int(user_id)] += new
     for board, members in scores.items():
         build.add(board, members.items(), plan.expires[board])
@@ -261,7 +259,7 @@ class Tally:
         for (project_id, day), group in self.groups.items():
             for user_id in excluded.intersection(group):
                 del group[user_id]
-            for board in plan.boards(int(project_id), datetime.combine(day, time(), UTC)):
+            for board in plan.boards_on(int(project_id), day.toordinal()):
                 members = boards.get(board)
                 if members is None:
                     boards[board] = dict(group)
